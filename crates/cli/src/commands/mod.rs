@@ -1,0 +1,5 @@
+//! One module per subcommand. Each exposes `Args` (clap) and
+//! `run(Args) -> Result<(), String>`; the error string is printed as
+//! `error: ...` with a non-zero exit code.
+
+pub mod share_link;

@@ -1,0 +1,39 @@
+//! `llmlab`: the playground's Rust core on the command line.
+//!
+//! Every subcommand prints JSON on stdout (and progress on stderr), so the
+//! parity scripts and users' pipelines can read it. Each subcommand lives in
+//! its own file under `commands/`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "llmlab", version, about = "LLM Lab: tokenizers, transformers, decoding, metrics and training")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode a share link's hash and print the state it restores.
+    ShareLink(commands::share_link::Args),
+    // Further subcommands are added here, one line each, with their module in
+    // commands/.
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::ShareLink(args) => commands::share_link::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
