@@ -31,3 +31,6 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> 
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&e.to_string()))
 }
+
+// One file per area (tokenize, model, generate, metrics, train) joins here:
+// `pub mod <area>;`
