@@ -13,5 +13,6 @@
 
 extern crate alloc;
 
+pub mod decoding;
 pub mod rng;
 pub mod share;

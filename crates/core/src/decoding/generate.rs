@@ -1,0 +1,521 @@
+//! The `generate` driver: one loop for every strategy and every model.
+//!
+//! It mirrors `GenerationMixin.generate` for a single prompt:
+//! greedy and sampling follow `_sample` (processors on raw logits, then
+//! argmax or a draw; finished rows are padded), beam search follows
+//! `_beam_search` (processors on log-softmax, see [`super::beam_search`]).
+//! The model is called once for the prompt and then once per new token with
+//! its KV cache: no step re-reads the whole sequence.
+//!
+//! After every step the `on_step` callback receives a [`StepEvent`] (the
+//! chosen token, its probability, the top candidates and where top-k / top-p
+//! cut, or the beam candidates and their fates). Returning `false` from the
+//! callback stops generation early (the UI's Stop button).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::beam_search::{BeamCandidate, BeamConfig, BeamSearch, EarlyStopping};
+use super::logits_process::{check_finite, LogitsPipeline, ProcessReport, WarperConfig};
+use super::sampling::{log_softmax, sample_from_probs, softmax, top_candidates};
+use super::stopping::{DecodeFn, StoppingCriteria};
+use super::{greedy, DecodingError, StepModel};
+use crate::rng::Rng;
+
+/// How to pick the next token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    /// Argmax of the processed logits (`do_sample=False, num_beams=1`).
+    Greedy,
+    /// Draw from the processed, warped distribution (`do_sample=True`).
+    Sample {
+        /// Temperature / top-k / top-p / min-p / typical-p.
+        warpers: WarperConfig,
+        /// Seed of the PCG generator: same seed, same text, everywhere.
+        seed: u64,
+    },
+    /// Beam search (`num_beams > 1` or 1, `do_sample=False`).
+    Beam {
+        /// Number of beams.
+        num_beams: usize,
+        /// Exponent on the generated length in the final score.
+        length_penalty: f32,
+        /// HF's `early_stopping`.
+        early_stopping: EarlyStopping,
+    },
+}
+
+/// Everything `generate` needs besides the model and the prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateConfig {
+    /// Strategy and its parameters.
+    pub strategy: Strategy,
+    /// Number of tokens to generate at most.
+    pub max_new_tokens: usize,
+    /// EOS is banned until this many tokens are generated.
+    pub min_new_tokens: usize,
+    /// CTRL repetition penalty (1.0 = off).
+    pub repetition_penalty: f32,
+    /// No-repeat n-gram size (0 = off).
+    pub no_repeat_ngram_size: usize,
+    /// Sequences to return (beams: best N; sampling: N independent draws).
+    pub num_return_sequences: usize,
+    /// End-of-sequence ids (empty: only the length limit stops).
+    pub eos_token_ids: Vec<u32>,
+    /// Padding id written after a finished row (HF defaults it to `eos[0]`).
+    pub pad_token_id: Option<u32>,
+    /// Stop strings (need a decode function).
+    pub stop_strings: Vec<String>,
+    /// How many top candidates each step event lists.
+    pub report_top: usize,
+}
+
+impl GenerateConfig {
+    /// Greedy decoding of `max_new_tokens` tokens with no processors.
+    pub fn greedy(max_new_tokens: usize, eos_token_ids: Vec<u32>) -> Self {
+        Self {
+            strategy: Strategy::Greedy,
+            max_new_tokens,
+            min_new_tokens: 0,
+            repetition_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            num_return_sequences: 1,
+            eos_token_ids,
+            pad_token_id: None,
+            stop_strings: Vec::new(),
+            report_top: 10,
+        }
+    }
+}
+
+/// One row's choice at one greedy / sampling step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowStep {
+    /// Token appended (the pad id for an already finished row).
+    pub token: u32,
+    /// Its probability under the processed distribution.
+    pub prob: f32,
+    /// Best candidates `(id, prob)` after processing, most likely first.
+    pub candidates: Vec<(u32, f32)>,
+    /// Where each warper cut (number of tokens it kept).
+    pub report: ProcessReport,
+    /// True when this row had already finished (the token is padding).
+    pub padding: bool,
+}
+
+/// What the callback sees after each step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepEvent {
+    /// A greedy / sampling step: one entry per returned sequence.
+    Tokens {
+        /// 0 for the first new token.
+        step: usize,
+        /// Per-row details.
+        rows: Vec<RowStep>,
+    },
+    /// A beam search step: the candidates and what became of them.
+    Beams {
+        /// 0 for the first new token.
+        step: usize,
+        /// The top `K` candidates, best first.
+        candidates: Vec<BeamCandidate>,
+    },
+}
+
+/// One returned sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratedSequence {
+    /// Full sequence as HF returns it: prompt (or decoder start) + new tokens,
+    /// padded to the longest returned row. `-1` can appear only as beam
+    /// padding when the model has no EOS/pad id (as in HF).
+    pub ids: Vec<i64>,
+    /// Beam search: HF's `sequences_scores`. Greedy / sampling: the sum of the
+    /// chosen tokens' log-probabilities under the processed distribution.
+    pub score: f32,
+}
+
+/// The result of [`generate`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Returned sequences, best first for beam search.
+    pub sequences: Vec<GeneratedSequence>,
+    /// Number of model calls (1 prefill + 1 per further step).
+    pub forward_calls: usize,
+    /// New tokens per row that were generated.
+    pub new_tokens: usize,
+    /// True if the callback asked to stop.
+    pub cancelled: bool,
+}
+
+fn check_shape(logits: &[f32], rows: usize, vocab: usize) -> Result<(), DecodingError> {
+    if logits.len() != rows * vocab || vocab == 0 {
+        return Err(DecodingError::LogitsShape { expected: rows * vocab, got: logits.len() });
+    }
+    Ok(())
+}
+
+/// Generate from `prompt` (decoder prompt for encoder-decoder models).
+pub fn generate<M: StepModel + ?Sized>(
+    model: &mut M,
+    prompt: &[u32],
+    config: &GenerateConfig,
+    decode: Option<&DecodeFn<'_>>,
+    on_step: &mut dyn FnMut(&StepEvent) -> bool,
+) -> Result<Generation, DecodingError> {
+    if prompt.is_empty() {
+        return Err(DecodingError::EmptyPrompt);
+    }
+    if config.num_return_sequences == 0 {
+        return Err(DecodingError::InvalidParameter("num_return_sequences has to be at least 1".into()));
+    }
+    let mut pipeline = LogitsPipeline::identity(prompt.len());
+    pipeline.repetition_penalty = config.repetition_penalty;
+    pipeline.no_repeat_ngram_size = config.no_repeat_ngram_size;
+    pipeline.min_new_tokens = config.min_new_tokens;
+    pipeline.eos_token_ids = config.eos_token_ids.clone();
+    let stopping = StoppingCriteria {
+        max_length: prompt.len() + config.max_new_tokens,
+        eos_token_ids: config.eos_token_ids.clone(),
+        stop_strings: config.stop_strings.clone(),
+        decode,
+    };
+    match &config.strategy {
+        Strategy::Greedy => {
+            if config.num_return_sequences != 1 {
+                return Err(DecodingError::InvalidParameter(
+                    "greedy decoding returns one sequence (HF: num_return_sequences must be 1 without beams or sampling)"
+                        .into(),
+                ));
+            }
+            pipeline.validate()?;
+            run_token_by_token(model, prompt, config, &pipeline, &stopping, None, on_step)
+        }
+        Strategy::Sample { warpers, seed } => {
+            pipeline.warpers = Some(warpers.clone());
+            pipeline.validate()?;
+            let mut rng = Rng::new(*seed);
+            run_token_by_token(model, prompt, config, &pipeline, &stopping, Some(&mut rng), on_step)
+        }
+        Strategy::Beam { num_beams, length_penalty, early_stopping } => {
+            if *num_beams == 0 {
+                return Err(DecodingError::InvalidParameter("num_beams has to be at least 1".into()));
+            }
+            if config.num_return_sequences > *num_beams {
+                return Err(DecodingError::InvalidParameter(
+                    "num_return_sequences has to be smaller or equal to num_beams".into(),
+                ));
+            }
+            pipeline.validate()?;
+            let beam_config = BeamConfig {
+                num_beams: *num_beams,
+                length_penalty: *length_penalty,
+                early_stopping: *early_stopping,
+                num_return_sequences: config.num_return_sequences,
+                num_eos_tokens: config.eos_token_ids.len(),
+                max_length: stopping.max_length,
+                fill_value: fill_value(config),
+            };
+            run_beam_search(model, prompt, config, &pipeline, &stopping, beam_config, on_step)
+        }
+    }
+}
+
+/// HF: `pad_token_id or eos_token_id[0] if eos_token_id is not None else -1`
+/// (note that a pad id of 0 is falsy in Python and falls back to EOS).
+fn fill_value(config: &GenerateConfig) -> i64 {
+    match (config.pad_token_id, config.eos_token_ids.first()) {
+        (_, None) => -1,
+        (Some(pad), Some(_)) if pad != 0 => pad as i64,
+        (_, Some(&eos)) => eos as i64,
+    }
+}
+
+/// Greedy and sampling (HF's `_sample`): one row per returned sequence.
+fn run_token_by_token<M: StepModel + ?Sized>(
+    model: &mut M,
+    prompt: &[u32],
+    config: &GenerateConfig,
+    pipeline: &LogitsPipeline,
+    stopping: &StoppingCriteria<'_>,
+    mut rng: Option<&mut Rng>,
+    on_step: &mut dyn FnMut(&StepEvent) -> bool,
+) -> Result<Generation, DecodingError> {
+    let rows = config.num_return_sequences;
+    let vocab = model.vocab_size();
+    let pad = config.pad_token_id.or(config.eos_token_ids.first().copied());
+    let mut sequences: Vec<Vec<u32>> = alloc::vec![prompt.to_vec(); rows];
+    let mut scores = alloc::vec![0.0f32; rows];
+    let mut unfinished = alloc::vec![true; rows];
+    let mut result = Generation { sequences: Vec::new(), forward_calls: 0, new_tokens: 0, cancelled: false };
+    if config.max_new_tokens == 0 {
+        result.sequences = finish_rows(&sequences, &scores);
+        return Ok(result);
+    }
+    let mut logits = model.start(prompt, rows).map_err(DecodingError::Model)?;
+    result.forward_calls += 1;
+    let mut step = 0usize;
+    loop {
+        check_shape(&logits, rows, vocab)?;
+        let mut row_steps = Vec::with_capacity(rows);
+        let mut next_tokens = Vec::with_capacity(rows);
+        for row in 0..rows {
+            if !unfinished[row] {
+                // HF pads finished rows (only happens with several sequences).
+                let token = pad.unwrap_or(0);
+                next_tokens.push(token);
+                row_steps.push(RowStep { token, prob: 0.0, candidates: Vec::new(), report: ProcessReport::default(), padding: true });
+                continue;
+            }
+            let mut row_scores = logits[row * vocab..(row + 1) * vocab].to_vec();
+            check_finite(&row_scores, step)?;
+            let report = pipeline.apply(&sequences[row], &mut row_scores, step)?;
+            let probs = softmax(&row_scores);
+            let token = match rng.as_deref_mut() {
+                Some(r) => sample_from_probs(&probs, r),
+                None => greedy::argmax(&row_scores),
+            }
+            .ok_or(DecodingError::AllTokensFiltered { step })?;
+            let prob = probs[token];
+            scores[row] += libm::logf(prob);
+            next_tokens.push(token as u32);
+            row_steps.push(RowStep {
+                token: token as u32,
+                prob,
+                candidates: top_candidates(&probs, config.report_top),
+                report,
+                padding: false,
+            });
+        }
+        for row in 0..rows {
+            sequences[row].push(next_tokens[row]);
+            if unfinished[row] && stopping.is_done(&sequences[row]) {
+                unfinished[row] = false;
+            }
+        }
+        result.new_tokens += 1;
+        let keep_going = on_step(&StepEvent::Tokens { step, rows: row_steps });
+        if !keep_going {
+            result.cancelled = true;
+            break;
+        }
+        if unfinished.iter().all(|u| !u) {
+            break;
+        }
+        step += 1;
+        logits = model.step(&next_tokens).map_err(DecodingError::Model)?;
+        result.forward_calls += 1;
+    }
+    result.sequences = finish_rows(&sequences, &scores);
+    Ok(result)
+}
+
+fn finish_rows(sequences: &[Vec<u32>], scores: &[f32]) -> Vec<GeneratedSequence> {
+    sequences
+        .iter()
+        .zip(scores)
+        .map(|(s, &score)| GeneratedSequence { ids: s.iter().map(|&t| t as i64).collect(), score })
+        .collect()
+}
+
+/// Beam search (HF's `_beam_search`).
+fn run_beam_search<M: StepModel + ?Sized>(
+    model: &mut M,
+    prompt: &[u32],
+    config: &GenerateConfig,
+    pipeline: &LogitsPipeline,
+    stopping: &StoppingCriteria<'_>,
+    beam_config: BeamConfig,
+    on_step: &mut dyn FnMut(&StepEvent) -> bool,
+) -> Result<Generation, DecodingError> {
+    let beams = beam_config.num_beams;
+    let vocab = model.vocab_size();
+    let mut search = BeamSearch::new(beam_config, prompt);
+    let mut result = Generation { sequences: Vec::new(), forward_calls: 0, new_tokens: 0, cancelled: false };
+    if config.max_new_tokens == 0 {
+        result.sequences = alloc::vec![GeneratedSequence { ids: prompt.iter().map(|&t| t as i64).collect(), score: 0.0 }];
+        return Ok(result);
+    }
+    let mut logits = model.start(prompt, beams).map_err(DecodingError::Model)?;
+    result.forward_calls += 1;
+    let is_done = |seq: &[u32]| stopping.is_done(seq);
+    let mut step = 0usize;
+    loop {
+        check_shape(&logits, beams, vocab)?;
+        let mut log_probs = Vec::with_capacity(beams * vocab);
+        for row in 0..beams {
+            let raw = &logits[row * vocab..(row + 1) * vocab];
+            check_finite(raw, step)?;
+            let mut lp = log_softmax(raw);
+            // A single beam may lose every token (e.g. n-gram bans); HF then
+            // just never picks it, so only an all-beams wipe-out is an error.
+            match pipeline.apply(search.running_sequence(row), &mut lp, step) {
+                Ok(_) | Err(DecodingError::AllTokensFiltered { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            log_probs.extend_from_slice(&lp);
+        }
+        if log_probs.iter().all(|&x| x == f32::NEG_INFINITY) {
+            return Err(DecodingError::AllTokensFiltered { step });
+        }
+        let outcome = search.step(&log_probs, vocab, &is_done);
+        result.new_tokens += 1;
+        let keep_going = on_step(&StepEvent::Beams { step, candidates: outcome.candidates.clone() });
+        if !keep_going {
+            result.cancelled = true;
+            break;
+        }
+        if outcome.done {
+            break;
+        }
+        step += 1;
+        model.reorder(&outcome.parents).map_err(DecodingError::Model)?;
+        logits = model.step(&outcome.next_tokens).map_err(DecodingError::Model)?;
+        result.forward_calls += 1;
+    }
+    result.sequences = search
+        .finish()
+        .into_iter()
+        .map(|r| GeneratedSequence { ids: r.ids, score: r.score })
+        .collect();
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A bigram "model": the next-token logits depend only on the last token,
+    /// through a fixed table. It counts forward calls and keeps per-row state
+    /// like a real KV cache would (the last token of each row).
+    struct BigramModel {
+        table: Vec<Vec<f32>>,
+        last: Vec<u32>,
+        calls: usize,
+    }
+
+    impl BigramModel {
+        fn new() -> Self {
+            // vocab 4, token 3 = EOS
+            let table = vec![
+                vec![0.1, 2.0, 1.0, -1.0],
+                vec![1.5, 0.0, 1.4, 0.2],
+                vec![0.0, 0.3, -0.5, 2.5],
+                vec![0.0, 0.0, 0.0, 0.0],
+            ];
+            Self { table, last: vec![], calls: 0 }
+        }
+        fn logits(&self) -> Vec<f32> {
+            self.last.iter().flat_map(|&t| self.table[t as usize].clone()).collect()
+        }
+    }
+
+    impl StepModel for BigramModel {
+        fn vocab_size(&self) -> usize {
+            4
+        }
+        fn max_positions(&self) -> Option<usize> {
+            None
+        }
+        fn start(&mut self, prompt: &[u32], rows: usize) -> Result<Vec<f32>, String> {
+            self.calls += 1;
+            self.last = vec![*prompt.last().unwrap(); rows];
+            Ok(self.logits())
+        }
+        fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+            self.calls += 1;
+            self.last = tokens.to_vec();
+            Ok(self.logits())
+        }
+        fn reorder(&mut self, beam_idx: &[usize]) -> Result<(), String> {
+            self.last = beam_idx.iter().map(|&i| self.last[i]).collect();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn greedy_follows_the_argmax_chain_until_eos() {
+        let mut m = BigramModel::new();
+        let cfg = GenerateConfig::greedy(10, vec![3]);
+        let mut events = 0;
+        let out = generate(&mut m, &[0], &cfg, None, &mut |_| {
+            events += 1;
+            true
+        })
+        .unwrap();
+        // 0 -> 1 -> 0 -> 1 ... never EOS: argmax(0)=1, argmax(1)=0
+        assert_eq!(out.sequences[0].ids, vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
+        assert_eq!(events, 10);
+        assert_eq!(out.forward_calls, 10);
+        assert_eq!(m.calls, 10);
+    }
+
+    #[test]
+    fn greedy_with_no_repeat_bigram_reaches_eos() {
+        let mut m = BigramModel::new();
+        let mut cfg = GenerateConfig::greedy(10, vec![3]);
+        cfg.no_repeat_ngram_size = 2;
+        let out = generate(&mut m, &[0], &cfg, None, &mut |_| true).unwrap();
+        // 0 1 0 then (0,1) banned -> 2 -> 3 (EOS)
+        assert_eq!(out.sequences[0].ids, vec![0, 1, 0, 2, 3]);
+    }
+
+    #[test]
+    fn callback_can_cancel() {
+        let mut m = BigramModel::new();
+        let cfg = GenerateConfig::greedy(10, vec![3]);
+        let out = generate(&mut m, &[0], &cfg, None, &mut |_| false).unwrap();
+        assert!(out.cancelled);
+        assert_eq!(out.sequences[0].ids.len(), 2);
+    }
+
+    #[test]
+    fn sampling_is_reproducible_by_seed() {
+        let mut cfg = GenerateConfig::greedy(8, vec![3]);
+        cfg.strategy = Strategy::Sample { warpers: WarperConfig { top_k: 0, ..WarperConfig::default() }, seed: 5 };
+        cfg.num_return_sequences = 3;
+        let a = generate(&mut BigramModel::new(), &[0], &cfg, None, &mut |_| true).unwrap();
+        let b = generate(&mut BigramModel::new(), &[0], &cfg, None, &mut |_| true).unwrap();
+        assert_eq!(a, b);
+        // finished rows are padded with eos (pad defaults to eos[0])
+        for s in &a.sequences {
+            if let Some(p) = s.ids.iter().position(|&t| t == 3) {
+                assert!(s.ids[p..].iter().all(|&t| t == 3));
+            }
+        }
+    }
+
+    #[test]
+    fn one_beam_equals_greedy() {
+        let mut cfg = GenerateConfig::greedy(6, vec![3]);
+        cfg.no_repeat_ngram_size = 2;
+        let g = generate(&mut BigramModel::new(), &[2, 0], &cfg, None, &mut |_| true).unwrap();
+        cfg.strategy = Strategy::Beam { num_beams: 1, length_penalty: 1.0, early_stopping: EarlyStopping::False };
+        let b = generate(&mut BigramModel::new(), &[2, 0], &cfg, None, &mut |_| true).unwrap();
+        assert_eq!(g.sequences[0].ids, b.sequences[0].ids);
+    }
+
+    #[test]
+    fn nan_logits_are_a_clear_error() {
+        struct NanModel;
+        impl StepModel for NanModel {
+            fn vocab_size(&self) -> usize {
+                2
+            }
+            fn max_positions(&self) -> Option<usize> {
+                None
+            }
+            fn start(&mut self, _: &[u32], rows: usize) -> Result<Vec<f32>, String> {
+                Ok(vec![f32::NAN; 2 * rows])
+            }
+            fn step(&mut self, t: &[u32]) -> Result<Vec<f32>, String> {
+                Ok(vec![f32::NAN; 2 * t.len()])
+            }
+            fn reorder(&mut self, _: &[usize]) -> Result<(), String> {
+                Ok(())
+            }
+        }
+        let cfg = GenerateConfig::greedy(3, vec![]);
+        assert_eq!(generate(&mut NanModel, &[0], &cfg, None, &mut |_| true), Err(DecodingError::NanLogits { step: 0 }));
+    }
+}

@@ -1,0 +1,117 @@
+//! # Decoding: turning next-token logits into text
+//!
+//! A language model only ever answers one question: "given these tokens, how
+//! likely is each possible next token?". Decoding is everything that happens
+//! between that answer and the text on screen. This module reproduces
+//! Hugging Face `transformers.generate` (5.x) step for step, so that the same
+//! model gives the same tokens here as in Python:
+//!
+//! - [`logits_process`]: the logits processors (repetition penalty,
+//!   no-repeat-n-gram, minimum length) and the sampling warpers (temperature,
+//!   top-k, top-p, min-p, typical-p), composed in exactly HF's order.
+//! - [`sampling`]: softmax / log-softmax in `f32` as torch computes them, and
+//!   the seeded categorical draw ([`crate::rng::Rng`]).
+//! - [`greedy`]: argmax with torch's tie rule.
+//! - [`beam_search`]: HF's vectorised beam search (top-2k continuations,
+//!   finished-hypothesis bank, length penalty, `early_stopping`
+//!   true / false / "never").
+//! - [`stopping`]: EOS, `max_new_tokens` and stop strings.
+//! - [`generate`]: the driver that runs any [`StepModel`] (decoder-only or
+//!   encoder-decoder behind the same trait) with one of the strategies and
+//!   reports every step to a callback (streaming, probability bars, beam tree).
+
+pub mod beam_search;
+pub mod generate;
+pub mod greedy;
+pub mod logits_process;
+pub mod sampling;
+pub mod stopping;
+
+use alloc::string::String;
+use core::fmt;
+
+pub use generate::{generate, GenerateConfig, GeneratedSequence, Generation, StepEvent, Strategy};
+pub use logits_process::{LogitsPipeline, ProcessReport, WarperConfig};
+
+/// What can go wrong while decoding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DecodingError {
+    /// The model produced a NaN logit (HF would silently propagate it; we stop).
+    NanLogits {
+        /// Generation step (0 = first new token) at which it happened.
+        step: usize,
+    },
+    /// A logit was `+inf`, which makes softmax undefined.
+    PositiveInfiniteLogits {
+        /// Generation step at which it happened.
+        step: usize,
+    },
+    /// The processors removed every token, so nothing can be chosen.
+    AllTokensFiltered {
+        /// Generation step at which it happened.
+        step: usize,
+    },
+    /// A generation parameter is outside the range HF accepts.
+    InvalidParameter(String),
+    /// The logits row handed back by the model has the wrong length.
+    LogitsShape {
+        /// Expected number of values (rows × vocabulary).
+        expected: usize,
+        /// Number the model returned.
+        got: usize,
+    },
+    /// The prompt is empty: there is nothing to condition on.
+    EmptyPrompt,
+    /// The model's forward pass failed (message from the model).
+    Model(String),
+}
+
+impl fmt::Display for DecodingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodingError::NanLogits { step } => {
+                write!(f, "the model produced NaN logits at generation step {step}")
+            }
+            DecodingError::PositiveInfiniteLogits { step } => {
+                write!(f, "the model produced +inf logits at generation step {step}")
+            }
+            DecodingError::AllTokensFiltered { step } => write!(
+                f,
+                "every token was filtered out at generation step {step} (check top-k/top-p/min-p/typical-p, \
+                 no-repeat-ngram and min-new-tokens settings)"
+            ),
+            DecodingError::InvalidParameter(msg) => write!(f, "invalid generation parameter: {msg}"),
+            DecodingError::LogitsShape { expected, got } => {
+                write!(f, "the model returned {got} logits, expected {expected}")
+            }
+            DecodingError::EmptyPrompt => write!(f, "the prompt is empty (HF needs at least one input token)"),
+            DecodingError::Model(msg) => write!(f, "model error: {msg}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DecodingError {}
+
+/// A model as decoding sees it: a batch of `rows` sequences that grow by one
+/// token per step, with a key/value cache so each step costs one position.
+///
+/// Decoder-only models run the prompt in [`StepModel::start`]; an
+/// encoder-decoder model (T5) runs its encoder once when it is built and
+/// treats the decoder start ids as the "prompt". Logits are returned flat,
+/// row-major: `rows × vocab_size` values for the last position of each row.
+pub trait StepModel {
+    /// Number of logits per row (the LM head width).
+    fn vocab_size(&self) -> usize;
+    /// Maximum total sequence length the model can attend over, if bounded.
+    fn max_positions(&self) -> Option<usize>;
+    /// Reset the cache, run `prompt` once for each of `rows` identical rows and
+    /// return the last position's logits, `rows × vocab_size`.
+    fn start(&mut self, prompt: &[u32], rows: usize) -> Result<alloc::vec::Vec<f32>, String>;
+    /// Append one token per row (`tokens.len() == rows`) and return the new
+    /// last-position logits, `rows × vocab_size`.
+    fn step(&mut self, tokens: &[u32]) -> Result<alloc::vec::Vec<f32>, String>;
+    /// Keep cache row `beam_idx[i]` as new row `i` (beam search reorders, and
+    /// sampling with several sequences never needs to).
+    fn reorder(&mut self, beam_idx: &[usize]) -> Result<(), String>;
+}
