@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Decode a share link's hash and print the state it restores.
     ShareLink(commands::share_link::Args),
+    /// Evaluation metrics: BLEU, chrF (sacrebleu parity) and ROUGE (rouge-score parity).
+    Score(commands::score::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::Score(args) => commands::score::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

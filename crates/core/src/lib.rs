@@ -14,5 +14,6 @@
 extern crate alloc;
 
 pub mod decoding;
+pub mod metrics;
 pub mod rng;
 pub mod share;

@@ -2,4 +2,5 @@
 //! `run(Args) -> Result<(), String>`; the error string is printed as
 //! `error: ...` with a non-zero exit code.
 
+pub mod score;
 pub mod share_link;

@@ -1,0 +1,28 @@
+//! sacrebleu's `13a` tokenizer (mteval-v13a.pl), the BLEU default.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::regexp::tokenize_regexp;
+
+/// `Tokenizer13a.__call__`: drop `<skipped>`, join hyphenated line breaks,
+/// unescape four HTML entities (in this order, like chained `str.replace`),
+/// pad with spaces and run the shared regexp tokenizer.
+pub(super) fn tokenize_13a(line: &str) -> String {
+    let mut text: String = line.replace("<skipped>", "");
+    if text.contains('\n') {
+        text = text.replace("-\n", "").replace('\n', " ");
+    }
+    if text.contains('&') {
+        text = text
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">");
+    }
+    let mut chars: Vec<char> = Vec::with_capacity(text.len() + 2);
+    chars.push(' ');
+    chars.extend(text.chars());
+    chars.push(' ');
+    tokenize_regexp(&chars)
+}

@@ -1,0 +1,25 @@
+//! sacrebleu's `zh` tokenizer: every "Chinese" character becomes its own
+//! token, the rest goes through the 13a regexp tokenizer (without 13a's HTML
+//! unescaping and space padding).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::regexp::tokenize_regexp;
+use crate::metrics::pytext::{in_ranges, py_strip};
+use crate::metrics::unicode_tables::ZH_CHINESE;
+
+/// `TokenizerZh.__call__`. The character ranges are sacrebleu's as Python
+/// actually evaluates them (see `ZH_CHINESE`).
+pub(super) fn tokenize_zh(line: &str) -> String {
+    let stripped = py_strip(line);
+    let mut chars: Vec<char> = Vec::with_capacity(stripped.len() + 8);
+    for c in stripped.chars() {
+        if !c.is_ascii() && in_ranges(ZH_CHINESE, c) {
+            chars.extend_from_slice(&[' ', c, ' ']);
+        } else {
+            chars.push(c);
+        }
+    }
+    tokenize_regexp(&chars)
+}

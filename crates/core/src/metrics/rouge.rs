@@ -1,0 +1,420 @@
+//! ROUGE (Lin, 2004) exactly as Google's rouge-score 0.1.2 computes it.
+//!
+//! `RougeScorer(types, use_stemmer).score(target, prediction)`:
+//! - tokenizer: `text.lower()`, every run of characters outside `[a-z0-9]`
+//!   becomes a space, split, and (with the stemmer) NLTK's Porter stem of
+//!   every token longer than 3 characters;
+//! - `rougeN`: clipped n-gram overlap, precision over the prediction's
+//!   n-grams and recall over the target's;
+//! - `rougeL`: longest common subsequence of the two token sequences;
+//! - `rougeLsum`: summary-level LCS: texts split into sentences on `\n`, for
+//!   each target sentence the union of its LCS with every prediction
+//!   sentence, each token counted at most as often as it occurs in both.
+//!
+//! F-measure is `2 p r / (p + r)`, 0 when both are 0.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::str::FromStr;
+use hashbrown::HashMap;
+
+use super::ngrams::{pack, MAX_PACKED_ORDER};
+use super::porter;
+use super::pytext::push_lower_char;
+
+/// One ROUGE variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RougeType {
+    /// `rouge1` .. `rouge9`: n-gram overlap of order n.
+    N(u8),
+    /// `rougeL`: sentence-level LCS over the whole texts.
+    L,
+    /// `rougeLsum`: summary-level union LCS over newline-separated sentences.
+    LSum,
+}
+
+/// What can go wrong when configuring ROUGE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RougeError {
+    /// A type name that rouge-score rejects (e.g. `rouge0`, `rougeX`).
+    InvalidType(String),
+}
+
+impl fmt::Display for RougeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidType(name) => {
+                write!(f, "invalid rouge type {name:?} (expected rouge1..rouge9, rougeL or rougeLsum)")
+            }
+        }
+    }
+}
+
+impl FromStr for RougeType {
+    type Err = RougeError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "rougeL" => Ok(Self::L),
+            "rougeLsum" => Ok(Self::LSum),
+            _ => match name.strip_prefix("rouge").map(str::as_bytes) {
+                Some(&[d]) if (b'1'..=b'9').contains(&d) => Ok(Self::N(d - b'0')),
+                _ => Err(RougeError::InvalidType(name.into())),
+            },
+        }
+    }
+}
+
+impl fmt::Display for RougeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::N(n) => write!(f, "rouge{n}"),
+            Self::L => write!(f, "rougeL"),
+            Self::LSum => write!(f, "rougeLsum"),
+        }
+    }
+}
+
+/// rouge-score's `Score` tuple.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RougeScore {
+    /// Overlap over the prediction's size.
+    pub precision: f64,
+    /// Overlap over the target's size.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub fmeasure: f64,
+}
+
+impl RougeScore {
+    /// `scoring.fmeasure`, operation for operation.
+    fn from_pr(precision: f64, recall: f64) -> Self {
+        let fmeasure = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        Self { precision, recall, fmeasure }
+    }
+}
+
+/// One token of rouge-score's tokenizer, with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RougeToken {
+    /// The token as compared (lowercased, maybe stemmed).
+    pub text: String,
+    /// Byte range of the token's characters in the original text.
+    pub start: usize,
+    /// End of that byte range (exclusive).
+    pub end: usize,
+}
+
+/// rouge-score's `tokenize(text, stemmer)` with byte spans into `text`.
+pub fn tokenize(text: &str, use_stemmer: bool) -> Vec<RougeToken> {
+    let mut tokens = Vec::new();
+    for_each_raw_token(text, |raw, start, end| {
+        let token = if use_stemmer && raw.len() > 3 { porter::stem(raw) } else { String::from(raw) };
+        if !token.is_empty() {
+            tokens.push(RougeToken { text: token, start, end });
+        }
+    });
+    tokens
+}
+
+/// Calls `emit(token, start, end)` for each `[a-z0-9]+` run of the
+/// lowercased text; `start..end` is the byte range in the original text.
+fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
+    let mut current = String::new();
+    let mut start = 0;
+    let mut lowered = String::new();
+    let mut flush = |current: &mut String, start: usize, end: usize| {
+        if !current.is_empty() {
+            emit(current, start, end);
+            current.clear();
+        }
+    };
+    for (pos, c) in text.char_indices() {
+        if c.is_ascii() {
+            let l = c.to_ascii_lowercase();
+            if l.is_ascii_lowercase() || l.is_ascii_digit() {
+                if current.is_empty() {
+                    start = pos;
+                }
+                current.push(l);
+            } else {
+                flush(&mut current, start, pos);
+            }
+            continue;
+        }
+        // A few non-ASCII characters lowercase to ASCII letters (U+0130 'İ'
+        // to "i\u{307}", U+212A KELVIN SIGN to 'k').
+        lowered.clear();
+        push_lower_char(&mut lowered, c);
+        for l in lowered.chars() {
+            if l.is_ascii_lowercase() || l.is_ascii_digit() {
+                if current.is_empty() {
+                    start = pos;
+                }
+                current.push(l);
+            } else {
+                flush(&mut current, start, pos + c.len_utf8());
+            }
+        }
+    }
+    flush(&mut current, start, text.len());
+}
+
+/// The ROUGE-L alignment of two token sequences, for display: pairs of
+/// (target index, prediction index) on the LCS rouge-score reads out.
+pub fn lcs_alignment<T: PartialEq>(target: &[T], prediction: &[T]) -> Vec<(usize, usize)> {
+    let table = lcs_table(target, prediction);
+    let cols = prediction.len() + 1;
+    let (mut i, mut j) = (target.len(), prediction.len());
+    let mut pairs = Vec::new();
+    while i > 0 && j > 0 {
+        if target[i - 1] == prediction[j - 1] {
+            pairs.push((i - 1, j - 1));
+            i -= 1;
+            j -= 1;
+        } else if table[i * cols + j - 1] > table[(i - 1) * cols + j] {
+            j -= 1;
+        } else {
+            i -= 1;
+        }
+    }
+    pairs.reverse();
+    pairs
+}
+
+/// rouge-score's `_lcs_table`, flattened: `(rows + 1) x (cols + 1)`.
+fn lcs_table<T: PartialEq>(target: &[T], prediction: &[T]) -> Vec<u32> {
+    let cols = prediction.len() + 1;
+    let mut table = alloc::vec![0u32; (target.len() + 1) * cols];
+    for i in 1..=target.len() {
+        for j in 1..=prediction.len() {
+            table[i * cols + j] = if target[i - 1] == prediction[j - 1] {
+                table[(i - 1) * cols + j - 1] + 1
+            } else {
+                table[(i - 1) * cols + j].max(table[i * cols + j - 1])
+            };
+        }
+    }
+    table
+}
+
+/// Length of the LCS with two rolling rows (no read-out needed).
+fn lcs_length(target: &[u32], prediction: &[u32], previous: &mut Vec<u32>, current: &mut Vec<u32>) -> u32 {
+    previous.clear();
+    previous.resize(prediction.len() + 1, 0);
+    current.clear();
+    current.resize(prediction.len() + 1, 0);
+    for &t in target {
+        for (j, &p) in prediction.iter().enumerate() {
+            current[j + 1] = if t == p { previous[j] + 1 } else { previous[j + 1].max(current[j]) };
+        }
+        core::mem::swap(previous, current);
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+/// Scores (target, prediction) pairs, caching stems and reusing buffers.
+#[derive(Debug, Clone)]
+pub struct RougeScorer {
+    types: Vec<RougeType>,
+    use_stemmer: bool,
+    /// Raw token -> id of its (stemmed) form.
+    token_ids: HashMap<String, u32>,
+    /// Stemmed form -> id, so different raw tokens with one stem share it.
+    stem_ids: HashMap<String, u32>,
+    target: Vec<u32>,
+    prediction: Vec<u32>,
+    row_a: Vec<u32>,
+    row_b: Vec<u32>,
+    target_counts: HashMap<u128, u32>,
+    prediction_counts: HashMap<u128, u32>,
+}
+
+impl RougeScorer {
+    /// `RougeScorer(rouge_types, use_stemmer)`.
+    pub fn new(types: Vec<RougeType>, use_stemmer: bool) -> Self {
+        Self {
+            types,
+            use_stemmer,
+            token_ids: HashMap::new(),
+            stem_ids: HashMap::new(),
+            target: Vec::new(),
+            prediction: Vec::new(),
+            row_a: Vec::new(),
+            row_b: Vec::new(),
+            target_counts: HashMap::new(),
+            prediction_counts: HashMap::new(),
+        }
+    }
+
+    /// The types this scorer reports, in order.
+    pub fn types(&self) -> &[RougeType] {
+        &self.types
+    }
+
+    /// Tokenizes `text` into ids (cleared first).
+    fn token_ids_into(&mut self, text: &str, out: &mut Vec<u32>) {
+        out.clear();
+        let use_stemmer = self.use_stemmer;
+        let token_ids = &mut self.token_ids;
+        let stem_ids = &mut self.stem_ids;
+        for_each_raw_token(text, |raw, _, _| {
+            let id = match token_ids.get(raw) {
+                Some(&id) => id,
+                None => {
+                    let form = if use_stemmer && raw.len() > 3 { porter::stem(raw) } else { String::from(raw) };
+                    let next = u32::try_from(stem_ids.len()).unwrap_or(u32::MAX - 1);
+                    let id = *stem_ids.entry(form).or_insert(next);
+                    token_ids.insert(String::from(raw), id);
+                    id
+                }
+            };
+            out.push(id);
+        });
+    }
+
+    /// `RougeScorer.score(target, prediction)`: one score per type, in order.
+    pub fn score(&mut self, target: &str, prediction: &str) -> Vec<RougeScore> {
+        let mut target_ids = core::mem::take(&mut self.target);
+        let mut prediction_ids = core::mem::take(&mut self.prediction);
+        self.token_ids_into(target, &mut target_ids);
+        self.token_ids_into(prediction, &mut prediction_ids);
+        let types = core::mem::take(&mut self.types);
+        let scores = types
+            .iter()
+            .map(|rouge_type| match *rouge_type {
+                RougeType::N(n) => self.score_ngrams(&target_ids, &prediction_ids, usize::from(n)),
+                RougeType::L => self.score_lcs(&target_ids, &prediction_ids),
+                RougeType::LSum => self.score_summary_lcs(target, prediction),
+            })
+            .collect();
+        self.types = types;
+        self.target = target_ids;
+        self.prediction = prediction_ids;
+        scores
+    }
+
+    /// `_score_ngrams(_create_ngrams(target, n), _create_ngrams(prediction, n))`.
+    fn score_ngrams(&mut self, target: &[u32], prediction: &[u32], n: usize) -> RougeScore {
+        let intersection = if n <= MAX_PACKED_ORDER {
+            count_packed(target, n, &mut self.target_counts);
+            count_packed(prediction, n, &mut self.prediction_counts);
+            overlap(&self.target_counts, &self.prediction_counts)
+        } else {
+            let mut target_counts: HashMap<&[u32], u32> = HashMap::new();
+            let mut prediction_counts: HashMap<&[u32], u32> = HashMap::new();
+            target.windows(n).for_each(|w| *target_counts.entry(w).or_insert(0) += 1);
+            prediction.windows(n).for_each(|w| *prediction_counts.entry(w).or_insert(0) += 1);
+            overlap(&target_counts, &prediction_counts)
+        };
+        let target_total = target.len().saturating_sub(n - 1).max(1);
+        let prediction_total = prediction.len().saturating_sub(n - 1).max(1);
+        RougeScore::from_pr(intersection as f64 / prediction_total as f64, intersection as f64 / target_total as f64)
+    }
+
+    /// `_score_lcs(target, prediction)`.
+    fn score_lcs(&mut self, target: &[u32], prediction: &[u32]) -> RougeScore {
+        if target.is_empty() || prediction.is_empty() {
+            return RougeScore::default();
+        }
+        let lcs = lcs_length(target, prediction, &mut self.row_a, &mut self.row_b);
+        RougeScore::from_pr(f64::from(lcs) / prediction.len() as f64, f64::from(lcs) / target.len() as f64)
+    }
+
+    /// `_summary_level_lcs` over the newline-separated sentences.
+    fn score_summary_lcs(&mut self, target: &str, prediction: &str) -> RougeScore {
+        let sentences = |scorer: &mut Self, text: &str| -> Vec<Vec<u32>> {
+            text.split('\n')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let mut ids = Vec::new();
+                    scorer.token_ids_into(s, &mut ids);
+                    ids
+                })
+                .collect()
+        };
+        let reference = sentences(self, target);
+        let candidate = sentences(self, prediction);
+        if reference.is_empty() || candidate.is_empty() {
+            return RougeScore::default();
+        }
+        let m: usize = reference.iter().map(Vec::len).sum();
+        let n: usize = candidate.iter().map(Vec::len).sum();
+        if m == 0 || n == 0 {
+            return RougeScore::default();
+        }
+        let mut counts_reference: HashMap<u32, u32> = HashMap::new();
+        let mut counts_candidate: HashMap<u32, u32> = HashMap::new();
+        reference.iter().flatten().for_each(|&t| *counts_reference.entry(t).or_insert(0) += 1);
+        candidate.iter().flatten().for_each(|&t| *counts_candidate.entry(t).or_insert(0) += 1);
+        let mut hits = 0u64;
+        let mut union: Vec<usize> = Vec::new();
+        for sentence in &reference {
+            // `_union_lcs`: sorted union of the LCS indices into `sentence`.
+            union.clear();
+            for c in &candidate {
+                union.extend(lcs_alignment(sentence, c).into_iter().map(|(i, _)| i));
+            }
+            union.sort_unstable();
+            union.dedup();
+            for &i in &union {
+                let token = sentence[i];
+                let (Some(in_candidate), Some(in_reference)) =
+                    (counts_candidate.get_mut(&token), counts_reference.get_mut(&token))
+                else {
+                    continue;
+                };
+                if *in_candidate > 0 && *in_reference > 0 {
+                    hits += 1;
+                    *in_candidate -= 1;
+                    *in_reference -= 1;
+                }
+            }
+        }
+        RougeScore::from_pr(hits as f64 / n as f64, hits as f64 / m as f64)
+    }
+}
+
+/// Counts the n-grams of order `n` of `ids` into `counts` (cleared first).
+fn count_packed(ids: &[u32], n: usize, counts: &mut HashMap<u128, u32>) {
+    counts.clear();
+    for window in ids.windows(n) {
+        *counts.entry(pack(window)).or_insert(0) += 1;
+    }
+}
+
+/// `sum(min(target[g], prediction[g]) for g in target)`.
+fn overlap<K: core::hash::Hash + Eq>(target: &HashMap<K, u32>, prediction: &HashMap<K, u32>) -> u64 {
+    target.iter().map(|(gram, &count)| u64::from(count.min(prediction.get(gram).copied().unwrap_or(0)))).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn tokenizer_matches_rouge_score() {
+        let texts: Vec<String> = tokenize("The QUICK-brown fox's 3rd İnning, KELVIN", true).into_iter().map(|t| t.text).collect();
+        // rouge_score.tokenize.tokenize(text, PorterStemmer())
+        assert_eq!(texts, ["the", "quick", "brown", "fox", "s", "3rd", "i", "nning", "kelvin"]);
+    }
+
+    #[test]
+    fn readme_example_matches_rouge_score() {
+        let mut scorer = RougeScorer::new(vec![RougeType::N(1), RougeType::L], false);
+        let scores = scorer.score("The quick brown fox jumps over the lazy dog", "The quick brown dog jumps on the log.");
+        // Printed by rouge-score 0.1.2.
+        assert_eq!(scores[0], RougeScore { precision: 0.75, recall: 0.6666666666666666, fmeasure: 0.7058823529411765 });
+        assert_eq!(scores[1], RougeScore { precision: 0.625, recall: 0.5555555555555556, fmeasure: 0.5882352941176471 });
+    }
+
+    #[test]
+    fn parses_types_like_rouge_score() {
+        assert_eq!("rouge9".parse::<RougeType>(), Ok(RougeType::N(9)));
+        assert!("rouge0".parse::<RougeType>().is_err());
+        assert!("rouge10".parse::<RougeType>().is_err());
+        assert_eq!("rougeLsum".parse::<RougeType>(), Ok(RougeType::LSum));
+    }
+}
