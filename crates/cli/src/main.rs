@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Decode a share link's hash and print the state it restores.
     ShareLink(commands::share_link::Args),
+    /// Run a checkpoint once and print its logits as JSON.
+    Logits(commands::logits::Args),
     /// Evaluation metrics: BLEU, chrF (sacrebleu parity) and ROUGE (rouge-score parity).
     Score(commands::score::Args),
     // Further subcommands are added here, one line each, with their module in
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::Logits(args) => commands::logits::run(args),
         Command::Score(args) => commands::score::run(args),
     };
     match result {

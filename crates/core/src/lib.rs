@@ -16,4 +16,7 @@ extern crate alloc;
 pub mod decoding;
 pub mod metrics;
 pub mod rng;
+pub mod nn;
+pub mod models;
+pub mod loading;
 pub mod share;

@@ -4,3 +4,4 @@
 
 pub mod score;
 pub mod share_link;
+pub mod logits;

@@ -1,0 +1,91 @@
+//! `llmlab logits --model DIR (--ids 1,2,3 | --text T) [--decoder-ids ..] [--all-positions]`:
+//! runs a checkpoint once and prints `{"logits": [[..], ..]}` (one row per
+//! position; by default only the last). For T5 the logits are the
+//! decoder's; `--decoder-ids` defaults to `[decoder_start_token_id]`.
+//! `DIR` holds `config.json` + `model.safetensors` (or a sharded index), or
+//! is a llama2.c `.bin` file.
+
+use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
+use llmlab_core::models::{self, AnyModel};
+use ndarray::{Array2, Axis};
+use std::path::Path;
+
+/// Arguments of `llmlab logits`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory (config.json + safetensors) or llama2.c .bin file.
+    #[arg(long)]
+    model: String,
+    /// Comma-separated input token ids.
+    #[arg(long, conflicts_with = "text")]
+    ids: Option<String>,
+    /// Input text, tokenized with DIR/tokenizer.json (special tokens added).
+    #[arg(long)]
+    text: Option<String>,
+    /// Comma-separated decoder input ids (encoder-decoder models only).
+    #[arg(long)]
+    decoder_ids: Option<String>,
+    /// Print logits for every position instead of only the last.
+    #[arg(long)]
+    all_positions: bool,
+}
+
+/// Loads whatever model `path` holds.
+pub fn load_model(path: &Path) -> Result<AnyModel, String> {
+    match load_checkpoint(path).map_err(|e| e.to_string())? {
+        Checkpoint::HuggingFace { config_json, store } => models::load(&config_json, &store).map_err(|e| e.to_string()),
+        Checkpoint::Llama2c(bytes) => {
+            Ok(AnyModel::Causal(Box::new(models::llama2c::load(&bytes).map_err(|e| e.to_string())?)))
+        }
+    }
+}
+
+/// Parses `1,2,3`.
+pub fn parse_ids(text: &str) -> Result<Vec<u32>, String> {
+    text.split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u32>().map_err(|_| format!("'{s}' is not a token id")))
+        .collect()
+}
+
+/// Runs `args` and prints the logits.
+pub fn run(args: Args) -> Result<(), String> {
+    let path = Path::new(&args.model);
+    let (ids, type_ids) = match (&args.ids, &args.text) {
+        (Some(ids), _) => (parse_ids(ids)?, Vec::new()),
+        (None, Some(_)) => return Err("--text needs the tokenizer module, which is not built in yet; pass --ids".into()),
+        (None, None) => return Err("pass --ids or --text".into()),
+    };
+    if ids.is_empty() {
+        return Err("the input has no tokens".into());
+    }
+    let model = load_model(path)?;
+    let logits: Array2<f32> = match &model {
+        AnyModel::Causal(m) => m.forward(&ids, None).map_err(|e| e.to_string())?,
+        AnyModel::Masked(m) => {
+            let types = if type_ids.len() == ids.len() { Some(vec![type_ids]) } else { None };
+            let out = m.forward_batch(&[ids], types.as_deref(), None).map_err(|e| e.to_string())?;
+            out.index_axis_move(Axis(0), 0)
+        }
+        AnyModel::Seq2Seq(m) => {
+            let decoder_ids = match &args.decoder_ids {
+                Some(d) => parse_ids(d)?,
+                None => vec![m.decoder_start_token_id()],
+            };
+            if decoder_ids.is_empty() {
+                return Err("--decoder-ids is empty".into());
+            }
+            let encoded = m.encode(&[ids], None).map_err(|e| e.to_string())?;
+            let out = m.decode(&[decoder_ids], &encoded, None).map_err(|e| e.to_string())?;
+            out.index_axis_move(Axis(0), 0)
+        }
+    };
+    let rows: Vec<Vec<f32>> = if args.all_positions {
+        logits.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()
+    } else {
+        logits.axis_iter(Axis(0)).last().map(|r| vec![r.to_vec()]).unwrap_or_default()
+    };
+    println!("{}", serde_json::json!({ "logits": rows }));
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Reading checkpoints from disk (native only).
+//!
+//! A model directory holds `config.json` and either `model.safetensors` or
+//! a sharded checkpoint (`model.safetensors.index.json` plus the shards it
+//! names). A path to a file ending in `.bin` is read as a llama2.c
+//! checkpoint, unless it is a PyTorch pickle, which is refused.
+
+use super::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
+use super::{LoadError, WeightStore};
+use alloc::format;
+use alloc::string::String;
+use std::path::Path;
+
+/// What was found at a model path.
+pub enum Checkpoint {
+    /// `config.json` text and the safetensors tensors.
+    HuggingFace {
+        /// The text of `config.json`.
+        config_json: String,
+        /// All tensors of all shards.
+        store: WeightStore,
+    },
+    /// The bytes of a llama2.c `.bin` file.
+    Llama2c(std::vec::Vec<u8>),
+}
+
+fn read(path: &Path) -> Result<std::vec::Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Loads a model directory, or a llama2.c `.bin` file.
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, LoadError> {
+    if path.is_file() {
+        let bytes = read(path)?;
+        if looks_like_pickle(&bytes) {
+            return Err(LoadError::PickleRefused);
+        }
+        return Ok(Checkpoint::Llama2c(bytes));
+    }
+    let config_path = path.join("config.json");
+    let config_json = std::fs::read_to_string(&config_path)
+        .map_err(|e| LoadError::Io(format!("cannot read {}: {e}", config_path.display())))?;
+    let mut store = WeightStore::new();
+    let single = path.join("model.safetensors");
+    let index = path.join("model.safetensors.index.json");
+    if single.is_file() {
+        store.add_safetensors(read(&single)?, DEFAULT_HEADER_BUDGET)?;
+    } else if index.is_file() {
+        let index_json = std::fs::read_to_string(&index)
+            .map_err(|e| LoadError::Io(format!("cannot read {}: {e}", index.display())))?;
+        for shard in shard_files_from_index(&index_json)? {
+            store.add_safetensors(read(&path.join(&shard))?, DEFAULT_HEADER_BUDGET)?;
+        }
+    } else if path.join("pytorch_model.bin").is_file() {
+        return Err(LoadError::PickleRefused);
+    } else {
+        return Err(LoadError::Io(format!(
+            "{} has no model.safetensors or model.safetensors.index.json",
+            path.display()
+        )));
+    }
+    Ok(Checkpoint::HuggingFace { config_json, store })
+}

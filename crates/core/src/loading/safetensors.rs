@@ -1,0 +1,214 @@
+//! Safetensors checkpoints: `[u64 header length][JSON header][raw data]`.
+//!
+//! The header maps each tensor name to `{dtype, shape, data_offsets}`. Every
+//! check happens before any tensor is converted: the header length against
+//! the byte budget and the file length, the JSON, the offsets (contiguous,
+//! in bounds, `shape × dtype size == byte length`, exact total length). Only
+//! then does a [`WeightStore`] keep the file's bytes and an index into them;
+//! tensors are converted to f32 when a model asks for them.
+
+use super::LoadError;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use safetensors::{Dtype, SafeTensors};
+
+/// Default limit on the JSON header (the safetensors crate's own cap).
+pub const DEFAULT_HEADER_BUDGET: u64 = 100_000_000;
+
+/// Element type of a stored tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredDtype {
+    /// IEEE single precision.
+    F32,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16 (the top half of an f32).
+    BF16,
+}
+
+impl StoredDtype {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            StoredDtype::F32 => 4,
+            StoredDtype::F16 | StoredDtype::BF16 => 2,
+        }
+    }
+}
+
+/// Where a tensor's values are.
+#[derive(Clone, Debug)]
+pub enum TensorData {
+    /// A byte range of one of the store's files.
+    Bytes {
+        /// Index into [`WeightStore::files`].
+        file: usize,
+        /// Absolute start offset in that file.
+        start: usize,
+        /// Absolute end offset (exclusive).
+        end: usize,
+        /// Element type.
+        dtype: StoredDtype,
+    },
+    /// Values already in f32 (llama2.c checkpoints, tests).
+    F32(Vec<f32>),
+}
+
+/// A tensor's shape and data location.
+#[derive(Clone, Debug)]
+pub struct StoredTensor {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// The values.
+    pub data: TensorData,
+}
+
+/// All tensors of a checkpoint, by name.
+#[derive(Clone, Debug, Default)]
+pub struct WeightStore {
+    /// Raw bytes of each loaded file.
+    pub files: Vec<Vec<u8>>,
+    /// Name -> tensor.
+    pub tensors: BTreeMap<String, StoredTensor>,
+}
+
+/// True when `bytes` start like a PyTorch checkpoint: a zip archive
+/// (`torch.save` since 1.6) or a pickle stream (protocol 2-5, whose third
+/// byte is an opcode, never 0 — which tells it apart from a llama2.c header).
+pub fn looks_like_pickle(bytes: &[u8]) -> bool {
+    match bytes {
+        [b'P', b'K', 3, 4, ..] => true,
+        [0x80, proto, op, ..] => (2..=5).contains(proto) && *op != 0,
+        _ => false,
+    }
+}
+
+impl WeightStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one safetensors file and adds its tensors; the header may be
+    /// at most `header_budget` bytes.
+    pub fn add_safetensors(&mut self, bytes: Vec<u8>, header_budget: u64) -> Result<(), LoadError> {
+        if looks_like_pickle(&bytes) {
+            return Err(LoadError::PickleRefused);
+        }
+        let Some(len_bytes) = bytes.get(..8) else {
+            return Err(LoadError::TooShort { len: bytes.len() });
+        };
+        let mut len_array = [0u8; 8];
+        len_array.copy_from_slice(len_bytes);
+        let header_len = u64::from_le_bytes(len_array);
+        let available = (bytes.len() - 8) as u64;
+        if header_len > header_budget || header_len > available {
+            return Err(LoadError::HeaderTooLarge { header_len, budget: header_budget.min(available) });
+        }
+        let (n, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| LoadError::Safetensors(format!("{e}")))?;
+        let data_start = 8 + n;
+        let file_index = self.files.len();
+        let mut new_tensors = Vec::new();
+        for (name, info) in metadata.tensors() {
+            let dtype = match info.dtype {
+                Dtype::F32 => StoredDtype::F32,
+                Dtype::F16 => StoredDtype::F16,
+                Dtype::BF16 => StoredDtype::BF16,
+                other => return Err(LoadError::UnsupportedDtype { name, dtype: format!("{other:?}") }),
+            };
+            let (start, end) = info.data_offsets;
+            let (start, end) = (data_start + start, data_start + end);
+            // read_metadata already proved this; keep the invariant local.
+            if end > bytes.len() || start > end {
+                return Err(LoadError::Safetensors(format!("tensor '{name}' is out of bounds")));
+            }
+            if self.tensors.contains_key(&name) {
+                return Err(LoadError::DuplicateTensor(name));
+            }
+            new_tensors.push((
+                name,
+                StoredTensor { shape: info.shape.clone(), data: TensorData::Bytes { file: file_index, start, end, dtype } },
+            ));
+        }
+        self.files.push(bytes);
+        self.tensors.extend(new_tensors);
+        Ok(())
+    }
+
+    /// Parses a single-file checkpoint.
+    pub fn from_safetensors(bytes: Vec<u8>) -> Result<Self, LoadError> {
+        let mut store = Self::new();
+        store.add_safetensors(bytes, DEFAULT_HEADER_BUDGET)?;
+        Ok(store)
+    }
+
+    /// Adds an f32 tensor (used by the llama2.c loader and tests).
+    pub fn insert_f32(&mut self, name: &str, shape: Vec<usize>, values: Vec<f32>) {
+        self.tensors.insert(name.to_string(), StoredTensor { shape, data: TensorData::F32(values) });
+    }
+
+    /// Shape of `name`, if present.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
+    /// The values of `name` as f32, rejecting NaN and infinities.
+    pub fn to_f32(&self, name: &str) -> Result<Vec<f32>, LoadError> {
+        let tensor = self.tensors.get(name).ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
+        let values = match &tensor.data {
+            TensorData::F32(values) => values.clone(),
+            TensorData::Bytes { file, start, end, dtype } => {
+                let bytes = self
+                    .files
+                    .get(*file)
+                    .and_then(|f| f.get(*start..*end))
+                    .ok_or_else(|| LoadError::Safetensors(format!("tensor '{name}' is out of bounds")))?;
+                match dtype {
+                    StoredDtype::F32 => bytes
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                    StoredDtype::F16 => {
+                        bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+                    }
+                    StoredDtype::BF16 => {
+                        bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+                    }
+                }
+            }
+        };
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(LoadError::NonFinite(name.to_string()));
+        }
+        Ok(values)
+    }
+}
+
+/// The shard file names listed by a `model.safetensors.index.json`
+/// (`{"weight_map": {"tensor": "file", ...}}`), deduplicated and sorted.
+/// Names must be plain file names (no path separators or `..`).
+pub fn shard_files_from_index(index_json: &str) -> Result<Vec<String>, LoadError> {
+    let value: serde_json::Value =
+        serde_json::from_str(index_json).map_err(|e| LoadError::Index(format!("{e}")))?;
+    let map = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| LoadError::Index("missing \"weight_map\" object".into()))?;
+    let mut files: Vec<String> = Vec::new();
+    for (tensor, file) in map {
+        let file = file.as_str().ok_or_else(|| LoadError::Index(format!("entry for '{tensor}' is not a string")))?;
+        if file.is_empty() || file.contains('/') || file.contains('\\') || file.contains("..") {
+            return Err(LoadError::Index(format!("shard name '{file}' is not a plain file name")));
+        }
+        if !files.iter().any(|f| f == file) {
+            files.push(file.to_string());
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(LoadError::Index("weight_map is empty".into()));
+    }
+    Ok(files)
+}

@@ -1,0 +1,93 @@
+//! [`Weights`]: a prefix-scoped view of a [`WeightStore`], like candle's
+//! `VarBuilder`. `weights.pp("h").pp(3).get2("attn.c_attn.weight", (c, 3*c))`
+//! reads `h.3.attn.c_attn.weight` and checks its shape.
+
+use super::safetensors::WeightStore;
+use super::LoadError;
+use alloc::format;
+use alloc::string::{String, ToString};
+use ndarray::{Array1, Array2};
+
+/// A view of the store under a name prefix.
+#[derive(Clone, Debug)]
+pub struct Weights<'a> {
+    store: &'a WeightStore,
+    prefix: String,
+}
+
+impl<'a> Weights<'a> {
+    /// The root view (no prefix).
+    pub fn new(store: &'a WeightStore) -> Self {
+        Self { store, prefix: String::new() }
+    }
+
+    /// The view under `prefix.name` ("push prefix"); accepts numbers for layer indices.
+    pub fn pp(&self, name: impl core::fmt::Display) -> Self {
+        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{}", self.prefix, name) };
+        Self { store: self.store, prefix }
+    }
+
+    /// Full name of `name` under this prefix.
+    pub fn path(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{}", self.prefix, name)
+        }
+    }
+
+    /// Whether `name` exists under this prefix.
+    pub fn contains(&self, name: &str) -> bool {
+        self.store.tensors.contains_key(&self.path(name))
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &'a WeightStore {
+        self.store
+    }
+
+    fn checked(&self, name: &str, expected: &[usize]) -> Result<alloc::vec::Vec<f32>, LoadError> {
+        let full = self.path(name);
+        let found = self.store.shape(&full).ok_or_else(|| LoadError::MissingTensor(full.clone()))?;
+        if found != expected {
+            return Err(LoadError::ShapeMismatch { name: full, expected: expected.to_vec(), found: found.to_vec() });
+        }
+        self.store.to_f32(&full)
+    }
+
+    /// A 1-D tensor of exactly `len` values.
+    pub fn get1(&self, name: &str, len: usize) -> Result<Array1<f32>, LoadError> {
+        Ok(Array1::from(self.checked(name, &[len])?))
+    }
+
+    /// A 2-D tensor of exactly `(rows, cols)`.
+    pub fn get2(&self, name: &str, (rows, cols): (usize, usize)) -> Result<Array2<f32>, LoadError> {
+        let values = self.checked(name, &[rows, cols])?;
+        Array2::from_shape_vec((rows, cols), values).map_err(|e| LoadError::Safetensors(format!("{name}: {e}")))
+    }
+
+    /// Like [`get1`](Self::get1) but `None` when absent (optional biases).
+    pub fn get1_opt(&self, name: &str, len: usize) -> Result<Option<Array1<f32>>, LoadError> {
+        if self.contains(name) {
+            self.get1(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn prefixes_compose_and_shapes_are_checked() {
+        let mut store = WeightStore::new();
+        store.insert_f32("h.0.w", vec![2, 3], vec![0.0; 6]);
+        let w = Weights::new(&store);
+        assert!(w.pp("h").pp(0).get2("w", (2, 3)).is_ok());
+        assert!(matches!(w.pp("h").pp(0).get2("w", (3, 2)), Err(LoadError::ShapeMismatch { .. })));
+        assert!(matches!(w.pp("h").pp(1).get1("w", 6), Err(LoadError::MissingTensor(_))));
+    }
+}

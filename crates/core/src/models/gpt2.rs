@@ -1,0 +1,212 @@
+//! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks with GELU
+//! (tanh) MLPs, LayerNorm, LM head tied to the token embeddings.
+//!
+//! Checkpoint quirk: GPT-2 uses `Conv1D` layers whose weight is stored
+//! `(in, out)`, the transpose of `nn.Linear`; they are transposed on load.
+//! The fused `c_attn` `(C, 3C)` is split into query, key and value.
+
+use super::decoder_only::DecoderOnly;
+use super::{special_tokens_from_json, CausalLm, KvCache, ModelError, SpecialTokens, Trace};
+use crate::loading::config::{check_divides, check_positive_float, check_size, parse_json, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH};
+use crate::loading::{LoadError, WeightStore, Weights};
+use crate::nn::activation::Activation;
+use crate::nn::attention::MultiHeadAttention;
+use crate::nn::blocks::PreNormBlock;
+use crate::nn::embedding::Embedding;
+use crate::nn::ffn::FeedForward;
+use crate::nn::linear::Linear;
+use crate::nn::norm::{LayerNorm, Norm};
+use alloc::string::String;
+use alloc::vec::Vec;
+use ndarray::{Array2, Array3, Axis, Slice};
+use serde::Deserialize;
+
+fn default_n_positions() -> usize {
+    1024
+}
+fn default_activation() -> String {
+    "gelu_new".into()
+}
+fn default_eps() -> f64 {
+    1e-5
+}
+fn default_true() -> bool {
+    true
+}
+
+/// `config.json` of a GPT-2 checkpoint.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    /// vocab_size: rows of `wte`.
+    pub vocab_size: usize,
+    /// n_positions aka max_position_embeddings: rows of `wpe`.
+    #[serde(default = "default_n_positions")]
+    pub n_positions: usize,
+    /// n_embd aka hidden_size `C`.
+    pub n_embd: usize,
+    /// n_layer aka num_hidden_layers.
+    pub n_layer: usize,
+    /// n_head aka num_attention_heads.
+    pub n_head: usize,
+    /// n_inner aka intermediate_size; `None` means `4 * n_embd`.
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    /// activation_function (`gelu_new` = tanh approximation).
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    /// layer_norm_epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    /// tie_word_embeddings: the LM head reuses `wte`.
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
+    /// scale_attn_weights: divide scores by `√D`.
+    #[serde(default = "default_true")]
+    pub scale_attn_weights: bool,
+    /// scale_attn_by_inverse_layer_idx: also divide layer `i`'s scores by `i + 1`.
+    #[serde(default)]
+    pub scale_attn_by_inverse_layer_idx: bool,
+}
+
+impl Config {
+    /// Parses and validates `config.json`.
+    pub fn from_json(text: &str) -> Result<Self, LoadError> {
+        let cfg: Config = parse_json(text)?;
+        check_size("vocab_size", cfg.vocab_size, MAX_VOCAB)?;
+        check_size("n_positions", cfg.n_positions, MAX_POSITIONS)?;
+        check_size("n_embd", cfg.n_embd, MAX_WIDTH)?;
+        check_size("n_layer", cfg.n_layer, MAX_LAYERS)?;
+        check_size("n_head", cfg.n_head, MAX_HEADS)?;
+        check_size("n_inner", cfg.inner(), MAX_WIDTH)?;
+        check_divides("n_embd", cfg.n_embd, "n_head", cfg.n_head)?;
+        check_positive_float("layer_norm_epsilon", cfg.layer_norm_epsilon)?;
+        Ok(cfg)
+    }
+
+    /// FFN width.
+    pub fn inner(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+}
+
+/// A GPT-2 language model.
+#[derive(Clone, Debug)]
+pub struct Gpt2 {
+    /// The parsed config.
+    pub config: Config,
+    /// The network.
+    pub stack: DecoderOnly,
+    special: SpecialTokens,
+}
+
+/// A Conv1D `(in, out)` weight as an `(out, in)` Linear.
+fn conv1d(w: &Weights, in_features: usize, out_features: usize) -> Result<Linear, LoadError> {
+    let weight = w.get2("weight", (in_features, out_features))?;
+    let bias = w.get1("bias", out_features)?;
+    Ok(Linear::new(weight.t().as_standard_layout().into_owned(), Some(bias)))
+}
+
+fn layer_norm(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
+    Ok(Norm::Layer(LayerNorm { weight: w.get1("weight", c)?, bias: w.get1("bias", c)?, eps: eps as f32 }))
+}
+
+fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, ModelError> {
+    let c = cfg.n_embd;
+    let d = c / cfg.n_head;
+    // c_attn: (C, 3C) Conv1D = [q | k | v] along the output axis.
+    let attn = w.pp("attn");
+    let fused_w = attn.pp("c_attn").get2("weight", (c, 3 * c))?;
+    let fused_b = attn.pp("c_attn").get1("bias", 3 * c)?;
+    let part = |i: usize| {
+        Linear::new(
+            fused_w.slice_axis(Axis(1), Slice::from(i * c..(i + 1) * c)).t().as_standard_layout().into_owned(),
+            Some(fused_b.slice_axis(Axis(0), Slice::from(i * c..(i + 1) * c)).to_owned()),
+        )
+    };
+    let mut scale = if cfg.scale_attn_weights { 1.0 / libm::sqrtf(d as f32) } else { 1.0 };
+    if cfg.scale_attn_by_inverse_layer_idx {
+        scale /= (layer + 1) as f32;
+    }
+    let attention = MultiHeadAttention {
+        q_proj: part(0),
+        k_proj: part(1),
+        v_proj: part(2),
+        o_proj: conv1d(&attn.pp("c_proj"), c, c)?,
+        num_heads: cfg.n_head,
+        num_kv_heads: cfg.n_head,
+        head_dim: d,
+        scale,
+        rope: None,
+    };
+    let mlp = w.pp("mlp");
+    let ffn = FeedForward::Plain {
+        up: conv1d(&mlp.pp("c_fc"), c, cfg.inner())?,
+        down: conv1d(&mlp.pp("c_proj"), cfg.inner(), c)?,
+        act: Activation::from_hf_name(&cfg.activation_function)?,
+    };
+    Ok(PreNormBlock {
+        norm1: layer_norm(&w.pp("ln_1"), c, cfg.layer_norm_epsilon)?,
+        attn: attention,
+        norm2: layer_norm(&w.pp("ln_2"), c, cfg.layer_norm_epsilon)?,
+        ffn,
+    })
+}
+
+impl Gpt2 {
+    /// Builds the model from `config.json` text and the checkpoint's tensors.
+    /// Accepts keys with the `transformer.` prefix (saved `GPT2LMHeadModel`)
+    /// or without it (the original `gpt2` checkpoint, a `GPT2Model`).
+    pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
+        let cfg = Config::from_json(config_json)?;
+        let root = Weights::new(store);
+        let w = if root.contains("transformer.wte.weight") { root.pp("transformer") } else { root.clone() };
+        let c = cfg.n_embd;
+        let embed = Embedding::new(w.get2("wte.weight", (cfg.vocab_size, c))?);
+        let positions = Embedding::new(w.get2("wpe.weight", (cfg.n_positions, c))?);
+        let blocks = (0..cfg.n_layer)
+            .map(|i| load_block(&w.pp("h").pp(i), &cfg, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let final_norm = layer_norm(&w.pp("ln_f"), c, cfg.layer_norm_epsilon)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
+        };
+        let stack = DecoderOnly { embed, positions: Some(positions), blocks, final_norm, lm_head };
+        Ok(Self { config: cfg, stack, special: special_tokens_from_json(config_json) })
+    }
+}
+
+impl CausalLm for Gpt2 {
+    fn model_type(&self) -> &str {
+        "gpt2"
+    }
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+    fn num_layers(&self) -> usize {
+        self.config.n_layer
+    }
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.config.n_positions)
+    }
+    fn special_tokens(&self) -> SpecialTokens {
+        self.special.clone()
+    }
+    fn forward_batch(
+        &self,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Array3<f32>, ModelError> {
+        self.stack.forward_batch(input_ids, attention_mask, cache)
+    }
+    fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError> {
+        self.stack.trace(input_ids)
+    }
+}
+
+/// The learned position table `(P, C)`, for the positional-encoding heatmap.
+pub fn position_table(model: &Gpt2) -> Option<&Array2<f32>> {
+    model.stack.positions.as_ref().map(|p| &p.weight)
+}

@@ -1,0 +1,290 @@
+//! Llama (`LlamaForCausalLM`), which also covers SmolLM, TinyLlama and
+//! llama2.c models exported to Hugging Face: RMSNorm, rotary positions,
+//! grouped-query attention, SwiGLU MLP, optionally tied embeddings.
+
+use super::decoder_only::DecoderOnly;
+use super::{special_tokens_from_json, CausalLm, KvCache, ModelError, SpecialTokens, Trace};
+use crate::loading::config::{check_divides, check_positive_float, check_size, parse_json, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH};
+use crate::loading::{LoadError, WeightStore, Weights};
+use crate::nn::activation::Activation;
+use crate::nn::attention::MultiHeadAttention;
+use crate::nn::blocks::PreNormBlock;
+use crate::nn::embedding::Embedding;
+use crate::nn::ffn::FeedForward;
+use crate::nn::linear::Linear;
+use crate::nn::norm::{Norm, RmsNorm};
+use crate::nn::positional::{Rope, RopeScaling};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use ndarray::Array3;
+use serde::Deserialize;
+
+fn default_act() -> String {
+    "silu".into()
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_max_positions() -> usize {
+    2048
+}
+
+/// RoPE settings, as `rope_parameters` (transformers ≥ 5) or the older
+/// top-level `rope_scaling` object.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RopeParameters {
+    /// rope_type (or `type` in old configs): `default`, `linear`, `llama3`.
+    #[serde(default, alias = "type")]
+    pub rope_type: Option<String>,
+    /// rope_theta: the base of the frequencies.
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    /// factor: frequency divisor for `linear`/`llama3`.
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// low_freq_factor (`llama3`).
+    #[serde(default)]
+    pub low_freq_factor: Option<f64>,
+    /// high_freq_factor (`llama3`).
+    #[serde(default)]
+    pub high_freq_factor: Option<f64>,
+    /// original_max_position_embeddings (`llama3`).
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<f64>,
+}
+
+/// `config.json` of a Llama checkpoint.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    /// vocab_size.
+    pub vocab_size: usize,
+    /// hidden_size aka dim, `C`.
+    pub hidden_size: usize,
+    /// intermediate_size aka hidden_dim: SwiGLU width.
+    pub intermediate_size: usize,
+    /// num_hidden_layers aka n_layers.
+    pub num_hidden_layers: usize,
+    /// num_attention_heads aka n_heads, `H`.
+    pub num_attention_heads: usize,
+    /// num_key_value_heads aka n_kv_heads, `Hkv` (GQA when < `H`).
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    /// head_dim, `D`; defaults to `hidden_size / num_attention_heads`.
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    /// hidden_act of the MLP gate (`silu`).
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// max_position_embeddings aka seq_len.
+    #[serde(default = "default_max_positions")]
+    pub max_position_embeddings: usize,
+    /// rms_norm_eps.
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f64,
+    /// rope_theta (pre-v5 configs; v5 puts it in `rope_parameters`).
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    /// rope_parameters (transformers ≥ 5).
+    #[serde(default)]
+    pub rope_parameters: Option<RopeParameters>,
+    /// rope_scaling (pre-v5 configs).
+    #[serde(default)]
+    pub rope_scaling: Option<RopeParameters>,
+    /// attention_bias: q/k/v/o projections have biases.
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// mlp_bias: gate/up/down projections have biases.
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// tie_word_embeddings: the LM head reuses `embed_tokens`.
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+}
+
+impl Config {
+    /// Parses and validates `config.json`.
+    pub fn from_json(text: &str) -> Result<Self, LoadError> {
+        let cfg: Config = parse_json(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks sizes and divisibility.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        check_size("vocab_size", self.vocab_size, MAX_VOCAB)?;
+        check_size("hidden_size", self.hidden_size, MAX_WIDTH)?;
+        check_size("intermediate_size", self.intermediate_size, MAX_WIDTH)?;
+        check_size("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS)?;
+        check_size("num_attention_heads", self.num_attention_heads, MAX_HEADS)?;
+        check_size("num_key_value_heads", self.kv_heads(), MAX_HEADS)?;
+        check_size("head_dim", self.head_dim(), MAX_WIDTH)?;
+        check_size("max_position_embeddings", self.max_position_embeddings, MAX_POSITIONS)?;
+        if self.head_dim.is_none() {
+            check_divides("hidden_size", self.hidden_size, "num_attention_heads", self.num_attention_heads)?;
+        }
+        check_divides("num_attention_heads", self.num_attention_heads, "num_key_value_heads", self.kv_heads())?;
+        if self.head_dim() % 2 != 0 {
+            return Err(LoadError::Config(format!("head_dim {} must be even for RoPE", self.head_dim())));
+        }
+        check_positive_float("rms_norm_eps", self.rms_norm_eps)?;
+        check_positive_float("rope_theta", self.theta())?;
+        self.rope_scaling()?;
+        Ok(())
+    }
+
+    /// `Hkv`.
+    pub fn kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    /// `D`.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+
+    /// RoPE base θ (10000 unless the config says otherwise).
+    pub fn theta(&self) -> f64 {
+        self.rope_parameters.as_ref().and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10000.0)
+    }
+
+    /// The frequency scaling scheme.
+    pub fn rope_scaling(&self) -> Result<RopeScaling, LoadError> {
+        let Some(p) = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref()) else {
+            return Ok(RopeScaling::None);
+        };
+        let need = |v: Option<f64>, name: &str| -> Result<f32, LoadError> {
+            match v {
+                Some(x) if x.is_finite() && x > 0.0 => Ok(x as f32),
+                _ => Err(LoadError::Config(format!("rope scaling needs a positive {name}"))),
+            }
+        };
+        match p.rope_type.as_deref().unwrap_or("default") {
+            "default" => Ok(RopeScaling::None),
+            "linear" => Ok(RopeScaling::Linear { factor: need(p.factor, "factor")? }),
+            "llama3" => {
+                let low = need(p.low_freq_factor, "low_freq_factor")?;
+                let high = need(p.high_freq_factor, "high_freq_factor")?;
+                if high <= low {
+                    return Err(LoadError::Config("high_freq_factor must exceed low_freq_factor".into()));
+                }
+                Ok(RopeScaling::Llama3 {
+                    factor: need(p.factor, "factor")?,
+                    low_freq_factor: low,
+                    high_freq_factor: high,
+                    original_max_positions: need(p.original_max_position_embeddings, "original_max_position_embeddings")?,
+                })
+            }
+            other => Err(LoadError::Config(format!("rope type '{other}' is not supported"))),
+        }
+    }
+}
+
+/// A Llama language model.
+#[derive(Clone, Debug)]
+pub struct Llama {
+    /// The parsed config.
+    pub config: Config,
+    /// The network.
+    pub stack: DecoderOnly,
+    special: SpecialTokens,
+}
+
+fn linear(w: &Weights, in_features: usize, out_features: usize, bias: bool) -> Result<Linear, LoadError> {
+    let weight = w.get2("weight", (out_features, in_features))?;
+    let bias = if bias { Some(w.get1("bias", out_features)?) } else { None };
+    Ok(Linear::new(weight, bias))
+}
+
+fn rms(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
+    Ok(Norm::Rms(RmsNorm { weight: w.get1("weight", c)?, eps: eps as f32 }))
+}
+
+fn load_block(w: &Weights, cfg: &Config, rope: &Rope) -> Result<PreNormBlock, ModelError> {
+    let (c, h, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
+    let a = w.pp("self_attn");
+    let attn = MultiHeadAttention {
+        q_proj: linear(&a.pp("q_proj"), c, h * d, cfg.attention_bias)?,
+        k_proj: linear(&a.pp("k_proj"), c, hkv * d, cfg.attention_bias)?,
+        v_proj: linear(&a.pp("v_proj"), c, hkv * d, cfg.attention_bias)?,
+        o_proj: linear(&a.pp("o_proj"), h * d, c, cfg.attention_bias)?,
+        num_heads: h,
+        num_kv_heads: hkv,
+        head_dim: d,
+        scale: 1.0 / libm::sqrtf(d as f32),
+        rope: Some(rope.clone()),
+    };
+    let m = w.pp("mlp");
+    let f = cfg.intermediate_size;
+    let ffn = FeedForward::Gated {
+        gate: linear(&m.pp("gate_proj"), c, f, cfg.mlp_bias)?,
+        up: linear(&m.pp("up_proj"), c, f, cfg.mlp_bias)?,
+        down: linear(&m.pp("down_proj"), f, c, cfg.mlp_bias)?,
+        act: Activation::from_hf_name(&cfg.hidden_act)?,
+    };
+    Ok(PreNormBlock {
+        norm1: rms(&w.pp("input_layernorm"), c, cfg.rms_norm_eps)?,
+        attn,
+        norm2: rms(&w.pp("post_attention_layernorm"), c, cfg.rms_norm_eps)?,
+        ffn,
+    })
+}
+
+impl Llama {
+    /// Builds the model from `config.json` text and the checkpoint's tensors.
+    pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
+        let cfg = Config::from_json(config_json)?;
+        Self::from_config(cfg, store, special_tokens_from_json(config_json))
+    }
+
+    /// Builds the model from an already-validated config (used by llama2.c).
+    pub fn from_config(cfg: Config, store: &WeightStore, special: SpecialTokens) -> Result<Self, ModelError> {
+        cfg.validate()?;
+        let root = Weights::new(store);
+        let w = root.pp("model");
+        let c = cfg.hidden_size;
+        let rope = Rope::new(cfg.head_dim(), cfg.theta() as f32, &cfg.rope_scaling()?);
+        let embed = Embedding::new(w.get2("embed_tokens.weight", (cfg.vocab_size, c))?);
+        let blocks = (0..cfg.num_hidden_layers)
+            .map(|i| load_block(&w.pp("layers").pp(i), &cfg, &rope))
+            .collect::<Result<Vec<_>, _>>()?;
+        let final_norm = rms(&w.pp("norm"), c, cfg.rms_norm_eps)?;
+        // Tied checkpoints usually omit lm_head.weight; use it when present.
+        let lm_head = if cfg.tie_word_embeddings && !root.contains("lm_head.weight") {
+            None
+        } else {
+            Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
+        };
+        let stack = DecoderOnly { embed, positions: None, blocks, final_norm, lm_head };
+        Ok(Self { config: cfg, stack, special })
+    }
+}
+
+impl CausalLm for Llama {
+    fn model_type(&self) -> &str {
+        "llama"
+    }
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+    fn num_layers(&self) -> usize {
+        self.config.num_hidden_layers
+    }
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.config.max_position_embeddings)
+    }
+    fn special_tokens(&self) -> SpecialTokens {
+        self.special.clone()
+    }
+    fn forward_batch(
+        &self,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Array3<f32>, ModelError> {
+        self.stack.forward_batch(input_ids, attention_mask, cache)
+    }
+    fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError> {
+        self.stack.trace(input_ids)
+    }
+}

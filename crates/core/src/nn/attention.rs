@@ -1,0 +1,257 @@
+//! Scaled dot-product attention, multi-head and grouped-query.
+//!
+//! For one head: `softmax(Q·Kᵀ·scale + bias + mask)·V` with
+//! `Q: (T, D)`, `K, V: (S, D)`, scores `(T, S)`. `scale` is `1/√D` except in
+//! T5, which folds it into the initialisation and uses 1. The mask hides
+//! padding keys and, in a decoder, keys in the future of the query
+//! (causal). Multi-head attention runs `H` heads side by side on slices of
+//! the projected width; grouped-query attention (GQA) lets `H/Hkv` query
+//! heads share one key/value head, which shrinks the KV cache.
+
+use super::kv_cache::LayerKv;
+use super::linear::Linear;
+use super::positional::Rope;
+use alloc::vec::Vec;
+use super::{block, block_mut};
+use ndarray::{Array2, Array3, Array4, ArrayView2, Axis, Slice};
+
+/// Which keys each query row of one batch row may see.
+#[derive(Clone, Debug)]
+pub struct AttentionMask<'a> {
+    /// `(B, S)`: 1 for real keys, 0 for padding.
+    pub key_mask: &'a [Vec<u8>],
+    /// Whether query `i` (absolute position `past + i`) only sees keys `<= past + i`.
+    pub causal: bool,
+}
+
+/// Attention weights recorded for teaching, one entry per layer:
+/// `(B, H, T, S)`.
+pub type AttentionRecord = Vec<Array4<f32>>;
+
+/// Softmax over one row in place; a row whose every key is masked
+/// (`-inf`) becomes all zeros rather than NaN.
+pub fn softmax_inplace(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        row.iter_mut().for_each(|v| *v = 0.0);
+        return;
+    }
+    let mut sum = 0.0f32;
+    for v in row.iter_mut() {
+        *v = libm::expf(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// One head: `q: (T, D)`, `k, v: (S, D)`, `bias: (T, S)` -> `(out (T, D), probs (T, S))`.
+/// `visible(i, j)` says whether query `i` may attend to key `j`.
+pub fn scaled_dot_product_attention(
+    q: ArrayView2<f32>,
+    k: ArrayView2<f32>,
+    v: ArrayView2<f32>,
+    scale: f32,
+    bias: Option<ArrayView2<f32>>,
+    visible: impl Fn(usize, usize) -> bool,
+) -> (Array2<f32>, Array2<f32>) {
+    let (t, s_len) = (q.nrows(), k.nrows());
+    // scores = Q·Kᵀ: (T, S). Few query rows: contiguous dot products.
+    let mut scores = if t <= 8 { super::linear::streaming_matmul_t(q, k) } else { q.dot(&k.t()) };
+    for i in 0..t {
+        let mut row = scores.row_mut(i);
+        for j in 0..s_len {
+            let mut value = row[j] * scale;
+            if let Some(b) = &bias {
+                value += b[[i, j]];
+            }
+            row[j] = if visible(i, j) { value } else { f32::NEG_INFINITY };
+        }
+        if let Some(slice) = row.as_slice_mut() {
+            softmax_inplace(slice);
+        }
+    }
+    // out = P·V: (T, D).
+    let out = if t <= 8 {
+        let mut out = Array2::<f32>::zeros((t, v.ncols()));
+        for i in 0..t {
+            let mut acc = out.row_mut(i);
+            for j in 0..s_len {
+                let p = scores[[i, j]];
+                if p != 0.0 {
+                    acc.scaled_add(p, &v.row(j));
+                }
+            }
+        }
+        out
+    } else {
+        scores.dot(&v)
+    };
+    (out, scores)
+}
+
+/// Multi-head (or grouped-query) attention with its four projections.
+#[derive(Clone, Debug)]
+pub struct MultiHeadAttention {
+    /// `(C) -> (H*D)`.
+    pub q_proj: Linear,
+    /// `(C) -> (Hkv*D)`.
+    pub k_proj: Linear,
+    /// `(C) -> (Hkv*D)`.
+    pub v_proj: Linear,
+    /// `(H*D) -> (C)`.
+    pub o_proj: Linear,
+    /// `H`.
+    pub num_heads: usize,
+    /// `Hkv` (equal to `H` without GQA; must divide it).
+    pub num_kv_heads: usize,
+    /// `D`.
+    pub head_dim: usize,
+    /// Multiplies `Q·Kᵀ` (`1/√D`, or 1 in T5).
+    pub scale: f32,
+    /// Rotary embedding applied to queries and keys, if the model uses it.
+    pub rope: Option<Rope>,
+}
+
+impl MultiHeadAttention {
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.q_proj.num_params() + self.k_proj.num_params() + self.v_proj.num_params() + self.o_proj.num_params()
+    }
+
+    /// Projects `x: (B*T, C)` to keys and values and appends them to `kv`
+    /// (rotated by RoPE at `positions: (B, T)` when the model uses it).
+    fn append_keys_values(&self, x: ArrayView2<f32>, batch: usize, positions: &[Vec<usize>], kv: &mut LayerKv) {
+        let t = if batch == 0 { 0 } else { x.nrows() / batch };
+        let d = self.head_dim;
+        let k = self.k_proj.forward(x); // (B*T, Hkv*D)
+        let v = self.v_proj.forward(x); // (B*T, Hkv*D)
+        if kv.keys.len() != batch * self.num_kv_heads || kv.head_dim != d {
+            *kv = LayerKv::new(batch, self.num_kv_heads, d);
+        }
+        for b in 0..batch {
+            for ti in 0..t {
+                let row = b * t + ti;
+                let rot = self.rope.as_ref().map(|r| r.cos_sin(positions[b][ti]));
+                for h in 0..self.num_kv_heads {
+                    let mut key: Vec<f32> = k.row(row).slice_axis(Axis(0), Slice::from(h * d..(h + 1) * d)).to_vec();
+                    if let Some((cos, sin)) = &rot {
+                        Rope::rotate(&mut key, cos, sin);
+                    }
+                    kv.keys[b * self.num_kv_heads + h].extend_from_slice(&key);
+                    kv.values[b * self.num_kv_heads + h].extend(v.row(row).slice_axis(Axis(0), Slice::from(h * d..(h + 1) * d)).iter());
+                }
+            }
+        }
+    }
+
+    /// Self-attention. `x: (B*T, C)` are the new tokens; `kv` holds the
+    /// past (it is extended with the new keys and values); `positions: (B, T)`
+    /// feed RoPE; `bias: (H, T, S)` is T5's position bias. Returns `(B*T, C)`
+    /// and pushes `(B, H, T, S)` weights to `record` if given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_self(
+        &self,
+        x: ArrayView2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        mask: &AttentionMask,
+        kv: &mut LayerKv,
+        bias: Option<&Array3<f32>>,
+        record: Option<&mut AttentionRecord>,
+    ) -> Array2<f32> {
+        let past = kv.len();
+        self.append_keys_values(x, batch, positions, kv);
+        let mut q = self.q_proj.forward(x); // (B*T, H*D)
+        self.rotate_queries(&mut q, batch, positions);
+        let causal = mask.causal;
+        self.attend(q, batch, kv, mask.key_mask, bias, record, |i, j| !causal || j <= past + i)
+    }
+
+    /// Cross-attention from decoder states `x: (B*T, C)` to encoder states
+    /// `memory: (B*S, C)` with `memory_mask: (B, S)`. Keys and values are
+    /// computed once and kept in `cache` for the following steps.
+    pub fn forward_cross(
+        &self,
+        x: ArrayView2<f32>,
+        batch: usize,
+        memory: ArrayView2<f32>,
+        memory_mask: &[Vec<u8>],
+        cache: &mut Option<LayerKv>,
+        record: Option<&mut AttentionRecord>,
+    ) -> Array2<f32> {
+        let kv = cache.get_or_insert_with(|| {
+            let mut kv = LayerKv::new(batch, self.num_kv_heads, self.head_dim);
+            let s_len = if batch == 0 { 0 } else { memory.nrows() / batch };
+            let positions = alloc::vec![alloc::vec![0usize; s_len]; batch];
+            self.append_keys_values(memory, batch, &positions, &mut kv);
+            kv
+        });
+        let q = self.q_proj.forward(x);
+        self.attend(q, batch, kv, memory_mask, None, record, |_, _| true)
+    }
+
+    fn rotate_queries(&self, q: &mut Array2<f32>, batch: usize, positions: &[Vec<usize>]) {
+        let Some(rope) = &self.rope else { return };
+        let t = if batch == 0 { 0 } else { q.nrows() / batch };
+        let d = self.head_dim;
+        for b in 0..batch {
+            for ti in 0..t {
+                let (cos, sin) = rope.cos_sin(positions[b][ti]);
+                let mut row = q.row_mut(b * t + ti);
+                for h in 0..self.num_heads {
+                    let mut head = row.slice_axis_mut(Axis(0), Slice::from(h * d..(h + 1) * d));
+                    if let Some(slice) = head.as_slice_mut() {
+                        Rope::rotate(slice, &cos, &sin);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs every head of every batch row: `q: (B*T, H*D)` against the
+    /// `(S, D)` keys/values in `kv`, then the output projection.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        q: Array2<f32>,
+        batch: usize,
+        kv: &LayerKv,
+        key_mask: &[Vec<u8>],
+        bias: Option<&Array3<f32>>,
+        record: Option<&mut AttentionRecord>,
+        visible: impl Fn(usize, usize) -> bool,
+    ) -> Array2<f32> {
+        let t = if batch == 0 { 0 } else { q.nrows() / batch };
+        let d = self.head_dim;
+        let s_len = kv.len();
+        let group = (self.num_heads / self.num_kv_heads.max(1)).max(1);
+        let mut context = Array2::<f32>::zeros((batch * t, self.num_heads * d)); // (B*T, H*D)
+        let mut weights = record.as_ref().map(|_| Array4::<f32>::zeros((batch, self.num_heads, t, s_len)));
+        for b in 0..batch {
+            let row_mask = &key_mask[b];
+            for h in 0..self.num_heads {
+                let kv_index = b * self.num_kv_heads + h / group;
+                let (Ok(k), Ok(v)) = (
+                    ArrayView2::from_shape((s_len, d), &kv.keys[kv_index][..]),
+                    ArrayView2::from_shape((s_len, d), &kv.values[kv_index][..]),
+                ) else {
+                    continue;
+                };
+                let q_bh = block(q.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
+                let head_bias = bias.map(|all| all.index_axis(Axis(0), h));
+                let (out, probs) = scaled_dot_product_attention(q_bh, k, v, self.scale, head_bias, |i, j| {
+                    row_mask.get(j).is_some_and(|&m| m != 0) && visible(i, j)
+                });
+                block_mut(context.view_mut(), b * t..(b + 1) * t, h * d..(h + 1) * d).assign(&out);
+                if let Some(w) = weights.as_mut() {
+                    w.index_axis_mut(Axis(0), b).index_axis_mut(Axis(0), h).assign(&probs);
+                }
+            }
+        }
+        if let (Some(record), Some(w)) = (record, weights) {
+            record.push(w);
+        }
+        self.o_proj.forward(context.view())
+    }
+}
