@@ -1,0 +1,236 @@
+//! The page: header (share link, worker status), tab bar, the open tab, and
+//! a diagnostics panel for the worker.
+
+use crate::components::ProgressBar;
+use crate::state::{self, AppState};
+use crate::tabs::TabPanel;
+use crate::worker_client::{self, WorkerStatus};
+use leptos::prelude::*;
+use llmlab_core::share::{ShareState, Tab};
+use llmlab_wasm::protocol::{Request, Response};
+
+/// The whole playground.
+#[component]
+pub fn App() -> impl IntoView {
+    let (initial, link_warnings) = state::initial_state();
+    let state = AppState(RwSignal::new(initial));
+    provide_context(state);
+    let status = RwSignal::new(WorkerStatus::Starting);
+    provide_context(status);
+    worker_client::init(status);
+    let warnings = RwSignal::new(link_warnings);
+
+    // Mirror every change into the hash and localStorage.
+    Effect::new(move |_| state.0.with(state::mirror));
+
+    // A link pasted into the address bar of an open page.
+    let _listener = window_event_listener(leptos::ev::hashchange, move |_| {
+        let hash = state::current_hash();
+        if hash != state.0.with_untracked(ShareState::to_hash) {
+            let (restored, w) = ShareState::from_hash(&hash);
+            state.0.set(restored);
+            warnings.set(w);
+        }
+    });
+
+    view! {
+        <header class="top">
+            <h1>"LLM Lab"</h1>
+            <p class="tagline">"The fundamentals of large language models, running in your browser."</p>
+            <ShareLink/>
+            <WorkerBadge/>
+        </header>
+        <Show when=move || !warnings.with(Vec::is_empty)>
+            <div class="warnings" role="alert" data-testid="link-warnings">
+                <strong>"Parts of the link were ignored: "</strong>
+                <ul>{move || warnings.get().into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
+            </div>
+        </Show>
+        <TabBar/>
+        <main id="panel" role="tabpanel">
+            <TabPanel/>
+        </main>
+        <Diagnostics/>
+    }
+}
+
+/// Tab buttons; arrow keys move between them (WAI-ARIA tabs pattern).
+#[component]
+fn TabBar() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let select = move |tab: Tab| state.update(|s| s.tab = tab);
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let current = state.0.with_untracked(|s| s.tab);
+        let i = Tab::ALL.iter().position(|t| *t == current).unwrap_or(0);
+        let n = Tab::ALL.len();
+        let next = match ev.key().as_str() {
+            "ArrowRight" => Some((i + 1) % n),
+            "ArrowLeft" => Some((i + n - 1) % n),
+            "Home" => Some(0),
+            "End" => Some(n - 1),
+            _ => None,
+        };
+        if let Some(j) = next {
+            ev.prevent_default();
+            select(Tab::ALL[j]);
+            if let Some(el) = document().get_element_by_id(&format!("tab-{}", Tab::ALL[j].key())) {
+                if let Ok(el) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el) {
+                    let _ = el.focus();
+                }
+            }
+        }
+    };
+    view! {
+        <nav class="tabs" role="tablist" aria-label="Playground sections" on:keydown=on_key>
+            {Tab::ALL
+                .into_iter()
+                .map(|tab| {
+                    let selected = move || state.with(|s| s.tab == tab);
+                    view! {
+                        <button
+                            role="tab"
+                            id=format!("tab-{}", tab.key())
+                            data-testid=format!("tab-{}", tab.key())
+                            aria-selected=move || selected().to_string()
+                            tabindex=move || if selected() { "0" } else { "-1" }
+                            class:active=selected
+                            on:click=move |_| select(tab)
+                        >
+                            {tab.title()}
+                        </button>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
+/// The link that reproduces this exact state, with a copy button.
+#[component]
+fn ShareLink() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let copied = RwSignal::new(false);
+    let url = move || state.with(state::share_url);
+    let copy = move |_| {
+        let text = url();
+        if let Some(window) = web_sys::window() {
+            // navigator.clipboard.writeText(text), looked up dynamically so
+            // that browsers without the Clipboard API simply skip it.
+            let navigator = window.navigator();
+            if let Ok(clipboard) = js_sys::Reflect::get(&navigator, &"clipboard".into()) {
+                if let Ok(write) = js_sys::Reflect::get(&clipboard, &"writeText".into()) {
+                    if let Ok(write) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(write) {
+                        let _ = write.call1(&clipboard, &text.into());
+                    }
+                }
+            }
+        }
+        copied.set(true);
+    };
+    view! {
+        <div class="share">
+            <label>
+                <span class="label">"Share link"</span>
+                <input data-testid="share-url" readonly prop:value=url on:focus=move |ev| {
+                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                    input.select();
+                }/>
+            </label>
+            <button data-testid="copy-link" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+        </div>
+    }
+}
+
+/// The worker's state; a crash shows its message here.
+#[component]
+fn WorkerBadge() -> impl IntoView {
+    let status = expect_context::<RwSignal<WorkerStatus>>();
+    view! {
+        <div class="worker-status" data-testid="worker-status" aria-live="polite">
+            {move || match status.get() {
+                WorkerStatus::Starting => view! { <span class="badge">"Worker: starting…"</span> }.into_any(),
+                WorkerStatus::Ready(version) => view! { <span class="badge ok">"Worker: ready (engine " {version} ")"</span> }.into_any(),
+                WorkerStatus::Restarted { message, restarts } => view! {
+                    <span class="badge warn" role="alert" data-testid="worker-error">
+                        "The worker crashed and was restarted (" {restarts} "×): " {message}
+                    </span>
+                }.into_any(),
+                WorkerStatus::Failed(message) => view! {
+                    <span class="badge err" role="alert" data-testid="worker-error">
+                        "The worker could not start: " {message} ". Reload the page to try again."
+                    </span>
+                }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// Diagnostics: ping the worker, keep it busy to see the page stay
+/// responsive (with a progress bar and Stop), or crash it to see recovery.
+#[component]
+fn Diagnostics() -> impl IntoView {
+    let log = RwSignal::new(String::new());
+    let fraction = RwSignal::new(0.0);
+    let label = RwSignal::new(String::new());
+    let running = RwSignal::new(None::<u32>);
+    let ping = move |_| {
+        let started = js_sys::Date::now();
+        worker_client::request(Request::Ping, move |r| {
+            log.set(match r {
+                Response::Pong { version } => format!("Pong from engine {version} in {:.1} ms", js_sys::Date::now() - started),
+                other => format!("{other:?}"),
+            })
+        });
+    };
+    let spin = move |_| {
+        fraction.set(0.0);
+        label.set("Worker busy…".into());
+        let id = worker_client::request(Request::Spin { millis: 3000 }, move |r| match r {
+            Response::Progress { fraction: f, .. } => {
+                fraction.set(f);
+                label.set(format!("Worker busy… {:.0}%", f * 100.0));
+            }
+            Response::Done { millis } => {
+                running.set(None);
+                fraction.set(1.0);
+                label.set(format!("Done in {millis:.0} ms; the page stayed responsive."));
+            }
+            Response::Cancelled => {
+                running.set(None);
+                label.set("Stopped.".into());
+            }
+            Response::Error { message } => {
+                running.set(None);
+                label.set(message);
+            }
+            _ => {}
+        });
+        running.set(Some(id));
+    };
+    let stop = move |_| {
+        if let Some(id) = running.get_untracked() {
+            worker_client::cancel(id);
+        }
+    };
+    let crash = move |_| {
+        worker_client::request(Request::Crash, move |r| {
+            if let Response::Error { message } = r {
+                log.set(message);
+            }
+        });
+    };
+    view! {
+        <details class="diagnostics" data-testid="diagnostics">
+            <summary>"Diagnostics: the compute worker"</summary>
+            <p>"All computation runs in a Web Worker so this page never freezes. These buttons show how."</p>
+            <div class="row">
+                <button data-testid="ping" on:click=ping>"Ping the worker"</button>
+                <button data-testid="spin" on:click=spin disabled=move || running.get().is_some()>"Keep it busy for 3 s"</button>
+                <button data-testid="stop" on:click=stop disabled=move || running.get().is_none()>"Stop"</button>
+                <button data-testid="crash" on:click=crash>"Crash the worker (it restarts)"</button>
+            </div>
+            <ProgressBar fraction=fraction.into() label=label.into()/>
+            <output data-testid="diagnostics-log">{move || log.get()}</output>
+        </details>
+    }
+}

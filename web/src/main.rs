@@ -1,0 +1,5 @@
+//! Trunk's entry: mount the playground on `<body>`.
+
+fn main() {
+    llmlab_web::start();
+}

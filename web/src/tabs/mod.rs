@@ -1,0 +1,25 @@
+//! One module per tab. Every control is bound to the shared state, so it is
+//! part of share links.
+
+mod evaluate;
+mod generate;
+mod inside;
+mod tokenize;
+mod train;
+
+use crate::state::AppState;
+use leptos::prelude::*;
+use llmlab_core::share::Tab;
+
+/// The open tab's content.
+#[component]
+pub fn TabPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || match state.with(|s| s.tab) {
+        Tab::Tokenize => view! { <tokenize::TokenizeTab/> }.into_any(),
+        Tab::Generate => view! { <generate::GenerateTab/> }.into_any(),
+        Tab::Inside => view! { <inside::InsideTab/> }.into_any(),
+        Tab::Train => view! { <train::TrainTab/> }.into_any(),
+        Tab::Evaluate => view! { <evaluate::EvaluateTab/> }.into_any(),
+    }
+}
