@@ -20,6 +20,7 @@
 //!   encoder-decoder behind the same trait) with one of the strategies and
 //!   reports every step to a callback (streaming, probability bars, beam tree).
 
+pub mod adapters;
 pub mod beam_search;
 pub mod generate;
 pub mod greedy;
