@@ -179,3 +179,74 @@ fn llama_mqa_llama3_rope_bf16_weights() {
 fn llama2c_bin_matches_hf_llama() {
     check_causal("llama2c");
 }
+
+fn check_bert(case: &str) {
+    let exp = expected(case);
+    let AnyModel::Masked(model) = load(case) else { panic!("{case} is not a masked LM") };
+    let input = ids(&exp["input_ids"]);
+    let types = ids(&exp["token_type_ids"]);
+    let attn = mask(&exp["attention_mask"]);
+    let got = model.forward_batch(&input, Some(&types), Some(&attn)).unwrap();
+    let diff = masked_max_diff(&got, &array3(&exp["logits"]), &attn);
+    println!("{case}: maxdiff {diff:.2e}");
+    assert!(diff <= TOLERANCE, "{case}: maxdiff {diff}");
+}
+
+#[test]
+fn bert_mlm_with_padding_and_segments() {
+    check_bert("bert_mlm_padding");
+}
+
+#[test]
+fn bert_gelu_tanh_f16_weights() {
+    check_bert("bert_gelu_tanh_f16");
+}
+
+/// Full decoder pass, then step by step through the cache (self-attention
+/// and cached cross-attention), with a beam-style row swap half-way.
+fn check_t5(case: &str) {
+    let exp = expected(case);
+    let AnyModel::Seq2Seq(model) = load(case) else { panic!("{case} is not a seq2seq LM") };
+    let input = ids(&exp["input_ids"]);
+    let attn = mask(&exp["attention_mask"]);
+    let dec = ids(&exp["decoder_input_ids"]);
+    let want = array3(&exp["logits"]);
+    let all = vec![vec![1u8; dec[0].len()]; dec.len()];
+
+    let encoded = model.encode(&input, Some(&attn)).unwrap();
+    let full_diff = masked_max_diff(&model.decode(&dec, &encoded, None).unwrap(), &want, &all);
+
+    let mut cache = model.new_cache();
+    let mut rows_encoded = encoded.clone();
+    let mut order: Vec<usize> = (0..dec.len()).collect();
+    let mut step_diff = 0.0f32;
+    for step in 0..dec[0].len() {
+        if step == 3 {
+            // Beam search moved the hypotheses: row i now continues row order[i].
+            let swap: Vec<usize> = (0..dec.len()).rev().collect();
+            model.reorder_cache(&mut cache, &swap).unwrap();
+            rows_encoded = rows_encoded.select(&swap).unwrap();
+            order = swap.iter().map(|&i| order[i]).collect();
+        }
+        let column: Vec<Vec<u32>> = order.iter().map(|&r| vec![dec[r][step]]).collect();
+        let logits = model.decode(&column, &rows_encoded, Some(&mut cache)).unwrap();
+        for (row, &source) in order.iter().enumerate() {
+            for v in 0..logits.shape()[2] {
+                step_diff = step_diff.max((logits[[row, 0, v]] - want[[source, step, v]]).abs());
+            }
+        }
+    }
+    println!("{case}: maxdiff full {full_diff:.2e} kv-cache(self+cross)+reorder {step_diff:.2e}");
+    assert!(full_diff <= TOLERANCE, "{case}: full maxdiff {full_diff}");
+    assert!(step_diff <= TOLERANCE, "{case}: cached maxdiff {step_diff}");
+}
+
+#[test]
+fn t5_v11_gated_gelu_untied() {
+    check_t5("t5_v11_gated_gelu_untied");
+}
+
+#[test]
+fn t5_original_relu_tied_scaled() {
+    check_t5("t5_original_relu_tied");
+}

@@ -304,6 +304,7 @@ impl BleuScorer {
 
     /// The statistics of one hypothesis against its references.
     pub fn segment_stats<'r>(&mut self, hypothesis: &str, references: impl IntoIterator<Item = &'r str>) -> BleuStats {
+        self.interner.clear();
         self.ref_counts.clear();
         self.ref_lens.clear();
         for reference in references {

@@ -212,6 +212,7 @@ impl ChrfScorer {
     /// The statistics of one hypothesis against its best reference.
     pub fn segment_stats<'r>(&mut self, hypothesis: &str, references: impl IntoIterator<Item = &'r str>) -> ChrfStats {
         let orders = self.config.orders();
+        self.interner.clear();
         Self::extract(&self.config, &mut self.interner, &mut self.chars, &mut self.word_ids, hypothesis, &mut self.hyp);
         let mut best: Option<(f64, ChrfStats)> = None;
         let mut matched = alloc::vec![0u64; orders];

@@ -13,10 +13,29 @@ use hashbrown::HashMap;
 /// The highest n-gram order a packed key holds.
 pub const MAX_PACKED_ORDER: usize = 4;
 
-/// Maps token strings to dense ids, shared by all segments of a corpus.
+/// Maps token strings to dense ids. Scorers clear it for every segment: a
+/// small map stays in cache, where one for a whole corpus's vocabulary would
+/// miss on most lookups.
+///
+/// Tokens of up to 15 bytes (nearly all of them) are looked up by their bytes
+/// packed into a `u128` together with their length, which is exact and
+/// avoids hashing and comparing strings; longer tokens use a string map.
 #[derive(Default, Debug, Clone)]
 pub struct Interner {
-    ids: HashMap<String, u32>,
+    short: HashMap<u128, u32>,
+    long: HashMap<String, u32>,
+}
+
+/// The exact `u128` key of a token of at most 15 bytes.
+#[inline]
+fn short_key(bytes: &[u8]) -> Option<u128> {
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(buf))
 }
 
 impl Interner {
@@ -25,16 +44,38 @@ impl Interner {
         Self::default()
     }
 
+    /// Forgets every token (keeping the allocations).
+    pub fn clear(&mut self) {
+        self.short.clear();
+        self.long.clear();
+    }
+
+    /// How many distinct tokens have ids.
+    pub fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+
+    /// Whether no token has an id yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The id of `token`, assigning the next free id on first sight.
+    #[inline]
     pub fn id(&mut self, token: &str) -> u32 {
-        if let Some(&id) = self.ids.get(token) {
-            return id;
-        }
         // Saturating keeps ids distinct up to u32::MAX - 1 tokens, far beyond
         // what fits in memory as strings anyway.
-        let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX - 1);
-        self.ids.insert(String::from(token), id);
-        id
+        let next = u32::try_from(self.len()).unwrap_or(u32::MAX - 1);
+        match short_key(token.as_bytes()) {
+            Some(key) => *self.short.entry(key).or_insert(next),
+            None => {
+                if let Some(&id) = self.long.get(token) {
+                    return id;
+                }
+                self.long.insert(String::from(token), next);
+                next
+            }
+        }
     }
 
     /// Interns every token of `tokens` into `out` (cleared first).
@@ -79,6 +120,17 @@ mod tests {
         assert_eq!(order_of(pack(&[u32::MAX - 1, 1, 2, 3])), 4);
         assert_ne!(pack(&[0, 1]), pack(&[1]));
         assert_ne!(pack(&[1, 0]), pack(&[0, 1]));
+    }
+
+    #[test]
+    fn short_and_long_tokens_get_distinct_stable_ids() {
+        let mut interner = Interner::new();
+        let words = ["a", "a\0", "abcdefghijklmno", "abcdefghijklmnop", "abcdefghijklmnopq", ""];
+        let ids: Vec<u32> = words.iter().map(|w| interner.id(w)).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+        let again: Vec<u32> = words.iter().map(|w| interner.id(w)).collect();
+        assert_eq!(again, ids);
+        assert_eq!(interner.len(), 6);
     }
 
     #[test]

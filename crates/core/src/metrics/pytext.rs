@@ -82,7 +82,7 @@ pub fn py_lower(s: &str) -> String {
 }
 
 /// Appends Python's lowercase of the single character `c`.
-pub(crate) fn push_lower_char(out: &mut String, c: char) {
+fn push_lower_char(out: &mut String, c: char) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());
         return;

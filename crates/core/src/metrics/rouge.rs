@@ -19,9 +19,8 @@ use core::fmt;
 use core::str::FromStr;
 use hashbrown::HashMap;
 
-use super::ngrams::{pack, MAX_PACKED_ORDER};
+use super::ngrams::{pack, Interner, MAX_PACKED_ORDER};
 use super::porter;
-use super::pytext::push_lower_char;
 
 /// One ROUGE variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,45 +119,61 @@ pub fn tokenize(text: &str, use_stemmer: bool) -> Vec<RougeToken> {
 
 /// Calls `emit(token, start, end)` for each `[a-z0-9]+` run of the
 /// lowercased text; `start..end` is the byte range in the original text.
+///
+/// Of all non-ASCII characters only two lowercase (in Python 3.11) to
+/// something containing `[a-z0-9]`: U+0130 'İ' to "i\u{307}" (an 'i' then a
+/// separator) and U+212A KELVIN SIGN to 'k'; `metrics_unicode_tables.py`
+/// checks this. Every other non-ASCII character separates tokens.
 fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
+    let bytes = text.as_bytes();
     let mut current = String::new();
     let mut start = 0;
-    let mut lowered = String::new();
-    let mut flush = |current: &mut String, start: usize, end: usize| {
-        if !current.is_empty() {
-            emit(current, start, end);
-            current.clear();
-        }
-    };
-    for (pos, c) in text.char_indices() {
-        if c.is_ascii() {
-            let l = c.to_ascii_lowercase();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            let l = b.to_ascii_lowercase();
             if l.is_ascii_lowercase() || l.is_ascii_digit() {
                 if current.is_empty() {
-                    start = pos;
+                    start = i;
                 }
-                current.push(l);
-            } else {
-                flush(&mut current, start, pos);
+                current.push(char::from(l));
+            } else if !current.is_empty() {
+                emit(&current, start, i);
+                current.clear();
             }
+            i += 1;
             continue;
         }
-        // A few non-ASCII characters lowercase to ASCII letters (U+0130 'İ'
-        // to "i\u{307}", U+212A KELVIN SIGN to 'k').
-        lowered.clear();
-        push_lower_char(&mut lowered, c);
-        for l in lowered.chars() {
-            if l.is_ascii_lowercase() || l.is_ascii_digit() {
+        let c = text[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+        let width = c.len_utf8();
+        match c {
+            '\u{212A}' => {
                 if current.is_empty() {
-                    start = pos;
+                    start = i;
                 }
-                current.push(l);
-            } else {
-                flush(&mut current, start, pos + c.len_utf8());
+                current.push('k');
+            }
+            '\u{130}' => {
+                if current.is_empty() {
+                    start = i;
+                }
+                current.push('i');
+                emit(&current, start, i + width);
+                current.clear();
+            }
+            _ => {
+                if !current.is_empty() {
+                    emit(&current, start, i);
+                    current.clear();
+                }
             }
         }
+        i += width;
     }
-    flush(&mut current, start, text.len());
+    if !current.is_empty() {
+        emit(&current, start, text.len());
+    }
 }
 
 /// The ROUGE-L alignment of two token sequences, for display: pairs of
@@ -219,10 +234,14 @@ fn lcs_length(target: &[u32], prediction: &[u32], previous: &mut Vec<u32>, curre
 pub struct RougeScorer {
     types: Vec<RougeType>,
     use_stemmer: bool,
-    /// Raw token -> id of its (stemmed) form.
-    token_ids: HashMap<String, u32>,
-    /// Stemmed form -> id, so different raw tokens with one stem share it.
-    stem_ids: HashMap<String, u32>,
+    /// Raw tokens of the current pair.
+    raw_ids: Interner,
+    /// Raw token id -> id of its (stemmed) form, for the current pair.
+    form_of_raw: Vec<u32>,
+    /// Stemmed forms of the current pair, so tokens with one stem share an id.
+    form_ids: Interner,
+    /// Porter stems of every token seen (stemming is the slow part).
+    stems: HashMap<String, String>,
     target: Vec<u32>,
     prediction: Vec<u32>,
     row_a: Vec<u32>,
@@ -237,8 +256,10 @@ impl RougeScorer {
         Self {
             types,
             use_stemmer,
-            token_ids: HashMap::new(),
-            stem_ids: HashMap::new(),
+            raw_ids: Interner::new(),
+            form_of_raw: Vec::new(),
+            form_ids: Interner::new(),
+            stems: HashMap::new(),
             target: Vec::new(),
             prediction: Vec::new(),
             row_a: Vec::new(),
@@ -257,16 +278,26 @@ impl RougeScorer {
     fn token_ids_into(&mut self, text: &str, out: &mut Vec<u32>) {
         out.clear();
         let use_stemmer = self.use_stemmer;
-        let token_ids = &mut self.token_ids;
-        let stem_ids = &mut self.stem_ids;
+        let (raw_ids, form_of_raw, form_ids, stems) =
+            (&mut self.raw_ids, &mut self.form_of_raw, &mut self.form_ids, &mut self.stems);
         for_each_raw_token(text, |raw, _, _| {
-            let id = match token_ids.get(raw) {
+            let raw_id = raw_ids.id(raw);
+            if !use_stemmer {
+                out.push(raw_id);
+                return;
+            }
+            let id = match form_of_raw.get(raw_id as usize) {
                 Some(&id) => id,
                 None => {
-                    let form = if use_stemmer && raw.len() > 3 { porter::stem(raw) } else { String::from(raw) };
-                    let next = u32::try_from(stem_ids.len()).unwrap_or(u32::MAX - 1);
-                    let id = *stem_ids.entry(form).or_insert(next);
-                    token_ids.insert(String::from(raw), id);
+                    let id = if raw.len() > 3 {
+                        if !stems.contains_key(raw) {
+                            stems.insert(String::from(raw), porter::stem(raw));
+                        }
+                        form_ids.id(stems.get(raw).map_or(raw, String::as_str))
+                    } else {
+                        form_ids.id(raw)
+                    };
+                    form_of_raw.push(id);
                     id
                 }
             };
@@ -276,6 +307,10 @@ impl RougeScorer {
 
     /// `RougeScorer.score(target, prediction)`: one score per type, in order.
     pub fn score(&mut self, target: &str, prediction: &str) -> Vec<RougeScore> {
+        // Token ids are local to one pair (see `Interner`).
+        self.raw_ids.clear();
+        self.form_of_raw.clear();
+        self.form_ids.clear();
         let mut target_ids = core::mem::take(&mut self.target);
         let mut prediction_ids = core::mem::take(&mut self.prediction);
         self.token_ids_into(target, &mut target_ids);

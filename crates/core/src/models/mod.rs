@@ -30,10 +30,12 @@
 //! }
 //! ```
 
+pub mod bert;
 pub mod decoder_only;
 pub mod gpt2;
 pub mod llama;
 pub mod llama2c;
+pub mod t5;
 
 pub use crate::nn::kv_cache::KvCache;
 
@@ -321,6 +323,8 @@ pub fn load(config_json: &str, store: &WeightStore) -> Result<AnyModel, ModelErr
         "gpt2" => AnyModel::Causal(Box::new(gpt2::Gpt2::load(config_json, store)?)),
         // SmolLM, TinyLlama and exported llama2.c models are all `llama`.
         "llama" | "mistral" => AnyModel::Causal(Box::new(llama::Llama::load(config_json, store)?)),
+        "bert" => AnyModel::Masked(Box::new(bert::Bert::load(config_json, store)?)),
+        "t5" => AnyModel::Seq2Seq(Box::new(t5::T5::load(config_json, store)?)),
         other => return Err(ModelError::Unsupported(format!("model_type '{other}'"))),
     })
 }

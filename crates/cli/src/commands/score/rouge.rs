@@ -1,10 +1,14 @@
 //! `llmlab score rouge`: rouge-score's `RougeScorer(types, use_stemmer)
 //! .score(target, prediction)` for every line of a JSON Lines file.
+//!
+//! Output: `{"per_line":[{"rouge1":{"precision":..,"recall":..,"fmeasure":..},..},..],"mean":{..}}`
+//! where `mean` is the arithmetic mean of each value over the lines. The
+//! per-line objects are streamed as they are computed.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use llmlab_core::metrics::rouge::{RougeScore, RougeScorer, RougeType};
-use serde_json::{json, Map, Value};
 
 use super::read_text;
 
@@ -29,43 +33,66 @@ struct Pair {
     prediction: String,
 }
 
-fn score_json(score: &RougeScore) -> Value {
-    json!({ "precision": score.precision, "recall": score.recall, "fmeasure": score.fmeasure })
+/// Writes `"name":{"precision":p,"recall":r,"fmeasure":f}`. `{:?}` prints
+/// an f64 as its shortest round-trip form, which is valid JSON for finite
+/// values (and ROUGE values are always finite).
+fn write_score(out: &mut impl Write, name: &str, score: &RougeScore) -> std::io::Result<()> {
+    write!(
+        out,
+        "\"{name}\":{{\"precision\":{:?},\"recall\":{:?},\"fmeasure\":{:?}}}",
+        score.precision, score.recall, score.fmeasure
+    )
 }
 
 /// Scores every pair and prints per-line scores and their means.
 pub fn run(args: Args) -> Result<(), String> {
-    let types = args
-        .types
-        .split(',')
-        .map(|name| name.trim().parse::<RougeType>().map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut types: Vec<RougeType> = Vec::new();
+    for name in args.types.split(',') {
+        let rouge_type = name.trim().parse::<RougeType>().map_err(|e| e.to_string())?;
+        // rouge-score returns a dict: a repeated type appears once.
+        if !types.contains(&rouge_type) {
+            types.push(rouge_type);
+        }
+    }
+    let names: Vec<String> = types.iter().map(ToString::to_string).collect();
     let text = read_text(&args.jsonl)?;
     let mut scorer = RougeScorer::new(types.clone(), args.stem);
-    let mut per_line = Vec::new();
     let mut sums = vec![[0.0f64; 3]; types.len()];
+    let mut lines = 0usize;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let io = |e: std::io::Error| e.to_string();
+    out.write_all(b"{\"per_line\":[").map_err(io)?;
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let pair: Pair = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", number + 1))?;
         let scores = scorer.score(&pair.target, &pair.prediction);
-        let mut object = Map::new();
-        for ((rouge_type, score), sum) in types.iter().zip(&scores).zip(sums.iter_mut()) {
-            object.insert(rouge_type.to_string(), score_json(score));
+        out.write_all(if lines == 0 { b"{" } else { b",{" }).map_err(io)?;
+        for (k, ((name, score), sum)) in names.iter().zip(&scores).zip(sums.iter_mut()).enumerate() {
+            if k > 0 {
+                out.write_all(b",").map_err(io)?;
+            }
+            write_score(&mut out, name, score).map_err(io)?;
             sum[0] += score.precision;
             sum[1] += score.recall;
             sum[2] += score.fmeasure;
         }
-        per_line.push(Value::Object(object));
+        out.write_all(b"}").map_err(io)?;
+        lines += 1;
     }
-    let mut mean = Map::new();
-    if !per_line.is_empty() {
-        let count = per_line.len() as f64;
-        for (rouge_type, sum) in types.iter().zip(&sums) {
-            let average = RougeScore { precision: sum[0] / count, recall: sum[1] / count, fmeasure: sum[2] / count };
-            mean.insert(rouge_type.to_string(), score_json(&average));
+    out.write_all(b"],\"mean\":{").map_err(io)?;
+    if lines > 0 {
+        let count = lines as f64;
+        for (k, (name, sum)) in names.iter().zip(&sums).enumerate() {
+            if k > 0 {
+                out.write_all(b",").map_err(io)?;
+            }
+            let mean = RougeScore { precision: sum[0] / count, recall: sum[1] / count, fmeasure: sum[2] / count };
+            write_score(&mut out, name, &mean).map_err(io)?;
         }
     }
-    super::print_lines([json!({ "per_line": per_line, "mean": mean })])
+    out.write_all(b"}}\n").map_err(io)?;
+    out.flush().map_err(io)
 }

@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::join_words;
-use super::regexp::{pad_chars, sub_pairs};
+use super::regexp::{pad_each, sub_pairs};
 use crate::metrics::pytext::in_ranges;
 use crate::metrics::unicode_tables::{REGEX_NUMBER, REGEX_PUNCTUATION, REGEX_SYMBOL};
 
@@ -40,14 +40,12 @@ fn is_symbol(c: char) -> bool {
 /// `TokenizerV14International.__call__`.
 pub(super) fn tokenize_intl(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
-    let step1 = sub_pairs(&chars, |c| !is_number(c), is_punctuation, |out, a, b| {
-        out.extend_from_slice(&[a, ' ', b, ' '])
-    });
-    let step2 = sub_pairs(&step1, is_punctuation, |c| !is_number(c), |out, a, b| {
-        out.extend_from_slice(&[' ', a, ' ', b])
-    });
-    let step3 = pad_chars(&step2, is_symbol);
-    join_words(&step3)
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    sub_pairs(&chars, &mut a, |c| !is_number(c), is_punctuation, |out, x, y| out.extend_from_slice(&[x, ' ', y, ' ']));
+    sub_pairs(&a, &mut b, is_punctuation, |c| !is_number(c), |out, x, y| out.extend_from_slice(&[' ', x, ' ', y]));
+    pad_each(&b, &mut a, is_symbol, ' ');
+    let text: String = a.into_iter().collect();
+    join_words(&text)
 }
 
 #[cfg(test)]

@@ -86,20 +86,14 @@ impl BleuTokenizer {
     }
 }
 
-/// Collects `chars` into `' '.join(''.join(chars).split())`.
-fn join_words(chars: &[char]) -> String {
-    let mut out = String::with_capacity(chars.len());
-    let mut pending_space = false;
-    for &c in chars {
-        if super::pytext::is_py_whitespace(c) {
-            pending_space = !out.is_empty();
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
-            out.push(c);
+/// `' '.join(text.split())`.
+fn join_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in super::pytext::py_split(text) {
+        if !out.is_empty() {
+            out.push(' ');
         }
+        out.push_str(word);
     }
     out
 }

@@ -8,6 +8,15 @@
 //! ([0-9])(-)                      ->  '\1 \2 '  dash after a digit
 //! ' '.join(line.split())
 //! ```
+//!
+//! The passes run on UTF-8 bytes, which gives exactly the character-level
+//! result: every class that must match a specific character is ASCII, and a
+//! multi-byte character is "not a digit" in each of its bytes. Where `re`
+//! pairs a non-ASCII character X with a following '.', the byte scan pairs
+//! X's last byte with it; where `re` pairs '.' with a following X, the byte
+//! scan pairs it with X's first byte and copies the rest (continuation bytes
+//! never start a match). Spaces are only ever inserted at character
+//! boundaries, so the output stays valid UTF-8.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -15,26 +24,28 @@ use alloc::vec::Vec;
 use super::join_words;
 
 /// The single-character class of the first rule.
-fn is_split_punct(c: char) -> bool {
-    matches!(c, '{'..='~' | '['..='`' | ' '..='&' | '('..='+' | ':'..='@' | '/')
+fn is_split_punct(b: u8) -> bool {
+    matches!(b, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/')
 }
 
 /// Replays `re.sub` of a two-character pattern `(A)(B)`: scanning left to
 /// right, a match consumes both characters; otherwise one character is
 /// copied and the scan moves on by one.
-pub(super) fn sub_pairs(
-    input: &[char],
-    first: impl Fn(char) -> bool,
-    second: impl Fn(char) -> bool,
-    emit: impl Fn(&mut Vec<char>, char, char),
-) -> Vec<char> {
-    let mut out = Vec::with_capacity(input.len() + input.len() / 4 + 4);
+pub(super) fn sub_pairs<T: Copy>(
+    input: &[T],
+    out: &mut Vec<T>,
+    first: impl Fn(T) -> bool,
+    second: impl Fn(T) -> bool,
+    emit: impl Fn(&mut Vec<T>, T, T),
+) {
+    out.clear();
+    out.reserve(input.len() + input.len() / 4 + 4);
     let mut i = 0;
     while i < input.len() {
         let c = input[i];
         match input.get(i + 1) {
             Some(&next) if first(c) && second(next) => {
-                emit(&mut out, c, next);
+                emit(out, c, next);
                 i += 2;
             }
             _ => {
@@ -43,35 +54,33 @@ pub(super) fn sub_pairs(
             }
         }
     }
-    out
 }
 
 /// Replays `re.sub` of a one-character pattern `(A)` -> `' \1 '`.
-pub(super) fn pad_chars(input: &[char], class: impl Fn(char) -> bool) -> Vec<char> {
-    let mut out = Vec::with_capacity(input.len() + input.len() / 2 + 4);
+pub(super) fn pad_each<T: Copy>(input: &[T], out: &mut Vec<T>, class: impl Fn(T) -> bool, space: T) {
+    out.clear();
+    out.reserve(input.len() + input.len() / 2 + 4);
     for &c in input {
         if class(c) {
-            out.extend_from_slice(&[' ', c, ' ']);
+            out.extend_from_slice(&[space, c, space]);
         } else {
             out.push(c);
         }
     }
-    out
 }
 
-/// `TokenizerRegexp.__call__`.
-pub(super) fn tokenize_regexp(line: &[char]) -> String {
-    let is_digit = |c: char| c.is_ascii_digit();
-    let is_period_comma = |c: char| c == '.' || c == ',';
-    let step1 = pad_chars(line, is_split_punct);
-    let step2 = sub_pairs(&step1, |c| !is_digit(c), is_period_comma, |out, a, b| {
-        out.extend_from_slice(&[a, ' ', b, ' '])
-    });
-    let step3 = sub_pairs(&step2, is_period_comma, |c| !is_digit(c), |out, a, b| {
-        out.extend_from_slice(&[' ', a, ' ', b])
-    });
-    let step4 = sub_pairs(&step3, is_digit, |c| c == '-', |out, a, b| {
-        out.extend_from_slice(&[a, ' ', b, ' '])
-    });
-    join_words(&step4)
+/// `TokenizerRegexp.__call__` on the UTF-8 bytes of a line.
+pub(super) fn tokenize_regexp(line: &[u8]) -> String {
+    let is_digit = |b: u8| b.is_ascii_digit();
+    let is_period_comma = |b: u8| b == b'.' || b == b',';
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    pad_each(line, &mut a, is_split_punct, b' ');
+    sub_pairs(&a, &mut b, |c| !is_digit(c), is_period_comma, |out, x, y| out.extend_from_slice(&[x, b' ', y, b' ']));
+    sub_pairs(&b, &mut a, is_period_comma, |c| !is_digit(c), |out, x, y| out.extend_from_slice(&[b' ', x, b' ', y]));
+    sub_pairs(&a, &mut b, is_digit, |c| c == b'-', |out, x, y| out.extend_from_slice(&[x, b' ', y, b' ']));
+    match String::from_utf8(b) {
+        Ok(text) => join_words(&text),
+        // Unreachable (see the module docs), but never panic on it.
+        Err(e) => join_words(&String::from_utf8_lossy(e.as_bytes())),
+    }
 }

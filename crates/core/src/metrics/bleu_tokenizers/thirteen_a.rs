@@ -20,9 +20,9 @@ pub(super) fn tokenize_13a(line: &str) -> String {
             .replace("&lt;", "<")
             .replace("&gt;", ">");
     }
-    let mut chars: Vec<char> = Vec::with_capacity(text.len() + 2);
-    chars.push(' ');
-    chars.extend(text.chars());
-    chars.push(' ');
-    tokenize_regexp(&chars)
+    let mut padded: Vec<u8> = Vec::with_capacity(text.len() + 2);
+    padded.push(b' ');
+    padded.extend_from_slice(text.as_bytes());
+    padded.push(b' ');
+    tokenize_regexp(&padded)
 }

@@ -3,7 +3,6 @@
 //! unescaping and space padding).
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use super::regexp::tokenize_regexp;
 use crate::metrics::pytext::{in_ranges, py_strip};
@@ -13,13 +12,15 @@ use crate::metrics::unicode_tables::ZH_CHINESE;
 /// actually evaluates them (see `ZH_CHINESE`).
 pub(super) fn tokenize_zh(line: &str) -> String {
     let stripped = py_strip(line);
-    let mut chars: Vec<char> = Vec::with_capacity(stripped.len() + 8);
+    let mut spaced = String::with_capacity(stripped.len() + 8);
     for c in stripped.chars() {
         if !c.is_ascii() && in_ranges(ZH_CHINESE, c) {
-            chars.extend_from_slice(&[' ', c, ' ']);
+            spaced.push(' ');
+            spaced.push(c);
+            spaced.push(' ');
         } else {
-            chars.push(c);
+            spaced.push(c);
         }
     }
-    tokenize_regexp(&chars)
+    tokenize_regexp(spaced.as_bytes())
 }
