@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,18 +26,23 @@ import metrics_textgen as gen  # noqa: E402
 
 
 def timed(fn):
-    t0 = time.perf_counter()
+    """(wall seconds, CPU seconds of this process, result)."""
+    w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - w0, time.process_time() - c0, out
 
 
 def cli(bin_path, args):
-    def go():
-        r = subprocess.run([bin_path, "score", *args], capture_output=True, text=True, env={**os.environ, "RAYON_NUM_THREADS": "1"})
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr)
-        return r.stdout
-    return timed(go)
+    """(wall seconds, CPU seconds of the child, stdout) of one CLI run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    r = subprocess.run([bin_path, "score", *args], capture_output=True, text=True)
+    wall = time.perf_counter() - w0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, r.stdout
 
 
 def main():
@@ -58,25 +64,27 @@ def main():
                 f.write(json.dumps({"target": r, "prediction": h}) + "\n")
         print(f"{args.pairs} segment pairs, {sum(map(len, hyps)) + sum(map(len, refs))} characters")
 
-        t_bleu, bleu = timed(lambda: sacrebleu.corpus_bleu(hyps, [refs]))
-        t_chrf, chrf = timed(lambda: sacrebleu.corpus_chrf(hyps, [refs]))
         types = ["rouge1", "rouge2", "rougeL"]
         scorer = rouge_scorer.RougeScorer(types)
-        t_rouge, rouge = timed(lambda: [scorer.score(r, h) for h, r in zip(hyps, refs)])
+        bleu_w, bleu_c, bleu = timed(lambda: sacrebleu.corpus_bleu(hyps, [refs]))
+        chrf_w, chrf_c, chrf = timed(lambda: sacrebleu.corpus_chrf(hyps, [refs]))
+        rouge_w, rouge_c, rouge = timed(lambda: [scorer.score(r, h) for h, r in zip(hyps, refs)])
 
-        o_bleu, out_bleu = cli(args.bin, ["bleu", "--hyp", hp, "--ref", rp])
-        o_chrf, out_chrf = cli(args.bin, ["chrf", "--hyp", hp, "--ref", rp])
-        o_rouge, out_rouge = cli(args.bin, ["rouge", "--jsonl", jp, "--types", ",".join(types)])
+        ob_w, ob_c, out_bleu = cli(args.bin, ["bleu", "--hyp", hp, "--ref", rp])
+        oc_w, oc_c, out_chrf = cli(args.bin, ["chrf", "--hyp", hp, "--ref", rp])
+        or_w, or_c, out_rouge = cli(args.bin, ["rouge", "--jsonl", jp, "--types", ",".join(types)])
 
     assert json.loads(out_bleu)["score"] == bleu.score, (json.loads(out_bleu), bleu)
     assert json.loads(out_chrf)["score"] == chrf.score
     per_line = json.loads(out_rouge)["per_line"]
     assert all(per_line[i][k]["fmeasure"] == rouge[i][k].fmeasure for i in range(len(rouge)) for k in types)
     print("results identical")
-    print(f"{'metric':<22}{'reference s':>12}{'llmlab s':>10}{'ratio':>9}")
-    for name, ref_t, ours_t in (("BLEU (sacrebleu)", t_bleu, o_bleu), ("chrF (sacrebleu)", t_chrf, o_chrf),
-                                ("ROUGE 1/2/L (rouge-score)", t_rouge, o_rouge)):
-        print(f"{name:<22}{ref_t:>12.2f}{ours_t:>10.3f}{ref_t / ours_t:>8.1f}x")
+    print("wall = elapsed seconds; cpu = CPU seconds of the process (robust when the machine is shared)")
+    print(f"{'metric':<28}{'ref wall':>9}{'ours wall':>10}{'ratio':>8}{'ref cpu':>9}{'ours cpu':>9}{'ratio':>8}")
+    rows = (("BLEU (sacrebleu)", bleu_w, ob_w, bleu_c, ob_c), ("chrF (sacrebleu)", chrf_w, oc_w, chrf_c, oc_c),
+            ("ROUGE 1/2/L (rouge-score)", rouge_w, or_w, rouge_c, or_c))
+    for name, rw, ow, rc, oc in rows:
+        print(f"{name:<28}{rw:>9.2f}{ow:>10.3f}{rw / ow:>7.1f}x{rc:>9.2f}{oc:>9.3f}{rc / oc:>7.1f}x")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--wild", type=float, default=0.0, help="share of tokens made of random code points")
     args = ap.parse_args()
+    gen.WILD = args.wild
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     print(f"seed {seed}")
     rng = random.Random(seed)

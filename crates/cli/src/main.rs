@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Decode a share link's hash and print the state it restores.
     ShareLink(commands::share_link::Args),
+    /// Print a checkpoint's config and parameter counts as JSON.
+    Info(commands::info::Args),
     /// Run a checkpoint once and print its logits as JSON.
     Logits(commands::logits::Args),
     /// Evaluation metrics: BLEU, chrF (sacrebleu parity) and ROUGE (rouge-score parity).
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::Info(args) => commands::info::run(args),
         Command::Logits(args) => commands::logits::run(args),
         Command::Score(args) => commands::score::run(args),
     };

@@ -4,4 +4,5 @@
 
 pub mod score;
 pub mod share_link;
+pub mod info;
 pub mod logits;

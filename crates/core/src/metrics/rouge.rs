@@ -125,6 +125,44 @@ pub fn tokenize(text: &str, use_stemmer: bool) -> Vec<RougeToken> {
 /// separator) and U+212A KELVIN SIGN to 'k'; `metrics_unicode_tables.py`
 /// checks this. Every other non-ASCII character separates tokens.
 fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
+    // Fast path: every non-ASCII byte separates tokens, unless the text has
+    // one of the two special characters (UTF-8 E2 84 AA and C4 B0).
+    let bytes = text.as_bytes();
+    let special = |i: usize| match bytes[i] {
+        0xE2 => bytes.get(i + 1..i + 3) == Some(&[0x84, 0xAA]),
+        0xC4 => bytes.get(i + 1) == Some(&0xB0),
+        _ => false,
+    };
+    if bytes.iter().enumerate().any(|(i, &b)| b >= 0xC4 && special(i)) {
+        return for_each_raw_token_special(text, emit);
+    }
+    let mut lowered = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut has_upper = false;
+        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+            has_upper |= bytes[i].is_ascii_uppercase();
+            i += 1;
+        }
+        let run = &text[start..i];
+        if has_upper {
+            lowered.clear();
+            lowered.push_str(run);
+            lowered.make_ascii_lowercase();
+            emit(&lowered, start, i);
+        } else {
+            emit(run, start, i);
+        }
+    }
+}
+
+/// [`for_each_raw_token`] for text containing U+212A or U+0130.
+fn for_each_raw_token_special(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
     let bytes = text.as_bytes();
     let mut current = String::new();
     let mut start = 0;
@@ -214,19 +252,43 @@ fn lcs_table<T: PartialEq>(target: &[T], prediction: &[T]) -> Vec<u32> {
     table
 }
 
-/// Length of the LCS with two rolling rows (no read-out needed).
-fn lcs_length(target: &[u32], prediction: &[u32], previous: &mut Vec<u32>, current: &mut Vec<u32>) -> u32 {
-    previous.clear();
-    previous.resize(prediction.len() + 1, 0);
-    current.clear();
-    current.resize(prediction.len() + 1, 0);
-    for &t in target {
-        for (j, &p) in prediction.iter().enumerate() {
-            current[j + 1] = if t == p { previous[j] + 1 } else { previous[j + 1].max(current[j]) };
+/// Length of the LCS by the bit-parallel algorithm of Allison & Dix (1986)
+/// / Hyyrö (2004): one bit per prediction position, `ceil(m / 64)` words per
+/// target token instead of `m` table cells. Token ids must be dense (below
+/// `vocab`), which the per-pair interner guarantees.
+///
+/// With `M[t]` the positions where the prediction has token `t`, each target
+/// token updates `V <- (V + (V & M[t])) | (V & !M[t])`; the LCS length is
+/// the number of zero bits of `V` among the first `m`.
+fn lcs_length(target: &[u32], prediction: &[u32], vocab: usize, masks: &mut Vec<u64>, v: &mut Vec<u64>) -> u32 {
+    let words = prediction.len().div_ceil(64);
+    masks.clear();
+    masks.resize(vocab * words, 0);
+    for (j, &t) in prediction.iter().enumerate() {
+        if let Some(word) = masks.get_mut(t as usize * words + j / 64) {
+            *word |= 1u64 << (j % 64);
         }
-        core::mem::swap(previous, current);
     }
-    previous.last().copied().unwrap_or(0)
+    v.clear();
+    v.resize(words, !0u64);
+    for &t in target {
+        let Some(m) = masks.get(t as usize * words..(t as usize + 1) * words) else { continue };
+        let mut carry = 0u64;
+        for (vk, &mk) in v.iter_mut().zip(m) {
+            let u = *vk & mk;
+            let (sum, c1) = vk.overflowing_add(u);
+            let (sum, c2) = sum.overflowing_add(carry);
+            carry = u64::from(c1 || c2);
+            *vk = sum | (*vk & !mk);
+        }
+    }
+    let mut lcs = 0;
+    for (k, &vk) in v.iter().enumerate() {
+        let bits = (prediction.len() - k * 64).min(64);
+        let valid = if bits == 64 { !0u64 } else { (1u64 << bits) - 1 };
+        lcs += (!vk & valid).count_ones();
+    }
+    lcs
 }
 
 /// Scores (target, prediction) pairs, caching stems and reusing buffers.
@@ -244,10 +306,12 @@ pub struct RougeScorer {
     stems: HashMap<String, String>,
     target: Vec<u32>,
     prediction: Vec<u32>,
-    row_a: Vec<u32>,
-    row_b: Vec<u32>,
+    /// Match masks and state of the bit-parallel LCS.
+    row_a: Vec<u64>,
+    row_b: Vec<u64>,
     target_counts: HashMap<u128, u32>,
     prediction_counts: HashMap<u128, u32>,
+    unigram_counts: Vec<u32>,
 }
 
 impl RougeScorer {
@@ -266,6 +330,7 @@ impl RougeScorer {
             row_b: Vec::new(),
             target_counts: HashMap::new(),
             prediction_counts: HashMap::new(),
+            unigram_counts: Vec::new(),
         }
     }
 
@@ -332,7 +397,16 @@ impl RougeScorer {
 
     /// `_score_ngrams(_create_ngrams(target, n), _create_ngrams(prediction, n))`.
     fn score_ngrams(&mut self, target: &[u32], prediction: &[u32], n: usize) -> RougeScore {
-        let intersection = if n <= MAX_PACKED_ORDER {
+        let intersection = if n == 1 {
+            // Unigrams: ids are dense per pair, so count in arrays.
+            let vocab = target.iter().chain(prediction).max().map_or(0, |&m| m as usize + 1);
+            self.unigram_counts.clear();
+            self.unigram_counts.resize(2 * vocab, 0);
+            let (in_target, in_prediction) = self.unigram_counts.split_at_mut(vocab);
+            target.iter().for_each(|&t| in_target[t as usize] += 1);
+            prediction.iter().for_each(|&t| in_prediction[t as usize] += 1);
+            in_target.iter().zip(in_prediction.iter()).map(|(&a, &b)| u64::from(a.min(b))).sum()
+        } else if n <= MAX_PACKED_ORDER {
             count_packed(target, n, &mut self.target_counts);
             count_packed(prediction, n, &mut self.prediction_counts);
             overlap(&self.target_counts, &self.prediction_counts)
@@ -353,7 +427,8 @@ impl RougeScorer {
         if target.is_empty() || prediction.is_empty() {
             return RougeScore::default();
         }
-        let lcs = lcs_length(target, prediction, &mut self.row_a, &mut self.row_b);
+        let vocab = target.iter().chain(prediction).max().map_or(0, |&m| m as usize + 1);
+        let lcs = lcs_length(target, prediction, vocab, &mut self.row_a, &mut self.row_b);
         RougeScore::from_pr(f64::from(lcs) / prediction.len() as f64, f64::from(lcs) / target.len() as f64)
     }
 
@@ -443,6 +518,22 @@ mod tests {
         // Printed by rouge-score 0.1.2.
         assert_eq!(scores[0], RougeScore { precision: 0.75, recall: 0.6666666666666666, fmeasure: 0.7058823529411765 });
         assert_eq!(scores[1], RougeScore { precision: 0.625, recall: 0.5555555555555556, fmeasure: 0.5882352941176471 });
+    }
+
+    #[test]
+    fn bit_parallel_lcs_matches_the_table() {
+        let mut rng = crate::rng::Rng::new(7);
+        let (mut masks, mut v) = (Vec::new(), Vec::new());
+        for _ in 0..300 {
+            let vocab = 1 + (rng.next_u32() % 6) as usize;
+            let len = |rng: &mut crate::rng::Rng| (rng.next_u32() % 150) as usize;
+            let (n, m) = (len(&mut rng), len(&mut rng));
+            let a: Vec<u32> = (0..n).map(|_| rng.next_u32() % vocab as u32).collect();
+            let b: Vec<u32> = (0..m).map(|_| rng.next_u32() % vocab as u32).collect();
+            let table = lcs_table(&a, &b);
+            let expected = table.last().copied().unwrap_or(0);
+            assert_eq!(lcs_length(&a, &b, vocab, &mut masks, &mut v), expected, "{a:?} {b:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod decoder_only;
 pub mod gpt2;
 pub mod llama;
 pub mod llama2c;
+pub mod params;
 pub mod t5;
 
 pub use crate::nn::kv_cache::KvCache;

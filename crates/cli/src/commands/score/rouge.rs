@@ -26,22 +26,25 @@ pub struct Args {
     stem: bool,
 }
 
-/// One input line.
+/// One input line (borrowing the text when it has no JSON escapes).
 #[derive(serde::Deserialize)]
-struct Pair {
-    target: String,
-    prediction: String,
+struct Pair<'a> {
+    #[serde(borrow)]
+    target: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    prediction: std::borrow::Cow<'a, str>,
 }
 
-/// Writes `"name":{"precision":p,"recall":r,"fmeasure":f}`. `{:?}` prints
-/// an f64 as its shortest round-trip form, which is valid JSON for finite
-/// values (and ROUGE values are always finite).
+/// Writes `"name":{"precision":p,"recall":r,"fmeasure":f}`, the floats in
+/// serde_json's shortest round-trip form.
 fn write_score(out: &mut impl Write, name: &str, score: &RougeScore) -> std::io::Result<()> {
-    write!(
-        out,
-        "\"{name}\":{{\"precision\":{:?},\"recall\":{:?},\"fmeasure\":{:?}}}",
-        score.precision, score.recall, score.fmeasure
-    )
+    write!(out, "\"{name}\":{{\"precision\":")?;
+    serde_json::to_writer(&mut *out, &score.precision)?;
+    out.write_all(b",\"recall\":")?;
+    serde_json::to_writer(&mut *out, &score.recall)?;
+    out.write_all(b",\"fmeasure\":")?;
+    serde_json::to_writer(&mut *out, &score.fmeasure)?;
+    out.write_all(b"}")
 }
 
 /// Scores every pair and prints per-line scores and their means.
