@@ -297,9 +297,16 @@ impl BleuScorer {
 
     /// Interns the tokens of `segment` into `self.ids`.
     fn load_ids(&mut self, segment: &str) {
-        let tokenized = self.preprocess(segment);
-        let tokens = tokenized.split(' ').filter(|t| !t.is_empty());
-        self.interner.ids_into(tokens, &mut self.ids);
+        let lowered;
+        let text = if self.config.lowercase {
+            lowered = py_lower(segment);
+            py_rstrip(&lowered)
+        } else {
+            py_rstrip(segment)
+        };
+        self.ids.clear();
+        let (interner, ids) = (&mut self.interner, &mut self.ids);
+        self.config.tokenizer.for_each_token(text, |token| ids.push(interner.id_bytes(token)));
     }
 
     /// The statistics of one hypothesis against its references.

@@ -6,7 +6,6 @@
 //! that the unused high lanes stay zero and n-grams of different orders
 //! never collide). Counting is then hashing of plain integers.
 
-use alloc::string::String;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
@@ -23,7 +22,7 @@ pub const MAX_PACKED_ORDER: usize = 4;
 #[derive(Default, Debug, Clone)]
 pub struct Interner {
     short: HashMap<u128, u32>,
-    long: HashMap<String, u32>,
+    long: HashMap<Vec<u8>, u32>,
 }
 
 /// The exact `u128` key of a token of at most 15 bytes.
@@ -63,16 +62,22 @@ impl Interner {
     /// The id of `token`, assigning the next free id on first sight.
     #[inline]
     pub fn id(&mut self, token: &str) -> u32 {
+        self.id_bytes(token.as_bytes())
+    }
+
+    /// [`Interner::id`] for a token given as bytes.
+    #[inline]
+    pub fn id_bytes(&mut self, token: &[u8]) -> u32 {
         // Saturating keeps ids distinct up to u32::MAX - 1 tokens, far beyond
         // what fits in memory as strings anyway.
         let next = u32::try_from(self.len()).unwrap_or(u32::MAX - 1);
-        match short_key(token.as_bytes()) {
+        match short_key(token) {
             Some(key) => *self.short.entry(key).or_insert(next),
             None => {
                 if let Some(&id) = self.long.get(token) {
                     return id;
                 }
-                self.long.insert(String::from(token), next);
+                self.long.insert(token.to_vec(), next);
                 next
             }
         }

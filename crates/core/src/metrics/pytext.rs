@@ -36,6 +36,45 @@ pub fn is_py_whitespace(c: char) -> bool {
     }
 }
 
+/// The byte length of the Python whitespace character starting at `bytes[i]`,
+/// or 0 if there is none. Works on UTF-8 without decoding: the non-ASCII
+/// whitespace characters are U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028,
+/// U+2029, U+202F, U+205F and U+3000 (checked against `PY_WHITESPACE` in the
+/// tests).
+#[inline]
+pub fn py_whitespace_len(bytes: &[u8], i: usize) -> usize {
+    match bytes.get(i..).unwrap_or(&[]) {
+        [0x09..=0x0D | 0x1C..=0x20, ..] => 1,
+        [0xC2, 0x85 | 0xA0, ..] => 2,
+        [0xE1, 0x9A, 0x80, ..] => 3,
+        [0xE2, 0x80, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF, ..] => 3,
+        [0xE2, 0x81, 0x9F, ..] => 3,
+        [0xE3, 0x80, 0x80, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// Calls `f` for each word of `' '.join(text.split())` given as UTF-8 bytes.
+pub fn for_each_py_word(bytes: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut i = 0;
+    let mut start = 0;
+    while i < bytes.len() {
+        let ws = if bytes[i] < 0x80 && bytes[i] > 0x20 { 0 } else { py_whitespace_len(bytes, i) };
+        if ws == 0 {
+            i += 1;
+        } else {
+            if start < i {
+                f(&bytes[start..i]);
+            }
+            i += ws;
+            start = i;
+        }
+    }
+    if start < bytes.len() {
+        f(&bytes[start..]);
+    }
+}
+
 /// Python's `s.split()` (no argument): runs of whitespace separate words,
 /// and leading/trailing whitespace yields no empty word.
 pub fn py_split(s: &str) -> impl Iterator<Item = &str> {
@@ -127,6 +166,20 @@ mod tests {
         assert_eq!(words, ["a", "b", "c"]);
         // U+200B ZERO WIDTH SPACE is not whitespace for Python.
         assert_eq!(py_split("a\u{200b}b").count(), 1);
+    }
+
+    #[test]
+    fn byte_level_whitespace_matches_the_table() {
+        for cp in 0..=0x10FFFFu32 {
+            let Some(c) = char::from_u32(cp) else { continue };
+            let mut buf = [0u8; 4];
+            let encoded = c.encode_utf8(&mut buf).as_bytes();
+            let expected = if is_py_whitespace(c) { encoded.len() } else { 0 };
+            assert_eq!(py_whitespace_len(encoded, 0), expected, "U+{cp:04X}");
+        }
+        let mut words = Vec::new();
+        for_each_py_word("\u{3000}ab\u{a0}c  d\u{85}".as_bytes(), |w| words.push(w.to_vec()));
+        assert_eq!(words, [b"ab".to_vec(), b"c".to_vec(), b"d".to_vec()]);
     }
 
     #[test]

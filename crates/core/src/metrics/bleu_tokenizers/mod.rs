@@ -17,7 +17,7 @@ use alloc::string::String;
 use core::fmt;
 use core::str::FromStr;
 
-use super::pytext::py_normalize_spaces;
+use super::pytext::{for_each_py_word, py_normalize_spaces};
 
 /// The tokenizers sacrebleu offers for BLEU (`tokenize=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -84,6 +84,17 @@ impl BleuTokenizer {
             Self::Zh => zh::tokenize_zh(line),
         }
     }
+
+    /// Calls `f` with each token of [`BleuTokenizer::tokenize`]'s result, as
+    /// UTF-8 bytes, without building the joined string (the BLEU hot path).
+    pub fn for_each_token(self, line: &str, mut f: impl FnMut(&[u8])) {
+        match self {
+            Self::Thirteen13a => for_each_py_word(&thirteen_a::tokenize_13a_bytes(line), f),
+            Self::Zh => for_each_py_word(&zh::tokenize_zh_bytes(line), f),
+            Self::None => for_each_py_word(line.as_bytes(), f),
+            Self::Intl | Self::Char => self.tokenize(line).split(' ').filter(|t| !t.is_empty()).for_each(|t| f(t.as_bytes())),
+        }
+    }
 }
 
 /// `' '.join(text.split())`.
@@ -115,6 +126,16 @@ mod tests {
     fn intl_matches_sacrebleu() {
         let t = BleuTokenizer::Intl;
         assert_eq!(t.tokenize("Hello, world! 1,000.5 €5 «oui»."), "Hello , world ! 1,000.5 € 5 « oui » .");
+    }
+
+    #[test]
+    fn token_callback_agrees_with_tokenize() {
+        let line = " Hello,\u{3000}world!&amp; 1,000.5 我爱\u{a0}NLP-3 x.y ";
+        for tokenizer in [BleuTokenizer::None, BleuTokenizer::Thirteen13a, BleuTokenizer::Intl, BleuTokenizer::Char, BleuTokenizer::Zh] {
+            let mut tokens = alloc::vec::Vec::new();
+            tokenizer.for_each_token(line, |t| tokens.push(String::from_utf8(t.to_vec()).unwrap()));
+            assert_eq!(tokens.join(" "), tokenizer.tokenize(line), "{tokenizer:?}");
+        }
     }
 
     #[test]

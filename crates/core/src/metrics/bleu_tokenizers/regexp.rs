@@ -69,16 +69,29 @@ pub(super) fn pad_each<T: Copy>(input: &[T], out: &mut Vec<T>, class: impl Fn(T)
     }
 }
 
-/// `TokenizerRegexp.__call__` on the UTF-8 bytes of a line.
-pub(super) fn tokenize_regexp(line: &[u8]) -> String {
+/// `TokenizerRegexp.__call__` on the UTF-8 bytes of a line, before the
+/// final whitespace normalisation (the caller splits the result into words).
+/// A pass whose pattern cannot match is skipped.
+pub(super) fn regexp_passes(line: &[u8]) -> Vec<u8> {
     let is_digit = |b: u8| b.is_ascii_digit();
     let is_period_comma = |b: u8| b == b'.' || b == b',';
     let (mut a, mut b) = (Vec::new(), Vec::new());
     pad_each(line, &mut a, is_split_punct, b' ');
-    sub_pairs(&a, &mut b, |c| !is_digit(c), is_period_comma, |out, x, y| out.extend_from_slice(&[x, b' ', y, b' ']));
-    sub_pairs(&b, &mut a, is_period_comma, |c| !is_digit(c), |out, x, y| out.extend_from_slice(&[b' ', x, b' ', y]));
-    sub_pairs(&a, &mut b, is_digit, |c| c == b'-', |out, x, y| out.extend_from_slice(&[x, b' ', y, b' ']));
-    match String::from_utf8(b) {
+    if a.iter().any(|&c| is_period_comma(c)) {
+        sub_pairs(&a, &mut b, |c| !is_digit(c), is_period_comma, |out, x, y| out.extend_from_slice(&[x, b' ', y, b' ']));
+        sub_pairs(&b, &mut a, is_period_comma, |c| !is_digit(c), |out, x, y| out.extend_from_slice(&[b' ', x, b' ', y]));
+    }
+    if a.contains(&b'-') {
+        sub_pairs(&a, &mut b, is_digit, |c| c == b'-', |out, x, y| out.extend_from_slice(&[x, b' ', y, b' ']));
+        return b;
+    }
+    a
+}
+
+/// `TokenizerRegexp.__call__`: the tokenized line as a string.
+pub(super) fn tokenize_regexp(line: &[u8]) -> String {
+    let bytes = regexp_passes(line);
+    match String::from_utf8(bytes) {
         Ok(text) => join_words(&text),
         // Unreachable (see the module docs), but never panic on it.
         Err(e) => join_words(&String::from_utf8_lossy(e.as_bytes())),

@@ -4,13 +4,23 @@
 
 use alloc::string::String;
 
-use super::regexp::tokenize_regexp;
+use super::regexp::{regexp_passes, tokenize_regexp};
 use crate::metrics::pytext::{in_ranges, py_strip};
 use crate::metrics::unicode_tables::ZH_CHINESE;
 
 /// `TokenizerZh.__call__`. The character ranges are sacrebleu's as Python
 /// actually evaluates them (see `ZH_CHINESE`).
 pub(super) fn tokenize_zh(line: &str) -> String {
+    tokenize_regexp(prepare_zh(line).as_bytes())
+}
+
+/// `TokenizerZh.__call__` as bytes, before the whitespace normalisation.
+pub(super) fn tokenize_zh_bytes(line: &str) -> alloc::vec::Vec<u8> {
+    regexp_passes(prepare_zh(line).as_bytes())
+}
+
+/// The Chinese characters of the stripped line, spaced out.
+fn prepare_zh(line: &str) -> String {
     let stripped = py_strip(line);
     let mut spaced = String::with_capacity(stripped.len() + 8);
     for c in stripped.chars() {
@@ -22,5 +32,5 @@ pub(super) fn tokenize_zh(line: &str) -> String {
             spaced.push(c);
         }
     }
-    tokenize_regexp(spaced.as_bytes())
+    spaced
 }
