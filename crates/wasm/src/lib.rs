@@ -14,4 +14,6 @@ pub mod protocol;
 #[cfg(feature = "exports")]
 pub mod api;
 #[cfg(feature = "exports")]
+pub mod jobs;
+#[cfg(feature = "exports")]
 pub mod worker;

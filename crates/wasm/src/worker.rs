@@ -107,6 +107,11 @@ async fn run(id: u32, request: Request) -> Result<Option<Response>, Cancelled> {
         Request::Ping => Ok(Some(Response::Pong { version: crate::api::version() })),
         Request::Crash => panic!("deliberate crash requested from the diagnostics panel"),
         Request::Cancel { .. } => Ok(None),
+        Request::Tokenize(r) => crate::jobs::tokenize::run(id, r).await.map(Some),
+        Request::Model(r) => crate::jobs::model::run(id, r).await.map(Some),
+        Request::Generate(r) => crate::jobs::generate::run(id, r).await.map(Some),
+        Request::Evaluate(r) => crate::jobs::evaluate::run(id, r).await.map(Some),
+        Request::Train(r) => crate::jobs::train::run(id, r).await.map(Some),
         Request::Spin { millis } => {
             let start = js_sys::Date::now();
             let total = f64::from(millis.min(600_000));

@@ -9,6 +9,13 @@
 
 use serde::{Deserialize, Serialize};
 
+// One file per area: its requests (tagged by `op`) and its responses.
+pub mod evaluate;
+pub mod generate;
+pub mod model;
+pub mod tokenize;
+pub mod train;
+
 /// A request and the id its responses will carry.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RequestEnvelope {
@@ -51,6 +58,16 @@ pub enum Request {
         /// How long to keep the worker busy.
         millis: u32,
     },
+    /// Tokenizers: encode, train, merge replay.
+    Tokenize(tokenize::TokenizeRequest),
+    /// Models: load, introspect, logits.
+    Model(model::ModelRequest),
+    /// Decoding with the loaded model.
+    Generate(generate::GenerateRequest),
+    /// Metrics: BLEU, chrF, ROUGE, perplexity.
+    Evaluate(evaluate::EvaluateRequest),
+    /// Training in the worker.
+    Train(train::TrainRequest),
 }
 
 /// What the worker answers.
@@ -91,12 +108,30 @@ pub enum Response {
         /// The panic message.
         message: String,
     },
+    /// Answers of the tokenizer area.
+    Tokenize(tokenize::TokenizeResponse),
+    /// Answers of the model area.
+    Model(model::ModelResponse),
+    /// Answers of the decoding area (streamed tokens, then the result).
+    Generate(generate::GenerateResponse),
+    /// Answers of the metrics area.
+    Evaluate(evaluate::EvaluateResponse),
+    /// Answers of the training area (progress, then the result).
+    Train(train::TrainResponse),
 }
 
 impl Response {
     /// Whether this is the last response for its job.
     pub fn is_final(&self) -> bool {
-        !matches!(self, Response::Progress { .. } | Response::Ready { .. })
+        match self {
+            Response::Progress { .. } | Response::Ready { .. } => false,
+            Response::Tokenize(r) => r.is_final(),
+            Response::Model(r) => r.is_final(),
+            Response::Generate(r) => r.is_final(),
+            Response::Evaluate(r) => r.is_final(),
+            Response::Train(r) => r.is_final(),
+            _ => true,
+        }
     }
 }
 

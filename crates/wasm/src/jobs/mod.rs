@@ -1,0 +1,8 @@
+//! The worker's jobs, one file per area. Each exposes
+//! `async fn run(id, request) -> Result<Response, Cancelled>`.
+
+pub mod evaluate;
+pub mod generate;
+pub mod model;
+pub mod tokenize;
+pub mod train;
