@@ -14,6 +14,10 @@ pub mod protocol;
 #[cfg(feature = "exports")]
 pub mod api;
 #[cfg(feature = "exports")]
+pub mod fetch;
+#[cfg(feature = "exports")]
 pub mod jobs;
+#[cfg(feature = "exports")]
+pub mod session;
 #[cfg(feature = "exports")]
 pub mod worker;

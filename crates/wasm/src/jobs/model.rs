@@ -1,13 +1,179 @@
-//! Worker jobs of the model area: each request of
-//! [`crate::protocol::model`] runs here, off the UI thread.
+//! Worker jobs of the model area: load a model (embedded default, the
+//! user's files, or a Hugging Face repo) and look inside it.
 
-use crate::protocol::model::ModelRequest;
+use crate::fetch::{fetch_bytes, read_blob};
+use crate::protocol::model::{ModelRequest, ModelResponse, ModelSummary, Params};
 use crate::protocol::Response;
-use crate::worker::Cancelled;
+use crate::session::{self, Loaded};
+use crate::worker::{checkpoint, post, Cancelled};
+use llmlab_core::loading::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
+use llmlab_core::loading::WeightStore;
+use llmlab_core::models::{self, params};
+use llmlab_core::tokenizers::Tokenizer;
+use wasm_bindgen::JsCast;
 
-/// Run one request of this area for job `id`. Long loops call
-/// `crate::worker::checkpoint(id).await?` between chunks so the job can be
-/// cancelled and the worker stays responsive to messages.
-pub async fn run(_id: u32, request: ModelRequest) -> Result<Response, Cancelled> {
-    match request {}
+/// Run one request of this area for job `id`.
+pub async fn run(id: u32, request: ModelRequest) -> Result<Response, Cancelled> {
+    let result = match request {
+        ModelRequest::LoadUrl { base, label, use_cache } => load_url(id, &base, &label, use_cache).await,
+        ModelRequest::LoadFiles { files } => load_files(id, files).await,
+        ModelRequest::Info => session::require().map(|l| ModelResponse::Loaded(summary(&l))),
+        ModelRequest::Trace { text } => {
+            checkpoint(id).await?;
+            trace(&text)
+        }
+    };
+    Ok(match result {
+        Ok(r) => Response::Model(r),
+        Err(message) => Response::Error { message },
+    })
+}
+
+fn summary(l: &Loaded) -> ModelSummary {
+    let (model_type, breakdown) = match params::from_config_json(&l.config_json) {
+        Ok((family, b)) => (family, b),
+        Err(_) => (l.model.model_type().to_string(), Default::default()),
+    };
+    ModelSummary {
+        label: l.label.clone(),
+        model_type,
+        vocab_size: match &l.model {
+            models::AnyModel::Causal(m) => m.vocab_size() as u32,
+            models::AnyModel::Seq2Seq(m) => m.vocab_size() as u32,
+            models::AnyModel::Masked(m) => m.vocab_size() as u32,
+        },
+        has_tokenizer: l.tokenizer.is_some(),
+        bytes: l.bytes,
+        from_cache: l.from_cache,
+        params: Params {
+            embeddings: breakdown.embeddings,
+            attention: breakdown.attention,
+            ffn: breakdown.ffn,
+            norms: breakdown.norms,
+            head: breakdown.head,
+            total: breakdown.total(),
+        },
+        config_json: l.config_json.clone(),
+    }
+}
+
+/// Build the model from its parts and make it the session's model.
+fn finish_load(
+    label: String,
+    config_json: String,
+    store: WeightStore,
+    tokenizer_json: Option<String>,
+    bytes: u64,
+    from_cache: bool,
+) -> Result<ModelResponse, String> {
+    let model = models::load(&config_json, &store).map_err(|e| format!("The model could not be built: {e}"))?;
+    let tokenizer = match tokenizer_json {
+        Some(text) => Some(Tokenizer::from_json(&text).map_err(|e| format!("tokenizer.json: {e}"))?),
+        None => None,
+    };
+    let loaded = session::set(Loaded { label, model, tokenizer, config_json, bytes, from_cache });
+    Ok(ModelResponse::Loaded(summary(&loaded)))
+}
+
+fn utf8(bytes: Vec<u8>, name: &str) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text."))
+}
+
+async fn load_url(id: u32, base: &str, label: &str, use_cache: bool) -> Result<ModelResponse, String> {
+    if !base.ends_with('/') {
+        return Err(format!("The model folder URL must end with '/': {base}"));
+    }
+    let config = fetch_bytes(id, &format!("{base}config.json"), "config.json", use_cache)
+        .await?
+        .ok_or_else(|| format!("{base}config.json was not found (404)."))?;
+    let mut from_cache = config.from_cache;
+    let config_json = utf8(config.bytes, "config.json")?;
+    let mut store = WeightStore::new();
+    let mut bytes = 0u64;
+    match fetch_bytes(id, &format!("{base}model.safetensors"), "model.safetensors", use_cache).await? {
+        Some(f) => {
+            from_cache &= f.from_cache;
+            bytes += f.bytes.len() as u64;
+            store.add_safetensors(f.bytes, DEFAULT_HEADER_BUDGET).map_err(|e| format!("model.safetensors: {e}"))?;
+        }
+        None => {
+            let index = fetch_bytes(id, &format!("{base}model.safetensors.index.json"), "index", use_cache)
+                .await?
+                .ok_or_else(|| {
+                    format!("{base} has neither model.safetensors nor model.safetensors.index.json (PyTorch .bin pickles are refused: convert to safetensors).")
+                })?;
+            let shards = shard_files_from_index(&utf8(index.bytes, "model.safetensors.index.json")?)
+                .map_err(|e| format!("model.safetensors.index.json: {e}"))?;
+            for shard in shards {
+                let f = fetch_bytes(id, &format!("{base}{shard}"), &shard, use_cache)
+                    .await?
+                    .ok_or_else(|| format!("Shard {shard} named by the index was not found."))?;
+                from_cache &= f.from_cache;
+                bytes += f.bytes.len() as u64;
+                store.add_safetensors(f.bytes, DEFAULT_HEADER_BUDGET).map_err(|e| format!("{shard}: {e}"))?;
+            }
+        }
+    }
+    let tokenizer_json = match fetch_bytes(id, &format!("{base}tokenizer.json"), "tokenizer.json", use_cache).await? {
+        Some(f) => Some(utf8(f.bytes, "tokenizer.json")?),
+        None => None,
+    };
+    post(id, Response::Progress { fraction: 1.0, message: "Building the model…".into() });
+    finish_load(label.to_string(), config_json, store, tokenizer_json, bytes, from_cache)
+}
+
+async fn load_files(id: u32, files: wasm_bindgen::JsValue) -> Result<ModelResponse, String> {
+    let files: js_sys::Array = files.dyn_into().map_err(|_| "Expected a list of files.".to_string())?;
+    let mut config_json = None;
+    let mut tokenizer_json = None;
+    let mut store = WeightStore::new();
+    let mut bytes = 0u64;
+    let count = files.length();
+    for (i, file) in files.iter().enumerate() {
+        let file: web_sys::File = file.dyn_into().map_err(|_| "Expected a list of files.".to_string())?;
+        let name = file.name();
+        post(id, Response::Progress { fraction: i as f64 / f64::from(count.max(1)), message: format!("Reading {name}…") });
+        let data = read_blob(&file).await?;
+        if name == "config.json" {
+            config_json = Some(utf8(data, "config.json")?);
+        } else if name == "tokenizer.json" {
+            tokenizer_json = Some(utf8(data, "tokenizer.json")?);
+        } else if name.ends_with(".safetensors") {
+            bytes += data.len() as u64;
+            store.add_safetensors(data, DEFAULT_HEADER_BUDGET).map_err(|e| format!("{name}: {e}"))?;
+        } else if name.ends_with(".bin") || name.ends_with(".pt") || name.ends_with(".pth") || looks_like_pickle(&data) {
+            return Err(format!("{name} is a PyTorch pickle; pickles can run code and are never opened here. Convert it to safetensors."));
+        } else if name.ends_with(".json") {
+            // Other metadata (generation_config.json, index): not needed.
+        } else {
+            return Err(format!("{name}: expected config.json, tokenizer.json or *.safetensors."));
+        }
+    }
+    let config_json = config_json.ok_or_else(|| "config.json is missing among the files.".to_string())?;
+    finish_load("Your files".into(), config_json, store, tokenizer_json, bytes, false)
+}
+
+fn trace(text: &str) -> Result<ModelResponse, String> {
+    let loaded = session::require()?;
+    let tokenizer = loaded.tokenizer.as_ref().ok_or("This model has no tokenizer.json.")?;
+    let encoding = tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+    if encoding.ids.is_empty() {
+        return Err("Type some text to look inside the model.".into());
+    }
+    if encoding.ids.len() > 256 {
+        return Err(format!("{} tokens: keep it under 256 so the attention maps stay readable.", encoding.ids.len()));
+    }
+    let trace = loaded.model.trace(&encoding.ids).map_err(|e| e.to_string())?;
+    let attentions = trace
+        .attentions
+        .iter()
+        .map(|layer| {
+            layer
+                .outer_iter()
+                .map(|head| head.outer_iter().map(|row| row.to_vec()).collect())
+                .collect()
+        })
+        .collect();
+    let hidden_norms = trace.hidden_norms.outer_iter().map(|row| row.to_vec()).collect();
+    Ok(ModelResponse::Trace { tokens: encoding.tokens, attentions, hidden_norms })
 }

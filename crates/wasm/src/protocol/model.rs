@@ -1,23 +1,103 @@
-//! Protocol of the model loading and introspection (issue #4) area.
+//! Protocol of the model area (issue #4): load a model into the worker and
+//! look inside it.
 //!
 //! Requests are tagged by `op` inside the outer `kind = "model"` tag, e.g.
-//! `{"kind":"model","op":"..."}`.
+//! `{"kind":"model","op":"info"}`.
 
 use serde::{Deserialize, Serialize};
 
 /// Requests of this area.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum ModelRequest {}
+pub enum ModelRequest {
+    /// Load `config.json`, `model.safetensors` (or a sharded index) and
+    /// `tokenizer.json` from `base` (a folder URL ending in `/`). The
+    /// embedded default uses the site's `models/default/`; a Hugging Face
+    /// repo uses `{endpoint}/{repo}/resolve/main/`.
+    LoadUrl {
+        /// Folder URL ending in `/`.
+        base: String,
+        /// Name shown to the user.
+        label: String,
+        /// Keep the downloaded files in the Cache API so that the next load
+        /// works offline (used for Hub downloads).
+        use_cache: bool,
+    },
+    /// Load from files the user picked or dropped (`File` objects, passed
+    /// through untouched): `config.json`, `*.safetensors`,
+    /// `model.safetensors.index.json`, `tokenizer.json`.
+    LoadFiles {
+        /// A JS array of `File`.
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        files: wasm_bindgen::JsValue,
+    },
+    /// Configuration and parameter breakdown of the loaded model.
+    Info,
+    /// Attention weights (every layer and head) and hidden-state norms for
+    /// `text` (tokenized with the model's tokenizer).
+    Trace {
+        /// Input text.
+        text: String,
+    },
+}
+
+/// Parameter counts by role.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct Params {
+    /// Token/position embeddings.
+    pub embeddings: u64,
+    /// Attention projections.
+    pub attention: u64,
+    /// Feed-forward networks.
+    pub ffn: u64,
+    /// Norm gains and biases.
+    pub norms: u64,
+    /// Untied output head.
+    pub head: u64,
+    /// Sum.
+    pub total: u64,
+}
+
+/// Summary of a loaded model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelSummary {
+    /// Name shown to the user.
+    pub label: String,
+    /// `gpt2`, `llama`, `bert`, `t5`.
+    pub model_type: String,
+    /// Vocabulary size of the model.
+    pub vocab_size: u32,
+    /// Whether a `tokenizer.json` came with it.
+    pub has_tokenizer: bool,
+    /// Bytes of weights read.
+    pub bytes: u64,
+    /// Whether the files came from the Cache API (offline).
+    pub from_cache: bool,
+    /// Parameter breakdown.
+    pub params: Params,
+    /// The `config.json` text.
+    pub config_json: String,
+}
 
 /// Responses of this area.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum ModelResponse {}
+pub enum ModelResponse {
+    /// A model is loaded (answer to both loads and `Info`).
+    Loaded(ModelSummary),
+    /// Answer to `Trace`.
+    Trace {
+        /// Token strings of the input.
+        tokens: Vec<String>,
+        /// `attentions[layer][head][query][key]`.
+        attentions: Vec<Vec<Vec<Vec<f32>>>>,
+        /// `hidden_norms[layer][position]` (layer 0 = embeddings).
+        hidden_norms: Vec<Vec<f32>>,
+    },
+}
 
 impl ModelResponse {
-    /// Whether this is the last response of its job (streamed partial
-    /// results return `false`).
+    /// Whether this is the last response of its job.
     pub fn is_final(&self) -> bool {
         true
     }
