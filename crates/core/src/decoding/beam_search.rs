@@ -287,6 +287,21 @@ impl BeamSearch {
         BeamStepOutcome { candidates, parents, next_tokens, done }
     }
 
+    /// After a cancel: the finished hypotheses if the bank is full, else the
+    /// best running beams scored as if they ended now (HF has no such case).
+    pub fn partial(&self) -> Vec<BeamResult> {
+        if self.bank.iter().all(|h| h.finished) {
+            return self.finish();
+        }
+        let divisor = length_divisor(self.cur_len - self.prompt_len, self.config.length_penalty);
+        let n = self.config.num_return_sequences.min(self.running.len());
+        self.running[..n]
+            .iter()
+            .zip(&self.running_scores)
+            .map(|(tokens, &score)| BeamResult { ids: tokens.iter().map(|&t| t as i64).collect(), score: score / divisor })
+            .collect()
+    }
+
     /// The best `num_return_sequences` hypotheses, padded like HF's output.
     pub fn finish(&self) -> Vec<BeamResult> {
         let n = self.config.num_return_sequences.min(self.bank.len());

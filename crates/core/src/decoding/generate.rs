@@ -154,7 +154,268 @@ fn check_shape(logits: &[f32], rows: usize, vocab: usize) -> Result<(), Decoding
     Ok(())
 }
 
-/// Generate from `prompt` (decoder prompt for encoder-decoder models).
+/// Where a [`Generator`] is.
+enum Phase {
+    /// Greedy / sampling rows (HF's `_sample`).
+    Tokens {
+        sequences: Vec<Vec<u32>>,
+        scores: Vec<f32>,
+        unfinished: Vec<bool>,
+        rng: Option<Rng>,
+        /// Tokens appended by the last step (fed to the model next).
+        last_tokens: Vec<u32>,
+    },
+    /// Beam search (HF's `_beam_search`).
+    Beams {
+        search: BeamSearch,
+        /// Rows to keep and tokens to feed before the next step.
+        pending: Option<(Vec<usize>, Vec<u32>)>,
+    },
+}
+
+/// Generation as a resumable state machine: each [`Generator::step`] makes
+/// one model call and produces one token per row (or one beam step), so a
+/// UI can render between steps and stop at any time ([`generate`] is the
+/// same loop run to the end).
+pub struct Generator {
+    config: GenerateConfig,
+    pipeline: LogitsPipeline,
+    prompt: Vec<u32>,
+    phase: Phase,
+    step_index: usize,
+    forward_calls: usize,
+    done: bool,
+    cancelled: bool,
+}
+
+impl Generator {
+    /// Validate `config` and prepare to generate from `prompt` (the decoder
+    /// prompt for encoder-decoder models).
+    pub fn new(prompt: &[u32], config: &GenerateConfig) -> Result<Self, DecodingError> {
+        if prompt.is_empty() {
+            return Err(DecodingError::EmptyPrompt);
+        }
+        if config.num_return_sequences == 0 {
+            return Err(DecodingError::InvalidParameter("num_return_sequences has to be at least 1".into()));
+        }
+        let mut pipeline = LogitsPipeline::identity(prompt.len());
+        pipeline.repetition_penalty = config.repetition_penalty;
+        pipeline.no_repeat_ngram_size = config.no_repeat_ngram_size;
+        pipeline.min_new_tokens = config.min_new_tokens;
+        pipeline.eos_token_ids = config.eos_token_ids.clone();
+        let rows = config.num_return_sequences;
+        let token_phase = |rng: Option<Rng>| Phase::Tokens {
+            sequences: alloc::vec![prompt.to_vec(); rows],
+            scores: alloc::vec![0.0; rows],
+            unfinished: alloc::vec![true; rows],
+            rng,
+            last_tokens: Vec::new(),
+        };
+        let phase = match &config.strategy {
+            Strategy::Greedy => {
+                if rows != 1 {
+                    return Err(DecodingError::InvalidParameter(
+                        "greedy decoding returns one sequence (HF: num_return_sequences must be 1 without beams or \
+                         sampling)"
+                            .into(),
+                    ));
+                }
+                token_phase(None)
+            }
+            Strategy::Sample { warpers, seed } => {
+                pipeline.warpers = Some(warpers.clone());
+                token_phase(Some(Rng::new(*seed)))
+            }
+            Strategy::Beam { num_beams, length_penalty, early_stopping } => {
+                if *num_beams == 0 {
+                    return Err(DecodingError::InvalidParameter("num_beams has to be at least 1".into()));
+                }
+                if rows > *num_beams {
+                    return Err(DecodingError::InvalidParameter(
+                        "num_return_sequences has to be smaller or equal to num_beams".into(),
+                    ));
+                }
+                let beam_config = BeamConfig {
+                    num_beams: *num_beams,
+                    length_penalty: *length_penalty,
+                    early_stopping: *early_stopping,
+                    num_return_sequences: rows,
+                    num_eos_tokens: config.eos_token_ids.len(),
+                    max_length: prompt.len() + config.max_new_tokens,
+                    fill_value: fill_value(config),
+                };
+                Phase::Beams { search: BeamSearch::new(beam_config, prompt), pending: None }
+            }
+        };
+        pipeline.validate()?;
+        Ok(Self {
+            config: config.clone(),
+            pipeline,
+            prompt: prompt.to_vec(),
+            phase,
+            step_index: 0,
+            forward_calls: 0,
+            done: config.max_new_tokens == 0,
+            cancelled: false,
+        })
+    }
+
+    /// True once generation has finished (EOS / length / stop string / beam
+    /// search's own stopping rule).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Number of model calls so far (1 for the prompt, then 1 per step).
+    pub fn forward_calls(&self) -> usize {
+        self.forward_calls
+    }
+
+    /// Run one step: one model call, one new token per row. Returns `None`
+    /// when generation is already finished.
+    pub fn step<M: StepModel + ?Sized>(
+        &mut self,
+        model: &mut M,
+        decode: Option<&DecodeFn<'_>>,
+    ) -> Result<Option<StepEvent>, DecodingError> {
+        if self.done {
+            return Ok(None);
+        }
+        let stopping = StoppingCriteria {
+            max_length: self.prompt.len() + self.config.max_new_tokens,
+            eos_token_ids: self.config.eos_token_ids.clone(),
+            stop_strings: self.config.stop_strings.clone(),
+            decode,
+        };
+        let step = self.step_index;
+        let vocab = model.vocab_size();
+        let event = match &mut self.phase {
+            Phase::Tokens { sequences, scores, unfinished, rng, last_tokens } => {
+                let rows = sequences.len();
+                let logits = if step == 0 {
+                    model.start(&self.prompt, rows)
+                } else {
+                    model.step(last_tokens)
+                }
+                .map_err(DecodingError::Model)?;
+                self.forward_calls += 1;
+                check_shape(&logits, rows, vocab)?;
+                // HF pads rows that already finished (several sequences only).
+                let pad = self.config.pad_token_id.or(self.config.eos_token_ids.first().copied()).unwrap_or(0);
+                let mut row_steps = Vec::with_capacity(rows);
+                let mut next_tokens = Vec::with_capacity(rows);
+                for row in 0..rows {
+                    if !unfinished[row] {
+                        next_tokens.push(pad);
+                        row_steps.push(RowStep {
+                            token: pad,
+                            prob: 0.0,
+                            candidates: Vec::new(),
+                            report: ProcessReport::default(),
+                            padding: true,
+                        });
+                        continue;
+                    }
+                    let mut row_scores = logits[row * vocab..(row + 1) * vocab].to_vec();
+                    check_finite(&row_scores, step)?;
+                    let report = self.pipeline.apply(&sequences[row], &mut row_scores, step)?;
+                    let probs = softmax(&row_scores);
+                    let token = match rng.as_mut() {
+                        Some(r) => sample_from_probs(&probs, r),
+                        None => greedy::argmax(&row_scores),
+                    }
+                    .ok_or(DecodingError::AllTokensFiltered { step })?;
+                    let prob = probs[token];
+                    scores[row] += libm::logf(prob);
+                    next_tokens.push(token as u32);
+                    row_steps.push(RowStep {
+                        token: token as u32,
+                        prob,
+                        candidates: top_candidates(&probs, self.config.report_top),
+                        report,
+                        padding: false,
+                    });
+                }
+                for row in 0..rows {
+                    sequences[row].push(next_tokens[row]);
+                    if unfinished[row] && stopping.is_done(&sequences[row]) {
+                        unfinished[row] = false;
+                    }
+                }
+                self.done = unfinished.iter().all(|u| !u);
+                *last_tokens = next_tokens;
+                StepEvent::Tokens { step, rows: row_steps }
+            }
+            Phase::Beams { search, pending } => {
+                let beams = search.num_beams();
+                let logits = match pending.take() {
+                    None => model.start(&self.prompt, beams),
+                    Some((parents, tokens)) => {
+                        model.reorder(&parents).map_err(DecodingError::Model)?;
+                        model.step(&tokens)
+                    }
+                }
+                .map_err(DecodingError::Model)?;
+                self.forward_calls += 1;
+                check_shape(&logits, beams, vocab)?;
+                let mut log_probs = Vec::with_capacity(beams * vocab);
+                for row in 0..beams {
+                    let raw = &logits[row * vocab..(row + 1) * vocab];
+                    check_finite(raw, step)?;
+                    let mut lp = log_softmax(raw);
+                    // A single beam may lose every token (e.g. n-gram bans); HF
+                    // then never picks it, so only an all-beams wipe-out is an error.
+                    match self.pipeline.apply(search.running_sequence(row), &mut lp, step) {
+                        Ok(_) | Err(DecodingError::AllTokensFiltered { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                    log_probs.extend_from_slice(&lp);
+                }
+                if log_probs.iter().all(|&x| x == f32::NEG_INFINITY) {
+                    return Err(DecodingError::AllTokensFiltered { step });
+                }
+                let is_done = |seq: &[u32]| stopping.is_done(seq);
+                let outcome = search.step(&log_probs, vocab, &is_done);
+                self.done = outcome.done;
+                *pending = Some((outcome.parents, outcome.next_tokens));
+                StepEvent::Beams { step, candidates: outcome.candidates }
+            }
+        };
+        self.step_index += 1;
+        Ok(Some(event))
+    }
+
+    /// Stop early (the UI's Stop button): [`Generator::finish`] then returns
+    /// what was generated so far.
+    pub fn cancel(&mut self) {
+        if !self.done {
+            self.cancelled = true;
+            self.done = true;
+        }
+    }
+
+    /// The sequences generated (complete, or partial after a cancel).
+    pub fn finish(self) -> Generation {
+        let sequences = match &self.phase {
+            Phase::Tokens { sequences, scores, .. } => sequences
+                .iter()
+                .zip(scores)
+                .map(|(s, &score)| GeneratedSequence { ids: s.iter().map(|&t| t as i64).collect(), score })
+                .collect(),
+            Phase::Beams { search, .. } if self.step_index == 0 => {
+                alloc::vec![GeneratedSequence { ids: search.running_sequence(0).iter().map(|&t| t as i64).collect(), score: 0.0 }]
+            }
+            Phase::Beams { search, .. } => {
+                let results = if self.cancelled { search.partial() } else { search.finish() };
+                results.into_iter().map(|r| GeneratedSequence { ids: r.ids, score: r.score }).collect()
+            }
+        };
+        Generation { sequences, forward_calls: self.forward_calls, new_tokens: self.step_index, cancelled: self.cancelled }
+    }
+}
+
+/// Generate from `prompt` (decoder prompt for encoder-decoder models),
+/// calling `on_step` after every step; returning `false` from it stops early.
 pub fn generate<M: StepModel + ?Sized>(
     model: &mut M,
     prompt: &[u32],
@@ -162,62 +423,13 @@ pub fn generate<M: StepModel + ?Sized>(
     decode: Option<&DecodeFn<'_>>,
     on_step: &mut dyn FnMut(&StepEvent) -> bool,
 ) -> Result<Generation, DecodingError> {
-    if prompt.is_empty() {
-        return Err(DecodingError::EmptyPrompt);
-    }
-    if config.num_return_sequences == 0 {
-        return Err(DecodingError::InvalidParameter("num_return_sequences has to be at least 1".into()));
-    }
-    let mut pipeline = LogitsPipeline::identity(prompt.len());
-    pipeline.repetition_penalty = config.repetition_penalty;
-    pipeline.no_repeat_ngram_size = config.no_repeat_ngram_size;
-    pipeline.min_new_tokens = config.min_new_tokens;
-    pipeline.eos_token_ids = config.eos_token_ids.clone();
-    let stopping = StoppingCriteria {
-        max_length: prompt.len() + config.max_new_tokens,
-        eos_token_ids: config.eos_token_ids.clone(),
-        stop_strings: config.stop_strings.clone(),
-        decode,
-    };
-    match &config.strategy {
-        Strategy::Greedy => {
-            if config.num_return_sequences != 1 {
-                return Err(DecodingError::InvalidParameter(
-                    "greedy decoding returns one sequence (HF: num_return_sequences must be 1 without beams or sampling)"
-                        .into(),
-                ));
-            }
-            pipeline.validate()?;
-            run_token_by_token(model, prompt, config, &pipeline, &stopping, None, on_step)
-        }
-        Strategy::Sample { warpers, seed } => {
-            pipeline.warpers = Some(warpers.clone());
-            pipeline.validate()?;
-            let mut rng = Rng::new(*seed);
-            run_token_by_token(model, prompt, config, &pipeline, &stopping, Some(&mut rng), on_step)
-        }
-        Strategy::Beam { num_beams, length_penalty, early_stopping } => {
-            if *num_beams == 0 {
-                return Err(DecodingError::InvalidParameter("num_beams has to be at least 1".into()));
-            }
-            if config.num_return_sequences > *num_beams {
-                return Err(DecodingError::InvalidParameter(
-                    "num_return_sequences has to be smaller or equal to num_beams".into(),
-                ));
-            }
-            pipeline.validate()?;
-            let beam_config = BeamConfig {
-                num_beams: *num_beams,
-                length_penalty: *length_penalty,
-                early_stopping: *early_stopping,
-                num_return_sequences: config.num_return_sequences,
-                num_eos_tokens: config.eos_token_ids.len(),
-                max_length: stopping.max_length,
-                fill_value: fill_value(config),
-            };
-            run_beam_search(model, prompt, config, &pipeline, &stopping, beam_config, on_step)
+    let mut generator = Generator::new(prompt, config)?;
+    while let Some(event) = generator.step(model, decode)? {
+        if !on_step(&event) {
+            generator.cancel();
         }
     }
+    Ok(generator.finish())
 }
 
 /// HF: `pad_token_id or eos_token_id[0] if eos_token_id is not None else -1`
@@ -228,156 +440,6 @@ fn fill_value(config: &GenerateConfig) -> i64 {
         (Some(pad), Some(_)) if pad != 0 => pad as i64,
         (_, Some(&eos)) => eos as i64,
     }
-}
-
-/// Greedy and sampling (HF's `_sample`): one row per returned sequence.
-fn run_token_by_token<M: StepModel + ?Sized>(
-    model: &mut M,
-    prompt: &[u32],
-    config: &GenerateConfig,
-    pipeline: &LogitsPipeline,
-    stopping: &StoppingCriteria<'_>,
-    mut rng: Option<&mut Rng>,
-    on_step: &mut dyn FnMut(&StepEvent) -> bool,
-) -> Result<Generation, DecodingError> {
-    let rows = config.num_return_sequences;
-    let vocab = model.vocab_size();
-    let pad = config.pad_token_id.or(config.eos_token_ids.first().copied());
-    let mut sequences: Vec<Vec<u32>> = alloc::vec![prompt.to_vec(); rows];
-    let mut scores = alloc::vec![0.0f32; rows];
-    let mut unfinished = alloc::vec![true; rows];
-    let mut result = Generation { sequences: Vec::new(), forward_calls: 0, new_tokens: 0, cancelled: false };
-    if config.max_new_tokens == 0 {
-        result.sequences = finish_rows(&sequences, &scores);
-        return Ok(result);
-    }
-    let mut logits = model.start(prompt, rows).map_err(DecodingError::Model)?;
-    result.forward_calls += 1;
-    let mut step = 0usize;
-    loop {
-        check_shape(&logits, rows, vocab)?;
-        let mut row_steps = Vec::with_capacity(rows);
-        let mut next_tokens = Vec::with_capacity(rows);
-        for row in 0..rows {
-            if !unfinished[row] {
-                // HF pads finished rows (only happens with several sequences).
-                let token = pad.unwrap_or(0);
-                next_tokens.push(token);
-                row_steps.push(RowStep { token, prob: 0.0, candidates: Vec::new(), report: ProcessReport::default(), padding: true });
-                continue;
-            }
-            let mut row_scores = logits[row * vocab..(row + 1) * vocab].to_vec();
-            check_finite(&row_scores, step)?;
-            let report = pipeline.apply(&sequences[row], &mut row_scores, step)?;
-            let probs = softmax(&row_scores);
-            let token = match rng.as_deref_mut() {
-                Some(r) => sample_from_probs(&probs, r),
-                None => greedy::argmax(&row_scores),
-            }
-            .ok_or(DecodingError::AllTokensFiltered { step })?;
-            let prob = probs[token];
-            scores[row] += libm::logf(prob);
-            next_tokens.push(token as u32);
-            row_steps.push(RowStep {
-                token: token as u32,
-                prob,
-                candidates: top_candidates(&probs, config.report_top),
-                report,
-                padding: false,
-            });
-        }
-        for row in 0..rows {
-            sequences[row].push(next_tokens[row]);
-            if unfinished[row] && stopping.is_done(&sequences[row]) {
-                unfinished[row] = false;
-            }
-        }
-        result.new_tokens += 1;
-        let keep_going = on_step(&StepEvent::Tokens { step, rows: row_steps });
-        if !keep_going {
-            result.cancelled = true;
-            break;
-        }
-        if unfinished.iter().all(|u| !u) {
-            break;
-        }
-        step += 1;
-        logits = model.step(&next_tokens).map_err(DecodingError::Model)?;
-        result.forward_calls += 1;
-    }
-    result.sequences = finish_rows(&sequences, &scores);
-    Ok(result)
-}
-
-fn finish_rows(sequences: &[Vec<u32>], scores: &[f32]) -> Vec<GeneratedSequence> {
-    sequences
-        .iter()
-        .zip(scores)
-        .map(|(s, &score)| GeneratedSequence { ids: s.iter().map(|&t| t as i64).collect(), score })
-        .collect()
-}
-
-/// Beam search (HF's `_beam_search`).
-fn run_beam_search<M: StepModel + ?Sized>(
-    model: &mut M,
-    prompt: &[u32],
-    config: &GenerateConfig,
-    pipeline: &LogitsPipeline,
-    stopping: &StoppingCriteria<'_>,
-    beam_config: BeamConfig,
-    on_step: &mut dyn FnMut(&StepEvent) -> bool,
-) -> Result<Generation, DecodingError> {
-    let beams = beam_config.num_beams;
-    let vocab = model.vocab_size();
-    let mut search = BeamSearch::new(beam_config, prompt);
-    let mut result = Generation { sequences: Vec::new(), forward_calls: 0, new_tokens: 0, cancelled: false };
-    if config.max_new_tokens == 0 {
-        result.sequences = alloc::vec![GeneratedSequence { ids: prompt.iter().map(|&t| t as i64).collect(), score: 0.0 }];
-        return Ok(result);
-    }
-    let mut logits = model.start(prompt, beams).map_err(DecodingError::Model)?;
-    result.forward_calls += 1;
-    let is_done = |seq: &[u32]| stopping.is_done(seq);
-    let mut step = 0usize;
-    loop {
-        check_shape(&logits, beams, vocab)?;
-        let mut log_probs = Vec::with_capacity(beams * vocab);
-        for row in 0..beams {
-            let raw = &logits[row * vocab..(row + 1) * vocab];
-            check_finite(raw, step)?;
-            let mut lp = log_softmax(raw);
-            // A single beam may lose every token (e.g. n-gram bans); HF then
-            // just never picks it, so only an all-beams wipe-out is an error.
-            match pipeline.apply(search.running_sequence(row), &mut lp, step) {
-                Ok(_) | Err(DecodingError::AllTokensFiltered { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            log_probs.extend_from_slice(&lp);
-        }
-        if log_probs.iter().all(|&x| x == f32::NEG_INFINITY) {
-            return Err(DecodingError::AllTokensFiltered { step });
-        }
-        let outcome = search.step(&log_probs, vocab, &is_done);
-        result.new_tokens += 1;
-        let keep_going = on_step(&StepEvent::Beams { step, candidates: outcome.candidates.clone() });
-        if !keep_going {
-            result.cancelled = true;
-            break;
-        }
-        if outcome.done {
-            break;
-        }
-        step += 1;
-        model.reorder(&outcome.parents).map_err(DecodingError::Model)?;
-        logits = model.step(&outcome.next_tokens).map_err(DecodingError::Model)?;
-        result.forward_calls += 1;
-    }
-    result.sequences = search
-        .finish()
-        .into_iter()
-        .map(|r| GeneratedSequence { ids: r.ids, score: r.score })
-        .collect();
-    Ok(result)
 }
 
 #[cfg(test)]
@@ -467,6 +529,26 @@ mod tests {
         let out = generate(&mut m, &[0], &cfg, None, &mut |_| false).unwrap();
         assert!(out.cancelled);
         assert_eq!(out.sequences[0].ids.len(), 2);
+    }
+
+    #[test]
+    fn generator_steps_one_call_at_a_time_and_cancels_beams() {
+        let mut m = BigramModel::new();
+        let mut cfg = GenerateConfig::greedy(10, vec![3]);
+        cfg.strategy = Strategy::Beam { num_beams: 2, length_penalty: 1.0, early_stopping: EarlyStopping::Never };
+        cfg.num_return_sequences = 2;
+        let mut g = Generator::new(&[0], &cfg).unwrap();
+        assert!(matches!(g.step(&mut m, None).unwrap(), Some(StepEvent::Beams { step: 0, .. })));
+        assert!(matches!(g.step(&mut m, None).unwrap(), Some(StepEvent::Beams { step: 1, .. })));
+        assert_eq!((g.forward_calls(), m.calls), (2, 2));
+        g.cancel();
+        assert!(g.is_done());
+        assert_eq!(g.step(&mut m, None).unwrap(), None);
+        let out = g.finish();
+        assert!(out.cancelled);
+        assert_eq!(out.sequences.len(), 2);
+        // two new tokens on the running beams
+        assert!(out.sequences.iter().all(|s| s.ids.len() == 3));
     }
 
     #[test]
