@@ -31,10 +31,13 @@ fn short_key(bytes: &[u8]) -> Option<u128> {
     if bytes.len() > 15 {
         return None;
     }
-    let mut buf = [0u8; 16];
-    buf[..bytes.len()].copy_from_slice(bytes);
-    buf[15] = bytes.len() as u8;
-    Some(u128::from_le_bytes(buf))
+    // Byte i goes to bits 8i..8i+8 (as `u128::from_le_bytes` would put it),
+    // the length to the top byte; a loop, not a memcpy call, for 1..15 bytes.
+    let mut key = (bytes.len() as u128) << 120;
+    for (i, &b) in bytes.iter().enumerate() {
+        key |= u128::from(b) << (8 * i);
+    }
+    Some(key)
 }
 
 impl Interner {

@@ -125,15 +125,16 @@ pub fn tokenize(text: &str, use_stemmer: bool) -> Vec<RougeToken> {
 /// separator) and U+212A KELVIN SIGN to 'k'; `metrics_unicode_tables.py`
 /// checks this. Every other non-ASCII character separates tokens.
 fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
-    // Fast path: every non-ASCII byte separates tokens, unless the text has
-    // one of the two special characters (UTF-8 E2 84 AA and C4 B0).
+    // Fast path: every non-ASCII byte separates tokens. If one of the two
+    // special characters shows up (UTF-8 E2 84 AA or C4 B0), start over on
+    // the slow path before anything was emitted.
     let bytes = text.as_bytes();
-    let special = |i: usize| match bytes[i] {
+    let is_special = |i: usize| match bytes[i] {
         0xE2 => bytes.get(i + 1..i + 3) == Some(&[0x84, 0xAA]),
         0xC4 => bytes.get(i + 1) == Some(&0xB0),
         _ => false,
     };
-    if bytes.iter().enumerate().any(|(i, &b)| b >= 0xC4 && special(i)) {
+    if bytes.iter().enumerate().any(|(i, &b)| (b == 0xE2 || b == 0xC4) && is_special(i)) {
         return for_each_raw_token_special(text, emit);
     }
     let mut lowered = String::new();
@@ -212,6 +213,36 @@ fn for_each_raw_token_special(text: &str, mut emit: impl FnMut(&str, usize, usiz
     if !current.is_empty() {
         emit(&current, start, text.len());
     }
+}
+
+/// What the Evaluate tab highlights for ROUGE-L: both texts' tokens (with
+/// their byte spans in the original texts) and which of them form the LCS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RougeLAlignment {
+    /// Tokens of the target (reference) text.
+    pub target: Vec<RougeToken>,
+    /// Tokens of the prediction.
+    pub prediction: Vec<RougeToken>,
+    /// (target token index, prediction token index) of each LCS token, in order.
+    pub pairs: Vec<(usize, usize)>,
+    /// The rougeL score of the pair.
+    pub score: RougeScore,
+}
+
+/// Tokenizes both texts as rouge-score does and reads out the LCS that
+/// rouge-score's backtracking finds (for rougeL over the whole texts).
+pub fn rouge_l_alignment(target: &str, prediction: &str, use_stemmer: bool) -> RougeLAlignment {
+    let target_tokens = tokenize(target, use_stemmer);
+    let prediction_tokens = tokenize(prediction, use_stemmer);
+    let t: Vec<&str> = target_tokens.iter().map(|x| x.text.as_str()).collect();
+    let p: Vec<&str> = prediction_tokens.iter().map(|x| x.text.as_str()).collect();
+    let pairs = lcs_alignment(&t, &p);
+    let score = if t.is_empty() || p.is_empty() {
+        RougeScore::default()
+    } else {
+        RougeScore::from_pr(pairs.len() as f64 / p.len() as f64, pairs.len() as f64 / t.len() as f64)
+    };
+    RougeLAlignment { target: target_tokens, prediction: prediction_tokens, pairs, score }
 }
 
 /// The ROUGE-L alignment of two token sequences, for display: pairs of
@@ -534,6 +565,20 @@ mod tests {
             let expected = table.last().copied().unwrap_or(0);
             assert_eq!(lcs_length(&a, &b, vocab, &mut masks, &mut v), expected, "{a:?} {b:?}");
         }
+    }
+
+    #[test]
+    fn alignment_marks_the_lcs_and_agrees_with_the_score() {
+        let target = "The quick brown fox jumps over the lazy dog";
+        let prediction = "The quick brown dog jumps on the log.";
+        let alignment = rouge_l_alignment(target, prediction, false);
+        let words: Vec<&str> = alignment.pairs.iter().map(|&(i, _)| alignment.target[i].text.as_str()).collect();
+        assert_eq!(words, ["the", "quick", "brown", "jumps", "the"]);
+        let (i, j) = alignment.pairs[3];
+        assert_eq!(&target[alignment.target[i].start..alignment.target[i].end], "jumps");
+        assert_eq!(&prediction[alignment.prediction[j].start..alignment.prediction[j].end], "jumps");
+        let mut scorer = RougeScorer::new(vec![RougeType::L], false);
+        assert_eq!(alignment.score, scorer.score(target, prediction)[0]);
     }
 
     #[test]
