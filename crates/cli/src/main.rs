@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Decode a share link's hash and print the state it restores.
     ShareLink(commands::share_link::Args),
+    /// Benchmark single-thread decoding with a KV cache (random GPT-2-small-shaped model).
+    BenchDecode(commands::bench_decode::Args),
     /// Print a checkpoint's config and parameter counts as JSON.
     Info(commands::info::Args),
     /// Run a checkpoint once and print its logits as JSON.
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::BenchDecode(args) => commands::bench_decode::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Logits(args) => commands::logits::run(args),
         Command::Score(args) => commands::score::run(args),

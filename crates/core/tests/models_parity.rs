@@ -139,8 +139,20 @@ fn check_causal(case: &str) {
             }
         }
     }
-    println!("{case}: maxdiff batch {batch_diff:.2e} single {single_diff:.2e} kv-cache {cache_diff:.2e} batched-cache+reorder {step_diff:.2e}");
-    for (what, diff) in [("batch", batch_diff), ("single", single_diff), ("cache", cache_diff), ("batched cache", step_diff)] {
+    // Introspection: attention weights per layer and head match HF's
+    // `output_attentions`; hidden-state norms cover embeddings + each layer.
+    let trace = model.trace(&single).unwrap();
+    let want_attn = exp["single_attentions"].as_array().unwrap();
+    assert_eq!(trace.attentions.len(), want_attn.len());
+    let mut attn_diff = 0.0f32;
+    for (got, want) in trace.attentions.iter().zip(want_attn) {
+        let want = array3(want);
+        attn_diff = attn_diff.max(masked_max_diff(got, &want, &vec![vec![1u8; got.shape()[1]]; got.shape()[0]]));
+    }
+    assert_eq!(trace.hidden_norms.dim(), (want_attn.len() + 1, single.len()));
+    assert!(trace.hidden_norms.iter().all(|n| n.is_finite() && *n > 0.0));
+    println!("{case}: maxdiff batch {batch_diff:.2e} single {single_diff:.2e} kv-cache {cache_diff:.2e} batched-cache+reorder {step_diff:.2e} attention-weights {attn_diff:.2e}");
+    for (what, diff) in [("batch", batch_diff), ("single", single_diff), ("cache", cache_diff), ("batched cache", step_diff), ("attention weights", attn_diff)] {
         assert!(diff <= TOLERANCE, "{case}: {what} maxdiff {diff}");
     }
 }

@@ -4,5 +4,6 @@
 
 pub mod score;
 pub mod share_link;
+pub mod bench_decode;
 pub mod info;
 pub mod logits;

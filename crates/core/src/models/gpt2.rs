@@ -204,9 +204,11 @@ impl CausalLm for Gpt2 {
     fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError> {
         self.stack.trace(input_ids)
     }
+    fn positional_encoding(&self, positions: usize) -> Array2<f32> {
+        match &self.stack.positions {
+            Some(table) => table.weight.slice_axis(Axis(0), Slice::from(..positions.min(table.num_embeddings()))).to_owned(),
+            None => Array2::zeros((0, 0)),
+        }
+    }
 }
 
-/// The learned position table `(P, C)`, for the positional-encoding heatmap.
-pub fn position_table(model: &Gpt2) -> Option<&Array2<f32>> {
-    model.stack.positions.as_ref().map(|p| &p.weight)
-}

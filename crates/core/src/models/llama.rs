@@ -287,4 +287,8 @@ impl CausalLm for Llama {
     fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError> {
         self.stack.trace(input_ids)
     }
+    fn positional_encoding(&self, positions: usize) -> ndarray::Array2<f32> {
+        let rope = Rope::new(self.config.head_dim(), self.config.theta() as f32, &self.config.rope_scaling().unwrap_or(RopeScaling::None));
+        rope.cos_table(positions)
+    }
 }

@@ -146,6 +146,15 @@ pub trait CausalLm {
     /// norms for one sequence (no cache).
     fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError>;
 
+    /// The positional encoding of the first `positions` positions as a
+    /// matrix for the teaching heatmap: GPT-2's learned table `(P, C)`, or
+    /// Llama's RoPE `cos` of each feature's angle `(P, D)`; empty for a
+    /// model without one.
+    fn positional_encoding(&self, positions: usize) -> Array2<f32> {
+        let _ = positions;
+        Array2::zeros((0, 0))
+    }
+
     /// An empty cache sized for this model.
     fn new_cache(&self) -> KvCache {
         KvCache::new(self.num_layers())

@@ -1,0 +1,186 @@
+//! `llmlab bench-decode`: single-thread greedy decoding speed with the KV
+//! cache on a randomly initialised GPT-2-small-shaped model (12 layers,
+//! width 768, 12 heads, vocabulary 50257), plus the machine's memory
+//! bandwidth ceiling: decoding one token must stream every weight from
+//! memory once, so `bandwidth / weight bytes` bounds tokens per second.
+//! `scripts/bench/decode.py` runs the same shape in PyTorch for comparison.
+
+use llmlab_core::loading::WeightStore;
+use llmlab_core::models::gpt2::Gpt2;
+use llmlab_core::models::CausalLm;
+use llmlab_core::rng::Rng;
+use std::time::Instant;
+
+/// Arguments of `llmlab bench-decode`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Prompt length (tokens processed in one forward pass before decoding).
+    #[arg(long, default_value_t = 16)]
+    prompt: usize,
+    /// Tokens to generate one at a time.
+    #[arg(long, default_value_t = 64)]
+    new_tokens: usize,
+    /// Layers (12 for GPT-2 small).
+    #[arg(long, default_value_t = 12)]
+    layers: usize,
+    /// Width (768 for GPT-2 small).
+    #[arg(long, default_value_t = 768)]
+    width: usize,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 50257)]
+    vocab: usize,
+    /// Seed of the random weights and prompt.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn random_values(rng: &mut Rng, n: usize, std: f32) -> Vec<f32> {
+    // Uniform with the requested standard deviation: cheap and bounded.
+    let half_width = std * 3f32.sqrt();
+    (0..n).map(|_| (rng.uniform_f32() * 2.0 - 1.0) * half_width).collect()
+}
+
+/// A GPT-2 checkpoint with random weights, in the Hugging Face layout.
+fn random_gpt2(args: &Args, rng: &mut Rng) -> Result<Gpt2, String> {
+    let (c, v, p) = (args.width, args.vocab, 1024usize);
+    let heads = (c / 64).max(1);
+    let config = serde_json::json!({
+        "model_type": "gpt2", "vocab_size": v, "n_positions": p, "n_embd": c,
+        "n_layer": args.layers, "n_head": heads,
+    })
+    .to_string();
+    let mut store = WeightStore::new();
+    let put = |store: &mut WeightStore, name: String, shape: Vec<usize>, std: f32, rng: &mut Rng| {
+        let n = shape.iter().product();
+        let values = if std == 0.0 { vec![1.0; n] } else { random_values(rng, n, std) };
+        store.insert_f32(&name, shape, values);
+    };
+    put(&mut store, "wte.weight".into(), vec![v, c], 0.02, rng);
+    put(&mut store, "wpe.weight".into(), vec![p, c], 0.01, rng);
+    for l in 0..args.layers {
+        let h = format!("h.{l}");
+        for (name, shape, std) in [
+            ("ln_1.weight", vec![c], 0.0),
+            ("ln_1.bias", vec![c], 0.01),
+            ("attn.c_attn.weight", vec![c, 3 * c], 0.02),
+            ("attn.c_attn.bias", vec![3 * c], 0.01),
+            ("attn.c_proj.weight", vec![c, c], 0.02),
+            ("attn.c_proj.bias", vec![c], 0.01),
+            ("ln_2.weight", vec![c], 0.0),
+            ("ln_2.bias", vec![c], 0.01),
+            ("mlp.c_fc.weight", vec![c, 4 * c], 0.02),
+            ("mlp.c_fc.bias", vec![4 * c], 0.01),
+            ("mlp.c_proj.weight", vec![4 * c, c], 0.02),
+            ("mlp.c_proj.bias", vec![c], 0.01),
+        ] {
+            put(&mut store, format!("{h}.{name}"), shape, std, rng);
+        }
+    }
+    put(&mut store, "ln_f.weight".into(), vec![c], 0.0, rng);
+    put(&mut store, "ln_f.bias".into(), vec![c], 0.01, rng);
+    Gpt2::load(&config, &store).map_err(|e| e.to_string())
+}
+
+/// Read bandwidth in bytes/s: summing a buffer much larger than the caches.
+fn memory_bandwidth() -> f64 {
+    let len = 256 << 20; // 1 GiB of f32
+    let buffer: Vec<f32> = (0..len).map(|i| (i & 7) as f32).collect();
+    let mut best = f64::MAX;
+    let mut checksum = 0.0f32;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut acc = [0.0f32; 16];
+        for chunk in buffer.chunks_exact(16) {
+            for lane in 0..16 {
+                acc[lane] += chunk[lane];
+            }
+        }
+        checksum += acc.iter().sum::<f32>();
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(checksum);
+    (len * 4) as f64 / best
+}
+
+/// CPU time of this thread in seconds (Linux `/proc/thread-self/schedstat`),
+/// so a busy shared machine does not distort the comparison; `None` elsewhere.
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanos / 1e9)
+}
+
+fn argmax(row: ndarray::ArrayView1<f32>) -> u32 {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Runs the benchmark and prints JSON.
+pub fn run(args: Args) -> Result<(), String> {
+    if args.prompt == 0 || args.new_tokens == 0 || args.prompt + args.new_tokens > 1024 {
+        return Err("need 1 <= prompt, 1 <= new-tokens and prompt + new-tokens <= 1024".into());
+    }
+    let mut rng = Rng::new(args.seed);
+    eprintln!("building a random {}-layer width-{} GPT-2...", args.layers, args.width);
+    let model = random_gpt2(&args, &mut rng)?;
+    let prompt: Vec<u32> = (0..args.prompt).map(|_| rng.below(args.vocab as u64) as u32).collect();
+    let params: usize = {
+        let b = llmlab_core::models::params::gpt2(&model.config);
+        b.total() as usize
+    };
+
+    // Warm-up (page in the weights), then the timed run.
+    let mut cache = model.new_cache();
+    model.forward(&prompt, Some(&mut cache)).map_err(|e| e.to_string())?;
+
+    let mut cache = model.new_cache();
+    let start = Instant::now();
+    let logits = model.forward(&prompt, Some(&mut cache)).map_err(|e| e.to_string())?;
+    let prefill = start.elapsed().as_secs_f64();
+    let mut next = argmax(logits.row(logits.nrows() - 1));
+    let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
+    for _ in 0..args.new_tokens {
+        let logits = model.forward(&[next], Some(&mut cache)).map_err(|e| e.to_string())?;
+        next = argmax(logits.row(0));
+    }
+    let decode = start.elapsed().as_secs_f64();
+    let decode_cpu = match (cpu_start, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let tokens_per_s = args.new_tokens as f64 / decode;
+
+    eprintln!("measuring memory bandwidth...");
+    let bandwidth = memory_bandwidth();
+    // Per token every weight is read once (the tied LM head is the
+    // embedding table, read once; position table rows are negligible).
+    let bytes_per_token = ((params - 1024 * args.width) * 4) as f64;
+    let ceiling = bandwidth / bytes_per_token;
+    println!(
+        "{}",
+        serde_json::json!({
+            "model": format!("random GPT-2 shape: {} layers, width {}, vocab {}", args.layers, args.width, args.vocab),
+            "parameters": params,
+            "threads": 1,
+            "prompt_tokens": args.prompt,
+            "new_tokens": args.new_tokens,
+            "prefill_seconds": prefill,
+            "decode_seconds": decode,
+            "decode_tokens_per_second": tokens_per_s,
+            "decode_cpu_seconds": decode_cpu,
+            "decode_tokens_per_cpu_second": decode_cpu.map(|c| args.new_tokens as f64 / c),
+            "memory_bandwidth_gb_per_s": bandwidth / 1e9,
+            "weight_bytes_per_token": bytes_per_token,
+            "bandwidth_ceiling_tokens_per_second": ceiling,
+            "fraction_of_ceiling": tokens_per_s / ceiling,
+            "last_token": next,
+        })
+    );
+    Ok(())
+}
