@@ -125,18 +125,13 @@ pub fn tokenize(text: &str, use_stemmer: bool) -> Vec<RougeToken> {
 /// separator) and U+212A KELVIN SIGN to 'k'; `metrics_unicode_tables.py`
 /// checks this. Every other non-ASCII character separates tokens.
 fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
-    // Fast path: every non-ASCII byte separates tokens. If one of the two
-    // special characters shows up (UTF-8 E2 84 AA or C4 B0), start over on
-    // the slow path before anything was emitted.
-    let bytes = text.as_bytes();
-    let is_special = |i: usize| match bytes[i] {
-        0xE2 => bytes.get(i + 1..i + 3) == Some(&[0x84, 0xAA]),
-        0xC4 => bytes.get(i + 1) == Some(&0xB0),
-        _ => false,
-    };
-    if bytes.iter().enumerate().any(|(i, &b)| (b == 0xE2 || b == 0xC4) && is_special(i)) {
+    // Fast path: every non-ASCII byte separates tokens, unless one of the
+    // two special characters occurs.
+    // (Substring search is vectorised; a byte-by-byte check is not.)
+    if text.contains("\u{212A}") || text.contains("\u{130}") {
         return for_each_raw_token_special(text, emit);
     }
+    let bytes = text.as_bytes();
     let mut lowered = String::new();
     let mut i = 0;
     while i < bytes.len() {
