@@ -17,10 +17,12 @@
 //! All arithmetic is `f32` like torch's, and "impossible" candidates are
 //! pushed down by adding `-1e9`, also like torch, so ties and orderings match.
 
+use serde::{Deserialize, Serialize};
 use alloc::vec::Vec;
 
 /// HF's `early_stopping` flag.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EarlyStopping {
     /// Stop as soon as `num_beams` hypotheses are finished.
     True,
@@ -52,7 +54,8 @@ pub struct BeamConfig {
 }
 
 /// What became of one of the K candidates of a step (for the beam tree).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CandidateFate {
     /// Continues as running beam number `.0` in the next step.
     Running(usize),
@@ -65,7 +68,7 @@ pub enum CandidateFate {
 }
 
 /// One candidate continuation of a step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BeamCandidate {
     /// Running beam (row) it extends.
     pub parent: usize,

@@ -12,6 +12,7 @@
 //! cut, or the beam candidates and their fates). Returning `false` from the
 //! callback stops generation early (the UI's Stop button).
 
+use serde::{Deserialize, Serialize};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -23,7 +24,8 @@ use super::{greedy, DecodingError, StepModel};
 use crate::rng::Rng;
 
 /// How to pick the next token.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Argmax of the processed logits (`do_sample=False, num_beams=1`).
     Greedy,
@@ -46,7 +48,7 @@ pub enum Strategy {
 }
 
 /// Everything `generate` needs besides the model and the prompt.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GenerateConfig {
     /// Strategy and its parameters.
     pub strategy: Strategy,
@@ -89,7 +91,7 @@ impl GenerateConfig {
 }
 
 /// One row's choice at one greedy / sampling step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowStep {
     /// Token appended (the pad id for an already finished row).
     pub token: u32,
@@ -104,7 +106,8 @@ pub struct RowStep {
 }
 
 /// What the callback sees after each step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepEvent {
     /// A greedy / sampling step: one entry per returned sequence.
     Tokens {
@@ -123,7 +126,7 @@ pub enum StepEvent {
 }
 
 /// One returned sequence.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeneratedSequence {
     /// Full sequence as HF returns it: prompt (or decoder start) + new tokens,
     /// padded to the longest returned row. `-1` can appear only as beam
@@ -135,7 +138,7 @@ pub struct GeneratedSequence {
 }
 
 /// The result of [`generate`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
     /// Returned sequences, best first for beam search.
     pub sequences: Vec<GeneratedSequence>,

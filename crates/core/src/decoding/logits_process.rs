@@ -21,13 +21,14 @@
 //! `filter_value`. Order matters: top-p after temperature sees the *sharpened*
 //! distribution, min-p after top-k sees the already truncated one.
 
+use serde::{Deserialize, Serialize};
 use alloc::vec::Vec;
 
 use super::sampling::softmax;
 use super::DecodingError;
 
 /// The sampling-only warpers (HF applies them only when `do_sample`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WarperConfig {
     /// Divides the logits; must be > 0 (1.0 = off).
     pub temperature: f32,
@@ -73,7 +74,7 @@ pub struct LogitsPipeline {
 /// Where each warper cut, for the UI: the number of tokens still allowed
 /// after that stage (they are the most probable ones for top-k / top-p /
 /// min-p, so this count is the cut-off position in the sorted bar chart).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessReport {
     /// Tokens left after top-k (if top-k ran).
     pub kept_after_top_k: Option<usize>,
