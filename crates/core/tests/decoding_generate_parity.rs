@@ -80,7 +80,7 @@ fn run(model: &AnyModel, case: &Value, cfg: &GenerateConfig, use_cache: bool) ->
 fn greedy_and_beam_search_match_transformers_generate() {
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(root().join("generate.json")).unwrap()).unwrap();
     let cases = fx["cases"].as_array().unwrap();
-    let names = ["gpt2", "llama"];
+    let names = ["gpt2", "llama", "t5"];
     let mut summary = Vec::new();
     let mut failures = Vec::new();
     for name in names {
@@ -125,7 +125,7 @@ fn greedy_and_beam_search_match_transformers_generate() {
 #[test]
 fn kv_cache_changes_speed_not_tokens() {
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(root().join("generate.json")).unwrap()).unwrap();
-    for name in ["gpt2"] {
+    for name in ["gpt2", "t5"] {
         let (model, gen) = load(name);
         for case in fx["cases"].as_array().unwrap().iter().filter(|c| c["model"] == name).take(6) {
             let cfg = config(case, &gen);
