@@ -28,6 +28,15 @@ enum Command {
     Logits(commands::logits::Args),
     /// Evaluation metrics: BLEU, chrF (sacrebleu parity) and ROUGE (rouge-score parity).
     Score(commands::score::Args),
+    /// Encode stdin with a tokenizer.json: ids, tokens and char offsets.
+    Tokenize(commands::tokenize::Args),
+    /// Decode comma-separated ids with a tokenizer.json.
+    Decode(commands::decode::Args),
+    /// Train a BPE, WordPiece or Unigram tokenizer and save tokenizer.json.
+    #[command(alias = "tokenize-train")]
+    TrainTokenizer(commands::train_tokenizer::Args),
+    /// Measure encode throughput (MB/s) of a tokenizer.json on a text file.
+    BenchTokenize(commands::bench_tokenize::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -36,6 +45,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
+        Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),
+        Command::Decode(args) => commands::decode::run(args),
+        Command::Tokenize(args) => commands::tokenize::run(args),
         Command::BenchDecode(args) => commands::bench_decode::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Logits(args) => commands::logits::run(args),

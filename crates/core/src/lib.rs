@@ -20,3 +20,4 @@ pub mod nn;
 pub mod models;
 pub mod loading;
 pub mod share;
+pub mod tokenizers;

@@ -7,3 +7,7 @@ pub mod share_link;
 pub mod bench_decode;
 pub mod info;
 pub mod logits;
+pub mod tokenize;
+pub mod decode;
+pub mod train_tokenizer;
+pub mod bench_tokenize;
