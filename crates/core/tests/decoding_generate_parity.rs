@@ -107,7 +107,12 @@ fn greedy_and_beam_search_match_transformers_generate() {
                 .zip(&expected_scores)
                 .map(|(s, e)| (s.score - e).abs())
                 .fold(0.0f32, f32::max);
-            if got == expected && score_diff <= 1e-4 {
+            // 1e-4 absolute, or 1e-5 relative for large scores: both sides sum
+            // float32 log-probs from float32 forward passes (HF's own float32
+            // logits differ from float64 by ~1e-5), and a negative length
+            // penalty multiplies the sum by the length.
+            let scores_ok = out.sequences.iter().zip(&expected_scores).all(|(s, e)| (s.score - e).abs() <= 1e-4f32.max(1e-5 * e.abs()));
+            if got == expected && scores_ok {
                 identical += 1;
                 max_score_diff = max_score_diff.max(score_diff);
             } else {
