@@ -99,6 +99,50 @@ def cli(binary, path, ids, params, strategy, decoder_start=None, extra=()):
     return json.loads(out.stdout)
 
 
+def text_cases(binary, root, rng):
+    """`--prompt TEXT`, `--stop` and the `text` field against HF's tokenizer
+    path (`tokenizer(prompt)`, `stop_strings=`, `decode(skip_special_tokens=True)`)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    corpus = ["the quick brown fox jumps over the lazy dog. stop here and there. " * 20,
+              "hello world, this is a test of stopping strings"] * 50
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                        special_tokens=["<eos>"]))
+    path = os.path.join(root, "text")
+    os.makedirs(path, exist_ok=True)
+    tok.save(os.path.join(path, "tokenizer.json"))
+    torch.manual_seed(int(rng.integers(1 << 30)))
+    vocab = tok.get_vocab_size()
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=128, n_embd=32, n_layer=2, n_head=4,
+                                       bos_token_id=0, eos_token_id=0, initializer_range=0.3)).eval()
+    model.save_pretrained(path, safe_serialization=True)
+    hf_tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(path, "tokenizer.json"), eos_token="<eos>")
+    passed = failed = 0
+    for prompt in ["the quick", "hello world", "stop", "the lazy dog jumps", "fox"]:
+        for stop in [None, "e", "th", " the", "o", "ing"]:
+            enc = hf_tok(prompt, return_tensors="pt")
+            kwargs = dict(do_sample=False, max_new_tokens=int(rng.integers(1, 16)))
+            if stop:
+                kwargs.update(stop_strings=[stop], tokenizer=hf_tok)
+            with torch.no_grad():
+                want = model.generate(**enc, **kwargs)[0].tolist()
+            want_text = hf_tok.decode(want[enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            cmd = [binary, "generate", "--model", path, "--prompt", prompt, "--strategy", "greedy",
+                   "--max-new-tokens", str(kwargs["max_new_tokens"])] + (["--stop", stop] if stop else [])
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            got = json.loads(out.stdout)["sequences"][0] if out.returncode == 0 else {"error": out.stderr}
+            if got.get("ids") == want and got.get("text") == want_text:
+                passed += 1
+            else:
+                failed += 1
+                print(f"MISMATCH text prompt={prompt!r} stop={stop!r}: got {got} want {want} {want_text!r}")
+    return passed, failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=60)
@@ -150,6 +194,9 @@ def main():
             else:
                 failed += 1
                 print(f"MISMATCH case {i} {family} {kind} {params} prompt={ids} start={decoder_start}\n   {detail}")
+        p, f = text_cases(args.bin, root, rng)
+        passed += p
+        failed += f
     print(f"decoding live check (seed {args.seed}): {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
