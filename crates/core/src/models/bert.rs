@@ -127,8 +127,11 @@ fn linear(w: &Weights, in_f: usize, out_f: usize) -> Result<Linear, LoadError> {
     Ok(Linear::new(w.get2("weight", (out_f, in_f))?, Some(w.get1("bias", out_f)?)))
 }
 
+/// LayerNorm; checkpoints converted from the original TensorFlow BERT name
+/// its parameters `gamma`/`beta` instead of `weight`/`bias`.
 fn layer_norm(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
-    Ok(Norm::Layer(LayerNorm { weight: w.get1("weight", c)?, bias: w.get1("bias", c)?, eps: eps as f32 }))
+    let (weight, bias) = if !w.contains("weight") && w.contains("gamma") { ("gamma", "beta") } else { ("weight", "bias") };
+    Ok(Norm::Layer(LayerNorm { weight: w.get1(weight, c)?, bias: w.get1(bias, c)?, eps: eps as f32 }))
 }
 
 impl Bert {
