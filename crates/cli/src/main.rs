@@ -37,6 +37,8 @@ enum Command {
     TrainTokenizer(commands::train_tokenizer::Args),
     /// Measure encode throughput (MB/s) of a tokenizer.json on a text file.
     BenchTokenize(commands::bench_tokenize::Args),
+    /// Generate text: greedy, beam search or sampling with HF `generate` parity.
+    Generate(commands::generate::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
         Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),
         Command::Decode(args) => commands::decode::run(args),

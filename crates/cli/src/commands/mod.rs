@@ -2,6 +2,7 @@
 //! `run(Args) -> Result<(), String>`; the error string is printed as
 //! `error: ...` with a non-zero exit code.
 
+pub mod generate;
 pub mod score;
 pub mod share_link;
 pub mod bench_decode;

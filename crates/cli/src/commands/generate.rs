@@ -1,0 +1,320 @@
+//! `llmlab generate`: text generation with HF `generate` semantics.
+//!
+//! ```text
+//! llmlab generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--decoder-start-ids ..]
+//!     --strategy greedy|beam|sample [--num-beams N] [--length-penalty X]
+//!     [--early-stopping true|false|never] [--num-return-sequences N] [--no-repeat-ngram-size N]
+//!     [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--typical-p P]
+//!     [--repetition-penalty R] --max-new-tokens N [--min-new-tokens N] [--seed S]
+//!     [--stop STRING]... [--no-kv-cache] [--steps]
+//! ```
+//!
+//! Prints `{"sequences":[{"ids":[..],"text":"..","score":..}]}`:
+//! - `ids`: the full sequence exactly as HF's `generate` returns it (prompt +
+//!   new tokens for decoder-only models; the decoder sequence, start token
+//!   included, for T5), rows padded like HF's output tensor.
+//! - `text`: the new tokens decoded with `DIR/tokenizer.json`
+//!   (`skip_special_tokens=True`), or `null` without a tokenizer.
+//! - `score`: beam search: HF's `sequences_scores` (length-penalised sum of
+//!   log-probabilities). Greedy / sampling (HF has no such score): the sum of
+//!   the chosen tokens' log-probabilities under the processed distribution.
+//!
+//! Unset options take their value from `DIR/generation_config.json`, then from
+//! HF's global defaults (e.g. `top_k = 50` when sampling), like `generate`.
+//! Timing and warnings go to stderr; `--steps` adds every step's candidates.
+
+use std::path::Path;
+use std::time::Instant;
+
+use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
+use llmlab_core::decoding::beam_search::EarlyStopping;
+use llmlab_core::decoding::{generate, GenerateConfig, Generation, StepEvent, StepModel, Strategy, WarperConfig};
+use llmlab_core::models::AnyModel;
+use llmlab_core::tokenizers::Tokenizer;
+use serde_json::{json, Value};
+
+use super::logits::{load_model, parse_ids};
+
+/// Arguments of `llmlab generate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory (config.json + safetensors [+ generation_config.json, tokenizer.json]).
+    #[arg(long)]
+    model: String,
+    /// Prompt text, tokenized with DIR/tokenizer.json (special tokens added, as HF's tokenizer does).
+    #[arg(long, conflicts_with = "prompt_ids")]
+    prompt: Option<String>,
+    /// Prompt as comma-separated token ids (the encoder input for T5).
+    #[arg(long)]
+    prompt_ids: Option<String>,
+    /// Decoder start ids for encoder-decoder models (default: decoder_start_token_id).
+    #[arg(long)]
+    decoder_start_ids: Option<String>,
+    /// greedy | beam | sample.
+    #[arg(long, default_value = "greedy")]
+    strategy: String,
+    /// Beams for beam search (1 = greedy, as in HF).
+    #[arg(long)]
+    num_beams: Option<usize>,
+    /// Exponent on the generated length in beam scores.
+    #[arg(long, allow_hyphen_values = true)]
+    length_penalty: Option<f32>,
+    /// true | false | never.
+    #[arg(long)]
+    early_stopping: Option<String>,
+    /// Sequences to return (beam: the best N; sample: N independent draws).
+    #[arg(long)]
+    num_return_sequences: Option<usize>,
+    /// Forbid repeating any n-gram of this size (0 = off).
+    #[arg(long)]
+    no_repeat_ngram_size: Option<usize>,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Keep the K most likely tokens (0 = off).
+    #[arg(long, allow_hyphen_values = true)]
+    top_k: Option<i64>,
+    /// Nucleus: keep the smallest set with this much probability (1 = off).
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Drop tokens below min_p × p(best).
+    #[arg(long)]
+    min_p: Option<f32>,
+    /// Locally typical sampling mass (1 = off).
+    #[arg(long)]
+    typical_p: Option<f32>,
+    /// CTRL repetition penalty (1 = off).
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
+    /// Number of new tokens at most.
+    #[arg(long)]
+    max_new_tokens: usize,
+    /// EOS is forbidden before this many new tokens.
+    #[arg(long)]
+    min_new_tokens: Option<usize>,
+    /// Seed of the sampler (same seed, same text, natively and in the browser).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop once this string appears in the decoded text (needs tokenizer.json); repeatable.
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Recompute the whole sequence every step instead of using the KV cache.
+    #[arg(long)]
+    no_kv_cache: bool,
+    /// Also print every step (chosen token, probability, top candidates, cut-offs, beam tree).
+    #[arg(long)]
+    steps: bool,
+}
+
+/// `generation_config.json` (or `config.json`) values that `generate` uses
+/// when the caller does not set them.
+struct ModelDefaults {
+    json: Value,
+}
+
+impl ModelDefaults {
+    fn read(dir: &Path) -> Self {
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        // HF loads generation_config.json when present, else derives one from config.json.
+        let json = read("generation_config.json").or_else(|| read("config.json")).unwrap_or(Value::Null);
+        Self { json }
+    }
+    fn f32(&self, key: &str) -> Option<f32> {
+        self.json.get(key).and_then(Value::as_f64).map(|v| v as f32)
+    }
+    fn usize(&self, key: &str) -> Option<usize> {
+        self.json.get(key).and_then(Value::as_u64).map(|v| v as usize)
+    }
+    fn ids(&self, key: &str) -> Vec<u32> {
+        match self.json.get(key) {
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|v| v as u32).collect(),
+            Some(v) => v.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+}
+
+fn parse_early_stopping(text: &str) -> Result<EarlyStopping, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Ok(EarlyStopping::True),
+        "false" => Ok(EarlyStopping::False),
+        "never" => Ok(EarlyStopping::Never),
+        other => Err(format!("--early-stopping must be true, false or never, not '{other}'")),
+    }
+}
+
+/// Builds the decoding configuration: flag > generation_config.json > HF default.
+fn build_config(args: &Args, defaults: &ModelDefaults) -> Result<GenerateConfig, String> {
+    let eos = defaults.ids("eos_token_id");
+    let mut cfg = GenerateConfig::greedy(args.max_new_tokens, eos);
+    cfg.pad_token_id = defaults.usize("pad_token_id").map(|v| v as u32);
+    cfg.min_new_tokens = args.min_new_tokens.or(defaults.usize("min_new_tokens")).unwrap_or(0);
+    cfg.repetition_penalty = args.repetition_penalty.or(defaults.f32("repetition_penalty")).unwrap_or(1.0);
+    cfg.no_repeat_ngram_size = args.no_repeat_ngram_size.or(defaults.usize("no_repeat_ngram_size")).unwrap_or(0);
+    cfg.num_return_sequences = args.num_return_sequences.or(defaults.usize("num_return_sequences")).unwrap_or(1);
+    cfg.stop_strings = args.stop.clone();
+    let explicit_beams = args.num_beams.unwrap_or(1);
+    if explicit_beams > 1 && args.strategy != "beam" {
+        // HF would run beam search (or beam sampling) here: say so rather
+        // than silently decoding differently.
+        return Err(format!("--num-beams {explicit_beams} needs --strategy beam (beam sampling is not supported)"));
+    }
+    cfg.strategy = match args.strategy.as_str() {
+        "greedy" => Strategy::Greedy,
+        "beam" => {
+            let num_beams = args.num_beams.or(defaults.usize("num_beams")).unwrap_or(1);
+            if num_beams == 0 {
+                return Err("--num-beams must be at least 1".into());
+            }
+            let early_stopping = match (&args.early_stopping, defaults.json.get("early_stopping")) {
+                (Some(flag), _) => parse_early_stopping(flag)?,
+                (None, Some(Value::Bool(true))) => EarlyStopping::True,
+                (None, Some(Value::String(s))) if s == "never" => EarlyStopping::Never,
+                _ => EarlyStopping::False,
+            };
+            let length_penalty = args.length_penalty.or(defaults.f32("length_penalty")).unwrap_or(1.0);
+            if num_beams == 1 {
+                // HF's generation mode for num_beams=1 without sampling is greedy search.
+                if cfg.num_return_sequences > 1 {
+                    return Err("num_return_sequences has to be smaller or equal to num_beams".into());
+                }
+                Strategy::Greedy
+            } else {
+                Strategy::Beam { num_beams, length_penalty, early_stopping }
+            }
+        }
+        "sample" => {
+            let temperature = args.temperature.or(defaults.f32("temperature")).unwrap_or(1.0);
+            if temperature == 0.0 {
+                eprintln!("note: temperature 0 means greedy decoding; generating greedily");
+                if cfg.num_return_sequences > 1 {
+                    return Err("temperature 0 is greedy decoding, which returns one sequence".into());
+                }
+                Strategy::Greedy
+            } else {
+                let top_k = match args.top_k {
+                    Some(k) if k < 0 => return Err(format!("--top-k has to be >= 0 (0 = off), not {k}")),
+                    Some(k) => k as usize,
+                    None => defaults.usize("top_k").unwrap_or(50),
+                };
+                let warpers = WarperConfig {
+                    temperature,
+                    top_k,
+                    top_p: args.top_p.or(defaults.f32("top_p")).unwrap_or(1.0),
+                    min_p: args.min_p.or(defaults.f32("min_p")),
+                    typical_p: args.typical_p.or(defaults.f32("typical_p")).unwrap_or(1.0),
+                    min_tokens_to_keep: 1,
+                };
+                Strategy::Sample { warpers, seed: args.seed }
+            }
+        }
+        other => return Err(format!("--strategy must be greedy, beam or sample, not '{other}'")),
+    };
+    Ok(cfg)
+}
+
+/// Runs `args` and prints the generated sequences.
+pub fn run(args: Args) -> Result<(), String> {
+    let dir = Path::new(&args.model);
+    let defaults = ModelDefaults::read(dir);
+    let tokenizer = match std::fs::read_to_string(dir.join("tokenizer.json")) {
+        Ok(text) => Some(Tokenizer::from_json(&text).map_err(|e| format!("tokenizer.json: {e}"))?),
+        Err(_) => None,
+    };
+    let mut prompt = match (&args.prompt_ids, &args.prompt) {
+        (Some(ids), _) => parse_ids(ids)?,
+        (None, Some(text)) => {
+            let tok = tokenizer.as_ref().ok_or("--prompt needs DIR/tokenizer.json; pass --prompt-ids instead")?;
+            tok.encode(text, true).map_err(|e| format!("tokenizing the prompt: {e}"))?.ids
+        }
+        (None, None) => return Err("pass --prompt or --prompt-ids".into()),
+    };
+    if prompt.is_empty() {
+        return Err("the prompt has no tokens".into());
+    }
+    if !args.stop.is_empty() && tokenizer.is_none() {
+        return Err("--stop needs DIR/tokenizer.json to decode the text".into());
+    }
+    let mut cfg = build_config(&args, &defaults)?;
+    let model = load_model(dir)?;
+
+    let decode_text = |ids: &[u32]| tokenizer.as_ref().map(|t| t.decode(ids, true));
+    let decode_fn = |ids: &[u32]| decode_text(ids);
+    let decode: Option<&dyn Fn(&[u32]) -> Option<String>> = if tokenizer.is_some() { Some(&decode_fn) } else { None };
+
+    let mut steps = Vec::new();
+    let mut record = |event: &StepEvent| {
+        if args.steps {
+            steps.push(serde_json::to_value(event).unwrap_or(Value::Null));
+        }
+        true
+    };
+    let started = Instant::now();
+    let use_cache = !args.no_kv_cache;
+    let (generation, prompt_len): (Generation, usize) = match &model {
+        AnyModel::Causal(m) => {
+            if let Some(context) = m.max_positions() {
+                if prompt.len() >= context {
+                    let keep = context.saturating_sub(cfg.max_new_tokens).max(1);
+                    eprintln!(
+                        "warning: the prompt has {} tokens but the model's context window is {context}; \
+                         truncating it to its last {keep} tokens",
+                        prompt.len()
+                    );
+                    prompt.drain(..prompt.len() - keep);
+                }
+                if prompt.len() + cfg.max_new_tokens > context {
+                    let allowed = context - prompt.len();
+                    eprintln!(
+                        "warning: prompt ({}) + max_new_tokens ({}) exceeds the context window ({context}); \
+                         generating at most {allowed} tokens",
+                        prompt.len(),
+                        cfg.max_new_tokens
+                    );
+                    cfg.max_new_tokens = allowed;
+                }
+            }
+            let mut stepper = CausalStepper::new(m.as_ref(), use_cache);
+            let out = generate(&mut stepper as &mut dyn StepModel, &prompt, &cfg, decode, &mut record).map_err(|e| e.to_string())?;
+            (out, prompt.len())
+        }
+        AnyModel::Seq2Seq(m) => {
+            let start = match &args.decoder_start_ids {
+                Some(ids) => parse_ids(ids)?,
+                None => match defaults.ids("decoder_start_token_id").first() {
+                    Some(&id) => vec![id],
+                    None => vec![m.decoder_start_token_id()],
+                },
+            };
+            let mut stepper = Seq2SeqStepper::new(m.as_ref(), &prompt, use_cache)?;
+            let out = generate(&mut stepper as &mut dyn StepModel, &start, &cfg, decode, &mut record).map_err(|e| e.to_string())?;
+            (out, start.len())
+        }
+        AnyModel::Masked(_) => return Err("a masked language model (BERT) cannot generate text".into()),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let total_new = generation.new_tokens * generation.sequences.len().max(1);
+    eprintln!(
+        "generated {} tokens per sequence in {:.3} s ({:.1} tokens/s, {} forward calls, KV cache {})",
+        generation.new_tokens,
+        seconds,
+        total_new as f64 / seconds.max(1e-9),
+        generation.forward_calls,
+        if use_cache { "on" } else { "off" }
+    );
+
+    let sequences: Vec<Value> = generation
+        .sequences
+        .iter()
+        .map(|s| {
+            let new_ids: Vec<u32> = s.ids.iter().skip(prompt_len).filter_map(|&t| u32::try_from(t).ok()).collect();
+            json!({ "ids": s.ids, "text": decode_text(&new_ids), "score": s.score })
+        })
+        .collect();
+    let mut out = json!({ "sequences": sequences });
+    if args.steps {
+        out["steps"] = Value::Array(steps);
+    }
+    println!("{out}");
+    Ok(())
+}
