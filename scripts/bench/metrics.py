@@ -1,10 +1,10 @@
 """Speed of `llmlab score` against sacrebleu and rouge-score, in one run.
 
-Makes N (default 100k) random hypothesis/reference pairs, times sacrebleu's
-corpus BLEU and chrF and rouge-score's rouge1/rouge2/rougeL over them, then
-times our CLI (release build, one thread, including reading the files and
-printing JSON) on the same data, checks the results agree and prints the
-speed-up ratios.
+Makes N (default 100k) random hypothesis/reference pairs (the ROUGE input as
+UTF-8 JSON Lines), times sacrebleu's corpus BLEU and chrF and rouge-score's
+rouge1/rouge2/rougeL over them, then times our CLI (release build, one
+thread, including reading the files and printing JSON) on the same data,
+checks the results agree and prints the speed-up ratios.
 
 Usage: /work/venv/bin/python scripts/bench/metrics.py --bin target/release/llmlab [--pairs 100000]
 """
@@ -61,7 +61,7 @@ def main():
                 f.writelines(line + "\n" for line in lines)
         with open(jp, "w", encoding="utf-8") as f:
             for h, r in zip(hyps, refs):
-                f.write(json.dumps({"target": r, "prediction": h}) + "\n")
+                f.write(json.dumps({"target": r, "prediction": h}, ensure_ascii=False) + "\n")
         print(f"{args.pairs} segment pairs, {sum(map(len, hyps)) + sum(map(len, refs))} characters")
 
         types = ["rouge1", "rouge2", "rougeL"]
