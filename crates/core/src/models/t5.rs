@@ -324,6 +324,10 @@ impl Seq2SeqLm for T5 {
         cache: Option<&mut KvCache>,
     ) -> Result<Array3<f32>, ModelError> {
         let (batch, t, mask) = batch_shape(decoder_ids, None)?;
+        let rectangular = encoder.mask.len() == encoder.batch && encoder.mask.iter().all(|m| m.len() == encoder.seq_len());
+        if !rectangular || encoder.states.ncols() != self.config.d_model {
+            return Err(ModelError::BadInput("encoder output has an inconsistent shape".into()));
+        }
         if encoder.batch != batch || encoder.states.nrows() != batch * encoder.seq_len() {
             return Err(ModelError::BadInput(format!(
                 "decoder batch of {batch} does not match the encoder output's {}",
