@@ -116,7 +116,8 @@ fn temperature_zero_is_greedy_and_off_values_are_accepted() {
     let a = ok_json(&sample);
     let b = ok_json(&sample);
     assert_eq!(a, b);
-    assert_eq!(ids_of(&a)[0].len(), 11.min(3 + 8));
+    let len = ids_of(&a)[0].len();
+    assert!(len > 3 && len <= 3 + 8, "{len}");
 }
 
 #[test]

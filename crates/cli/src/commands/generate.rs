@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
 use llmlab_core::decoding::beam_search::EarlyStopping;
+use llmlab_core::decoding::stopping::DecodeFn;
 use llmlab_core::decoding::{generate, GenerateConfig, Generation, StepEvent, StepModel, Strategy, WarperConfig};
 use llmlab_core::models::AnyModel;
 use llmlab_core::tokenizers::Tokenizer;
@@ -240,7 +241,7 @@ pub fn run(args: Args) -> Result<(), String> {
 
     let decode_text = |ids: &[u32]| tokenizer.as_ref().map(|t| t.decode(ids, true));
     let decode_fn = |ids: &[u32]| decode_text(ids);
-    let decode: Option<&dyn Fn(&[u32]) -> Option<String>> = if tokenizer.is_some() { Some(&decode_fn) } else { None };
+    let decode: Option<&DecodeFn> = if tokenizer.is_some() { Some(&decode_fn) } else { None };
 
     let mut steps = Vec::new();
     let mut record = |event: &StepEvent| {
