@@ -49,12 +49,22 @@ pub fn parse_ids(text: &str) -> Result<Vec<u32>, String> {
         .collect()
 }
 
+fn tokenize(model_path: &Path, text: &str) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let dir = if model_path.is_dir() { model_path.to_path_buf() } else { model_path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    let tokenizer_path = dir.join("tokenizer.json");
+    let json = std::fs::read_to_string(&tokenizer_path)
+        .map_err(|e| format!("--text needs {} ({e}); pass --ids instead", tokenizer_path.display()))?;
+    let tokenizer = llmlab_core::tokenizers::Tokenizer::from_json(&json).map_err(|e| e.to_string())?;
+    let encoding = tokenizer.encode(text, true).map_err(|e| e.to_string())?;
+    Ok((encoding.ids, encoding.type_ids))
+}
+
 /// Runs `args` and prints the logits.
 pub fn run(args: Args) -> Result<(), String> {
     let path = Path::new(&args.model);
     let (ids, type_ids) = match (&args.ids, &args.text) {
         (Some(ids), _) => (parse_ids(ids)?, Vec::new()),
-        (None, Some(_)) => return Err("--text needs the tokenizer module, which is not built in yet; pass --ids".into()),
+        (None, Some(text)) => tokenize(path, text)?,
         (None, None) => return Err("pass --ids or --text".into()),
     };
     if ids.is_empty() {
