@@ -2,6 +2,7 @@
 //! a diagnostics panel for the worker.
 
 use crate::components::ProgressBar;
+use crate::model_picker::{self, ModelState};
 use crate::state::{self, AppState};
 use crate::tabs::TabPanel;
 use crate::worker_client::{self, WorkerStatus};
@@ -18,6 +19,13 @@ pub fn App() -> impl IntoView {
     let status = RwSignal::new(WorkerStatus::Starting);
     provide_context(status);
     worker_client::init(status);
+    let model = RwSignal::new(ModelState::Empty);
+    provide_context(model);
+    // The embedded default loads at once; a Hub repo named by a link waits
+    // for the user's click.
+    if state.0.with_untracked(|s| s.model == "default") {
+        model_picker::load_default(model);
+    }
     let warnings = RwSignal::new(link_warnings);
 
     // Mirror every change into the hash and localStorage.

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod components;
+pub mod model_picker;
 pub mod state;
 pub mod storage;
 pub mod tabs;

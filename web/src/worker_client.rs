@@ -70,7 +70,7 @@ fn set_status(status: WorkerStatus) {
 
 /// Directory of the page (`document.baseURI` up to its last `/`), where
 /// Trunk puts `worker.js` and `worker_bg.wasm`.
-fn base_url() -> String {
+pub fn base_url() -> String {
     let uri = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.base_uri().ok().flatten())

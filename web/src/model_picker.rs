@@ -1,0 +1,187 @@
+//! Choosing the model every tab works with: the embedded default, the
+//! user's own files, or a Hugging Face repo (fetched by the browser with a
+//! progress bar and kept in the Cache API for offline reloads).
+//!
+//! A share link may *name* a Hub repo, but it is only downloaded when the
+//! user clicks "Load".
+
+use crate::components::ProgressBar;
+use crate::state::AppState;
+use crate::storage;
+use crate::worker_client::{self, base_url};
+use leptos::prelude::*;
+use llmlab_wasm::protocol::model::{ModelRequest, ModelResponse, ModelSummary};
+use llmlab_wasm::protocol::{Request, Response};
+use wasm_bindgen::JsCast;
+
+/// Where the loaded model stands; provided as context by the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelState {
+    /// Nothing loaded yet.
+    Empty,
+    /// Loading, with progress.
+    Loading {
+        /// Done so far.
+        fraction: f64,
+        /// What is happening.
+        message: String,
+    },
+    /// Ready.
+    Loaded(ModelSummary),
+    /// The last load failed (the previous model, if any, is gone).
+    Failed(String),
+}
+
+/// The default Hub endpoint; tests point it at a local server that serves
+/// the same URL layout.
+const DEFAULT_HUB: &str = "https://huggingface.co";
+
+/// Where Hub downloads come from (changeable under "Advanced").
+pub fn hub_endpoint() -> String {
+    storage::load("hub_endpoint").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_HUB.to_string())
+}
+
+fn start_load(request: ModelRequest, state: RwSignal<ModelState>) {
+    state.set(ModelState::Loading { fraction: 0.0, message: "Starting…".into() });
+    worker_client::request(Request::Model(request), move |r| match r {
+        Response::Progress { fraction, message } => state.set(ModelState::Loading { fraction, message }),
+        Response::Model(ModelResponse::Loaded(summary)) => state.set(ModelState::Loaded(summary)),
+        Response::Error { message } => state.set(ModelState::Failed(message)),
+        other => state.set(ModelState::Failed(format!("Unexpected answer: {other:?}"))),
+    });
+}
+
+/// Load the embedded default model (`models/default/` next to the page).
+pub fn load_default(state: RwSignal<ModelState>) {
+    start_load(
+        ModelRequest::LoadUrl {
+            base: format!("{}models/default/", base_url()),
+            label: "Default (tiny Shakespeare GPT)".into(),
+            use_cache: false,
+        },
+        state,
+    );
+}
+
+/// Load a Hub repo id such as `owner/name`.
+pub fn load_hub(repo: &str, state: RwSignal<ModelState>) {
+    let endpoint = hub_endpoint();
+    start_load(
+        ModelRequest::LoadUrl {
+            base: format!("{}/{}/resolve/main/", endpoint.trim_end_matches('/'), repo.trim()),
+            label: repo.trim().to_string(),
+            use_cache: true,
+        },
+        state,
+    );
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2}B", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1}K", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+/// One-line description of a loaded model.
+pub fn describe(s: &ModelSummary) -> String {
+    format!(
+        "{} — {}, {} parameters, vocabulary {}{}",
+        s.label,
+        s.model_type,
+        human(s.params.total),
+        s.vocab_size,
+        if s.from_cache { " (from the offline cache)" } else { "" }
+    )
+}
+
+/// The model chooser shown at the top of the model tabs.
+#[component]
+pub fn ModelPicker() -> impl IntoView {
+    let model = expect_context::<RwSignal<ModelState>>();
+    let app = expect_context::<AppState>();
+    let repo = RwSignal::new(
+        app.0.with_untracked(|s| s.model.strip_prefix("hub:").map(str::to_string)).unwrap_or_default(),
+    );
+    let endpoint = RwSignal::new(hub_endpoint());
+    let on_files = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(files) = input.files() {
+            let array = js_sys::Array::new();
+            for i in 0..files.length() {
+                if let Some(f) = files.get(i) {
+                    array.push(&f);
+                }
+            }
+            if array.length() > 0 {
+                app.update(|s| s.model = "default".into());
+                start_load(ModelRequest::LoadFiles { files: array.unchecked_into() }, model);
+            }
+        }
+    };
+    let load_repo = move || {
+        let r = repo.get_untracked();
+        let id = format!("hub:{}", r.trim());
+        let (parsed, warnings) = llmlab_core::share::ShareState::from_hash(&format!(
+            "model={}",
+            id.replace('%', "%25").replace('&', "%26")
+        ));
+        if !warnings.is_empty() || parsed.model != id {
+            model.set(ModelState::Failed(format!("'{r}' is not a Hub repo id like owner/name.")));
+            return;
+        }
+        storage::save("hub_endpoint", &endpoint.get_untracked());
+        app.update(|s| s.model = id);
+        load_hub(&r, model);
+    };
+    let busy = move || matches!(model.get(), ModelState::Loading { .. });
+    view! {
+        <div class="model-picker" data-testid="model-picker">
+            <div class="model-status" data-testid="model-status" aria-live="polite">
+                {move || match model.get() {
+                    ModelState::Empty => "No model loaded.".to_string(),
+                    ModelState::Loading { message, .. } => format!("Loading: {message}"),
+                    ModelState::Loaded(s) => format!("Model: {}", describe(&s)),
+                    ModelState::Failed(e) => format!("Loading failed: {e}"),
+                }}
+            </div>
+            {move || match model.get() {
+                ModelState::Loading { fraction, message } => view! {
+                    <ProgressBar fraction=Signal::derive(move || fraction) label=Signal::derive(move || message.clone())/>
+                }.into_any(),
+                _ => ().into_any(),
+            }}
+            <div class="row">
+                <button data-testid="load-default" disabled=busy on:click=move |_| {
+                    app.update(|s| s.model = "default".into());
+                    load_default(model);
+                }>"Load the default model"</button>
+                <label class="field">
+                    <span class="label">"Your files (config.json, *.safetensors, tokenizer.json)"</span>
+                    <input type="file" multiple accept=".json,.safetensors" data-testid="model-files" on:change=on_files disabled=busy/>
+                </label>
+                <label class="field">
+                    <span class="label">"Hugging Face repo"</span>
+                    <input data-testid="hub-repo" placeholder="owner/name" prop:value=move || repo.get()
+                        on:input=move |ev| repo.set(event_target_value(&ev))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Enter" { load_repo() }/>
+                </label>
+                <button data-testid="load-hub" disabled=busy on:click=move |_| load_repo()>"Load from the Hub"</button>
+            </div>
+            <details class="advanced">
+                <summary>"Advanced"</summary>
+                <label class="field">
+                    <span class="label">"Hub endpoint"</span>
+                    <input data-testid="hub-endpoint" prop:value=move || endpoint.get()
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            storage::save("hub_endpoint", &v);
+                            endpoint.set(v);
+                        }/>
+                </label>
+            </details>
+        </div>
+    }
+}
