@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..');
-export const distDir = path.join(repoRoot, 'dist');
+export const distDir = process.env.E2E_DIST || path.join(repoRoot, 'dist');
 export const shotDir = path.join(repoRoot, 'target', 'e2e');
 
 const MIME = {
