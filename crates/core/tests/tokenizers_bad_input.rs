@@ -33,7 +33,7 @@ fn malformed_files_are_errors() {
         (GOOD_BPE.replace(r#""merges":["a b"]"#, r#""merges":[17]"#), "merges[0]"),
         (GOOD_BPE.replace(r#""merges":["a b"]"#, r#""merges":"a b""#), "an array"),
         (GOOD_BPE.replace(r#""type":"BPE""#, r#""type":"Quantum""#), "unsupported model `Quantum`"),
-        (GOOD_BPE.replace(r#""normalizer":null"#, r#""normalizer":{"type":"Nmt"}"#), "unsupported normalizer `Nmt`"),
+        (GOOD_BPE.replace(r#""normalizer":null"#, r#""normalizer":{"type":"ByteLevel"}"#), "unsupported normalizer `ByteLevel`"),
         (
             GOOD_BPE.replace(r#""pre_tokenizer":{"type":"ByteLevel""#, r#""pre_tokenizer":{"type":"UnicodeScripts""#),
             "unsupported pre_tokenizer `UnicodeScripts`",

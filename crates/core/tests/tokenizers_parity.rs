@@ -108,6 +108,7 @@ const TRAINED: &[&str] = &[
     "unigram_metaspace",
     "unigram_first",
     "t5_like",
+    "t5_nmt",
     "llama_like",
     "llama3_like",
     "cl100k_like",

@@ -16,8 +16,8 @@ pub struct Args {
     /// Do not add the post-processor's special tokens ([CLS], <s>...).
     #[arg(long)]
     no_special_tokens: bool,
-    /// Second sentence of a pair (then `type_ids` is printed too).
-    #[arg(long)]
+    /// Second sentence of a pair (then `type_ids` is printed too). May start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     pair: Option<String>,
 }
 

@@ -244,6 +244,17 @@ impl AddedVocabulary {
         splits
     }
 
+    /// True when every added token is matched in the raw input (none is `normalized`).
+    pub fn only_raw_tokens(&self) -> bool {
+        self.normalized_matcher.is_empty()
+    }
+
+    /// The raw input cut at added tokens: `(Some(id), range)` for a token,
+    /// `(None, range)` for the text between (byte ranges).
+    pub fn raw_splits(&self, text: &str) -> Vec<(Option<u32>, Offsets)> {
+        self.find_matches(text, &self.raw_matcher)
+    }
+
     fn split_with(&self, n: NormalizedString, raw: bool) -> Vec<Split> {
         let matcher = if raw { &self.raw_matcher } else { &self.normalized_matcher };
         let mut out = Vec::new();

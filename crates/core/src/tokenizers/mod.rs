@@ -215,8 +215,90 @@ impl Tokenizer {
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
 
+    /// The GPT-2 shape (no normalizer, ByteLevel with its regex, BPE, only
+    /// raw added tokens) can skip the general offset machinery: every byte of
+    /// a word maps straight back to the input char it came from.
+    fn byte_level_fast_path(&self) -> Option<(&models::Bpe, pre_tokenizers::ByteLevel)> {
+        match (&self.normalizer, &self.pre_tokenizer, &self.model) {
+            (None, Some(PreTokenizer::ByteLevel(bl)), Model::Bpe(bpe))
+                if bl.use_regex && !bpe.ignore_merges && self.added_vocabulary.only_raw_tokens() =>
+            {
+                Some((bpe, *bl))
+            }
+            _ => None,
+        }
+    }
+
+    fn encode_byte_level(
+        &self,
+        text: &str,
+        type_id: u32,
+        bpe: &models::Bpe,
+        bl: pre_tokenizers::ByteLevel,
+    ) -> Result<Encoding, TokenizerError> {
+        use pre_tokenizers::byte_level::BYTE_TO_CHAR;
+        let converter = ByteToChar::new(text);
+        let mut enc = Encoding::default();
+        let push = |enc: &mut Encoding, id: u32, value: String, offsets: (usize, usize)| {
+            enc.ids.push(id);
+            enc.tokens.push(value);
+            enc.offsets.push(converter.convert(offsets));
+            enc.type_ids.push(type_id);
+            enc.special_tokens_mask.push(0);
+        };
+        let mut virt = String::new();
+        let mut word = String::new();
+        for (id, (start, end)) in self.added_vocabulary.raw_splits(text) {
+            if start >= end {
+                continue;
+            }
+            let segment = &text[start..end];
+            if let Some(id) = id {
+                push(&mut enc, id, segment.to_string(), (start, end));
+                continue;
+            }
+            // The pre-tokenizer may prepend a space: it maps to the first char.
+            let prefix = bl.add_prefix_space && !segment.starts_with(' ');
+            virt.clear();
+            if prefix {
+                virt.push(' ');
+            }
+            virt.push_str(segment);
+            let shift = usize::from(prefix);
+            let first_len = segment.chars().next().map_or(0, char::len_utf8);
+            // Original byte range of the char holding virtual byte `v`.
+            let char_range = |v: usize| -> (usize, usize) {
+                if v < shift {
+                    return (start, start + first_len);
+                }
+                let mut b = v - shift;
+                while b > 0 && !segment.is_char_boundary(b) {
+                    b -= 1;
+                }
+                let len = segment[b..].chars().next().map_or(0, char::len_utf8);
+                (start + b, start + b + len)
+            };
+            for (ws, we) in patterns::KnownPattern::Gpt2.find_all(&virt) {
+                word.clear();
+                word.extend(virt.as_bytes()[ws..we].iter().map(|&b| BYTE_TO_CHAR[b as usize]));
+                let mut pos = ws;
+                for (id, len) in bpe.word_pieces(&word)? {
+                    let len = len as usize;
+                    let offsets = (char_range(pos).0, char_range(pos + len - 1).1);
+                    let value = bpe.vocab_r.get(&id).cloned().unwrap_or_default();
+                    push(&mut enc, id, value, offsets);
+                    pos += len;
+                }
+            }
+        }
+        Ok(enc)
+    }
+
     /// Encodes one sequence (no post-processing), with char offsets.
     fn encode_single(&self, text: &str, type_id: u32) -> Result<Encoding, TokenizerError> {
+        if let Some((bpe, bl)) = self.byte_level_fast_path() {
+            return self.encode_byte_level(text, type_id, bpe, bl);
+        }
         let mut pre = self.added_vocabulary.extract_and_normalize(self.normalizer.as_ref(), text);
         if let Some(p) = &self.pre_tokenizer {
             p.pre_tokenize(&mut pre);

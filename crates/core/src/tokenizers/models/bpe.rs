@@ -363,7 +363,7 @@ impl Bpe {
     }
 
     /// (id, byte length) of the tokens of one word.
-    fn word_pieces(&self, word: &str) -> Result<Vec<(u32, u32)>, TokenizerError> {
+    pub(crate) fn word_pieces(&self, word: &str) -> Result<Vec<(u32, u32)>, TokenizerError> {
         if let Some(hit) = self.cache.borrow().get(word) {
             return Ok(hit.clone());
         }

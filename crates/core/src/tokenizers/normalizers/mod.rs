@@ -136,8 +136,20 @@ pub enum Normalizer {
     },
     /// SentencePiece's precompiled normalization map (T5, ALBERT).
     Precompiled(Box<Precompiled>),
+    /// SentencePiece's NMT cleanup: drop ASCII controls, map odd spaces to ` `.
+    Nmt,
     /// Several normalizers in order.
     Sequence(Vec<Normalizer>),
+}
+
+/// The NMT normalizer's char filter and map (HF's `do_nmt`).
+fn nmt(n: &mut NormalizedString) {
+    n.filter(|c| !matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F));
+    n.map(|c| match c as u32 {
+        0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF
+        | 0xFFFD => ' ',
+        _ => c,
+    });
 }
 
 impl Normalizer {
@@ -161,6 +173,7 @@ impl Normalizer {
                 }
             }
             Self::Precompiled(p) => p.normalize(n),
+            Self::Nmt => nmt(n),
             Self::Sequence(list) => list.iter().for_each(|x| x.normalize(n)),
         }
     }
@@ -199,6 +212,7 @@ impl Normalizer {
                     TokenizerError::Invalid { path: json::join(path, "precompiled_charsmap"), reason }
                 })?))
             }
+            "Nmt" => Self::Nmt,
             "Sequence" => {
                 let list = json::req_array(o, "normalizers", path)?;
                 let mut out = Vec::with_capacity(list.len());
@@ -224,6 +238,7 @@ impl Normalizer {
                 json!({"type": "Replace", "pattern": pattern.to_json(), "content": content})
             }
             Self::Precompiled(p) => json!({"type": "Precompiled", "precompiled_charsmap": p.to_base64()}),
+            Self::Nmt => json!({"type": "Nmt"}),
             Self::Sequence(list) => {
                 json!({"type": "Sequence", "normalizers": list.iter().map(Self::to_json).collect::<Vec<_>>()})
             }
