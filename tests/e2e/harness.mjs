@@ -18,11 +18,11 @@ const MIME = {
   '.safetensors': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8', '.md': 'text/plain; charset=utf-8',
 };
 
-/** Serve `root` on 127.0.0.1 (free port). Extra routes: map of path -> handler(req, res). */
-export function serveStatic(root = distDir, routes = {}) {
+/** Serve `root` on 127.0.0.1 (free port). `extra`: `{prefix, handler(req, res)}` for paths under `prefix`. */
+export function serveStatic(root = distDir, extra = null) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
-    if (routes[url.pathname]) return routes[url.pathname](req, res);
+    if (extra && url.pathname.startsWith(extra.prefix)) return extra.handler(req, res);
     let file = path.normalize(path.join(root, decodeURIComponent(url.pathname)));
     if (!file.startsWith(root)) { res.writeHead(403); return res.end(); }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');

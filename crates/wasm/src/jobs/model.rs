@@ -114,9 +114,13 @@ async fn load_url(id: u32, base: &str, label: &str, use_cache: bool) -> Result<M
             }
         }
     }
-    let tokenizer_json = match fetch_bytes(id, &format!("{base}tokenizer.json"), "tokenizer.json", use_cache).await? {
-        Some(f) => Some(utf8(f.bytes, "tokenizer.json")?),
-        None => None,
+    let tokenizer_json = match fetch_bytes(id, &format!("{base}tokenizer.json"), "tokenizer.json", use_cache).await {
+        Ok(Some(f)) => Some(utf8(f.bytes, "tokenizer.json")?),
+        Ok(None) => None,
+        // Offline with the weights cached: a repo without tokenizer.json
+        // (a 404 is never cached) must still load.
+        Err(_) if from_cache => None,
+        Err(e) => return Err(e),
     };
     post(id, Response::Progress { fraction: 1.0, message: "Building the model…".into() });
     finish_load(label.to_string(), config_json, store, tokenizer_json, bytes, from_cache)
