@@ -13,6 +13,11 @@ Usage: /work/venv/bin/python scripts/bench/decode.py --bin target/release/llmlab
 """
 import argparse
 import json
+import os
+import sys
+
+# Sibling scripts (e.g. a `tokenizers.py`) must not shadow the packages transformers imports.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 import subprocess
 import time
 

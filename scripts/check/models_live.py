@@ -9,6 +9,11 @@ Usage: /work/venv/bin/python scripts/check/models_live.py [--seed N] [--rounds K
 import argparse
 import json
 import os
+import sys
+
+# Sibling scripts (e.g. a `tokenizers.py`) must not shadow the packages transformers imports.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+import os
 import random
 import subprocess
 import sys
