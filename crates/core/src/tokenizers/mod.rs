@@ -281,13 +281,21 @@ impl Tokenizer {
             for (ws, we) in patterns::KnownPattern::Gpt2.find_all(&virt) {
                 word.clear();
                 word.extend(virt.as_bytes()[ws..we].iter().map(|&b| BYTE_TO_CHAR[b as usize]));
+                // Piece lengths are in bytes of the mapped word; each mapped
+                // char stands for one input byte.
                 let mut pos = ws;
+                let mut mapped_pos = 0;
                 for (id, len) in bpe.word_pieces(&word)? {
-                    let len = len as usize;
-                    let offsets = (char_range(pos).0, char_range(pos + len - 1).1);
+                    let mapped_end = mapped_pos + len as usize;
+                    let n_bytes = word.get(mapped_pos..mapped_end).map_or(0, |p| p.chars().count());
+                    if n_bytes == 0 {
+                        continue;
+                    }
+                    let offsets = (char_range(pos).0, char_range(pos + n_bytes - 1).1);
                     let value = bpe.vocab_r.get(&id).cloned().unwrap_or_default();
                     push(&mut enc, id, value, offsets);
-                    pos += len;
+                    pos += n_bytes;
+                    mapped_pos = mapped_end;
                 }
             }
         }
