@@ -71,6 +71,16 @@ pub fn is_combining_mark(c: char) -> bool {
     in_table(t::COMBINING_MARK, c)
 }
 
+/// Whether HF's (older) Unicode tables decompose `c` at all, canonically
+/// (`compat == false`) or with compatibility mappings. Newer Unicode versions
+/// added decompositions HF does not know; those chars stay as they are.
+pub fn hf_decomposes(c: char, compat: bool) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    in_table(if compat { t::HF_NFKD_CHANGES } else { t::HF_NFD_CHANGES }, c)
+}
+
 /// `\w` of Rust's `regex` (used by the `Whitespace` pre-tokenizer).
 pub fn is_word_char(c: char) -> bool {
     if c.is_ascii() {

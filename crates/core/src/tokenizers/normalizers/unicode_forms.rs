@@ -7,10 +7,8 @@
 //! alignments of HF's `unicode-normalization-alignments`.
 
 use super::super::normalized::NormalizedString;
-use alloc::string::String;
 use alloc::vec::Vec;
 use unicode_normalization::char::canonical_combining_class;
-use unicode_normalization::UnicodeNormalization;
 
 /// One of the four Unicode normal forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,15 +34,6 @@ impl UnicodeForm {
         }
     }
 
-    fn apply(self, s: &str) -> String {
-        match self {
-            Self::Nfc => s.nfc().collect(),
-            Self::Nfd => s.nfd().collect(),
-            Self::Nfkc => s.nfkc().collect(),
-            Self::Nfkd => s.nfkd().collect(),
-        }
-    }
-
     fn is_normalized(self, s: &str) -> bool {
         match self {
             Self::Nfc => unicode_normalization::is_nfc(s),
@@ -60,17 +49,11 @@ impl UnicodeForm {
         if self.is_normalized(text) {
             return;
         }
-        let expected = self.apply(text);
+        // (Our own decomposition + composition, rather than the crate's
+        // string functions, so that chars HF's older tables do not decompose
+        // are left alone.)
         let changes = self.tracked(text);
-        let produced: String = changes.iter().map(|&(c, _)| c).collect();
-        if produced == expected {
-            n.transform(changes, 0);
-        } else {
-            // Our tracked composition disagreed with the reference algorithm
-            // (should not happen): keep the right text, align by segments.
-            let changes = self.by_segments(text);
-            n.transform(changes, 0);
-        }
+        n.transform(changes, 0);
     }
 
     /// Decompose char by char (first char of a decomposition replaces the
@@ -86,7 +69,9 @@ impl UnicodeForm {
                 let change = if items.len() == start { 0 } else { 1 };
                 items.push((d, change));
             };
-            if compat {
+            if !super::super::unicode::hf_decomposes(c, compat) {
+                push(c);
+            } else if compat {
                 unicode_normalization::char::decompose_compatible(c, &mut push);
             } else {
                 unicode_normalization::char::decompose_canonical(c, &mut push);
@@ -140,37 +125,5 @@ impl UnicodeForm {
             out.push((c, change));
         }
         out
-    }
-
-    /// Fallback alignment: cut at starters, align each segment positionally.
-    fn by_segments(self, text: &str) -> Vec<(char, isize)> {
-        let mut segments: Vec<&str> = Vec::new();
-        let mut seg_start = 0;
-        for (b, c) in text.char_indices() {
-            if b > 0 && canonical_combining_class(c) == 0 {
-                segments.push(&text[seg_start..b]);
-                seg_start = b;
-            }
-        }
-        segments.push(&text[seg_start..]);
-        let mut changes: Vec<(char, isize)> = Vec::with_capacity(text.len());
-        for seg in segments {
-            let n_in = seg.chars().count();
-            let out: Vec<char> = self.apply(seg).chars().collect();
-            let m = out.len();
-            for (i, &c) in out.iter().enumerate() {
-                let change = if i < n_in.min(m) {
-                    if m < n_in && i + 1 == m {
-                        -((n_in - m) as isize)
-                    } else {
-                        0
-                    }
-                } else {
-                    1
-                };
-                changes.push((c, change));
-            }
-        }
-        changes
     }
 }
