@@ -1,0 +1,179 @@
+// End-to-end tests of the Generate tab: greedy, beam search and sampling
+// with a real (tiny) model in the worker, streamed tokens colored by
+// probability, the candidate bars with the top-k / nucleus cut-offs, the
+// beam tree, Stop, the KV-cache speed note, and a share link that
+// reproduces the sampled text exactly.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot, distDir } from './harness.mjs';
+
+const fixture = path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'models', 'gpt2');
+// The embedded default model when the site ships one; otherwise the tiny
+// random GPT-2 fixture (no tokenizer: prompts are token ids).
+const hasDefault = fs.existsSync(path.join(distDir, 'models', 'default', 'config.json'));
+const PROMPT = hasDefault ? 'Once upon a time' : '5, 17, 42, 8';
+
+let site, browser;
+before(async () => {
+  site = await serveStatic();
+  browser = await launch();
+});
+after(async () => { await browser?.close(); await site?.close(); });
+
+async function openWithModel(url = `${site.base}#tab=gen`) {
+  const page = await newPage(browser);
+  await page.goto(url);
+  await waitWorkerReady(page);
+  await page.getByTestId('panel-gen').waitFor();
+  if (hasDefault) {
+    await page.getByTestId('load-default').click();
+  } else {
+    await page.getByTestId('model-files').setInputFiles([
+      path.join(fixture, 'config.json'),
+      path.join(fixture, 'model.safetensors'),
+    ]);
+  }
+  await page.getByTestId('model-status').getByText('Model:', { exact: false }).waitFor({ timeout: 60000 });
+  return page;
+}
+
+async function setNumber(page, id, value) {
+  await page.getByTestId(id).fill(String(value));
+  await page.getByTestId(id).press('Tab');
+}
+
+async function generate(page) {
+  await page.getByTestId('generate').click();
+  await page.getByTestId('gen-speed').waitFor({ timeout: 60000 });
+}
+
+test('greedy streams probability-colored tokens and shows the candidate bars', async () => {
+  const page = await openWithModel();
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByTestId('strategy').selectOption('greedy');
+  await setNumber(page, 'max-new-tokens', 10);
+  await generate(page);
+  const tokens = page.getByTestId('gen-token');
+  const count = await tokens.count();
+  assert.ok(count >= 1 && count <= 10, `${count} tokens`);
+  assert.match(await tokens.first().getAttribute('style'), /background/);
+  await page.getByTestId('prob-legend').waitFor();
+  assert.match(await page.getByTestId('gen-speed').textContent(), /tokens\/s/);
+  // Clicking a token opens that step's candidates; greedy picks the top one.
+  await tokens.first().click();
+  const bars = page.getByTestId('prob-bars');
+  await bars.waitFor();
+  assert.match(await bars.locator('h3').textContent(), /Step 0/);
+  assert.equal(await bars.getByTestId('chosen-bar').count(), 1);
+  assert.equal(await bars.locator('.gen-bar-row').first().getAttribute('data-testid'), 'chosen-bar');
+  // Keyboard: Enter on another token shows its step.
+  if (count > 1) {
+    await tokens.nth(1).focus();
+    await page.keyboard.press('Enter');
+    await bars.locator('h3').getByText('Step 1').waitFor();
+  }
+  await screenshot(page, 'generate-greedy');
+  assert.deepEqual(page.events.pageErrors, []);
+  await page.close();
+});
+
+test('beam search draws the per-step tree with pruned branches and the winner', async () => {
+  const page = await openWithModel();
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByTestId('strategy').selectOption('beam');
+  await setNumber(page, 'num-beams', 3);
+  await setNumber(page, 'num-return', 2);
+  await setNumber(page, 'max-new-tokens', 5);
+  await generate(page);
+  const tree = page.getByTestId('beam-tree');
+  await tree.waitFor();
+  const stepTables = await tree.getByTestId('beam-step').count();
+  assert.ok(stepTables >= 1 && stepTables <= 5, `${stepTables} steps`);
+  assert.ok(await tree.getByTestId('beam-pruned').count() >= 1, 'some candidates are pruned');
+  assert.ok(await tree.getByTestId('beam-winner').count() >= 1, 'the winner is highlighted');
+  const seqs = page.getByTestId('gen-sequence');
+  assert.equal(await seqs.count(), 2);
+  assert.match(await seqs.first().getAttribute('class'), /winner/);
+  await screenshot(page, 'generate-beam');
+  await page.close();
+});
+
+test('sampling with a seed shows the cut-offs and a share link reproduces the text', async () => {
+  const page = await openWithModel();
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByTestId('strategy').selectOption('sample');
+  await setNumber(page, 'top-k', 5);
+  await setNumber(page, 'top-p', 0.9);
+  await setNumber(page, 'temperature', 1.5);
+  await setNumber(page, 'seed', 1234);
+  await setNumber(page, 'max-new-tokens', 12);
+  await generate(page);
+  const text = await page.getByTestId('gen-output').textContent();
+  await page.getByTestId('gen-token').first().click();
+  const bars = page.getByTestId('prob-bars');
+  await bars.getByTestId('cut-top-k').waitFor();
+  assert.match(await bars.getByTestId('cut-top-k').textContent(), /top-k/);
+  assert.equal(await bars.getByTestId('cut-top-p').count(), 1);
+  assert.equal(await bars.getByTestId('chosen-bar').count(), 1);
+  await screenshot(page, 'generate-sample');
+
+  // Same settings again in this page: same text.
+  await generate(page);
+  assert.equal(await page.getByTestId('gen-output').textContent(), text);
+
+  const link = await page.getByTestId('share-url').inputValue();
+  assert.match(link, /seed=1234/);
+  const other = await openWithModel(link);
+  assert.equal(await other.getByTestId('prompt').inputValue(), PROMPT);
+  await generate(other);
+  assert.equal(await other.getByTestId('gen-output').textContent(), text);
+  await page.close(); await other.close();
+});
+
+test('Ctrl+Enter generates, templates fill the prompt, and the KV-cache toggle is compared', async () => {
+  const page = await openWithModel();
+  await page.getByTestId('template-dialogue').click();
+  assert.match(await page.getByTestId('prompt').inputValue(), /System:[\s\S]*User:[\s\S]*Assistant:/);
+  await page.getByTestId('template-ner').click();
+  assert.match(await page.getByTestId('prompt').inputValue(), /Entities:/);
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByTestId('strategy').selectOption('greedy');
+  await setNumber(page, 'max-new-tokens', 20);
+  await page.getByTestId('prompt').press('Control+Enter');
+  await page.getByTestId('gen-speed').waitFor({ timeout: 60000 });
+  const withCache = await page.getByTestId('gen-output').textContent();
+  assert.match(await page.getByTestId('gen-speed').textContent(), /KV cache on/);
+  await page.getByTestId('kv').uncheck();
+  await generate(page);
+  assert.match(await page.getByTestId('gen-speed').textContent(), /KV cache on: [\d.]+ tokens\/s, off: [\d.]+ tokens\/s/);
+  // The cache changes the speed, never the text.
+  assert.equal(await page.getByTestId('gen-output').textContent(), withCache);
+  assert.match(await page.getByTestId('share-url').inputValue(), /kv=0/);
+  await page.close();
+});
+
+test('Stop ends a long generation and keeps the partial output; bad prompts give clear errors', async () => {
+  const page = await openWithModel();
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByTestId('strategy').selectOption('greedy');
+  await page.getByTestId('kv').uncheck();
+  await setNumber(page, 'max-new-tokens', 1024);
+  await page.getByTestId('generate').click();
+  await page.getByTestId('gen-token').first().waitFor({ timeout: 60000 });
+  await page.getByTestId('stop').click();
+  const speed = page.getByTestId('gen-speed');
+  await speed.waitFor({ timeout: 60000 });
+  // The fixture's context is 64 tokens: the length was capped with a visible note.
+  if (!hasDefault) assert.match(await page.getByTestId('gen-note').textContent(), /context window/);
+  const n = await page.getByTestId('gen-token').count();
+  assert.ok(n >= 1, `${n} tokens kept`);
+  if (!hasDefault) {
+    await page.getByTestId('prompt').fill('hello world');
+    await page.getByTestId('generate').click();
+    await page.getByTestId('gen-error').getByText('token ids', { exact: false }).waitFor();
+  }
+  assert.deepEqual(page.events.pageErrors, []);
+  await page.close();
+});
