@@ -44,9 +44,17 @@ async function setNumber(page, id, value) {
   await page.getByTestId(id).press('Tab');
 }
 
-async function generate(page) {
-  await page.getByTestId('generate').click();
-  await page.getByTestId('gen-speed').waitFor({ timeout: 60000 });
+/** Number of finished runs shown by the page (0 before the first). */
+async function runs(page) {
+  const speed = page.getByTestId('gen-speed');
+  return (await speed.count()) ? Number(await speed.getAttribute('data-run')) : 0;
+}
+
+/** Run `start` (a click or a key) and wait until that run has finished. */
+async function generate(page, start = () => page.getByTestId('generate').click()) {
+  const before = await runs(page);
+  await start();
+  await page.locator(`[data-testid="gen-speed"][data-run="${before + 1}"]`).waitFor({ timeout: 60000 });
 }
 
 test('greedy streams probability-colored tokens and shows the candidate bars', async () => {
@@ -141,8 +149,7 @@ test('Ctrl+Enter generates, templates fill the prompt, and the KV-cache toggle i
   await page.getByTestId('prompt').fill(PROMPT);
   await page.getByTestId('strategy').selectOption('greedy');
   await setNumber(page, 'max-new-tokens', 20);
-  await page.getByTestId('prompt').press('Control+Enter');
-  await page.getByTestId('gen-speed').waitFor({ timeout: 60000 });
+  await generate(page, () => page.getByTestId('prompt').press('Control+Enter'));
   const withCache = await page.getByTestId('gen-output').textContent();
   assert.match(await page.getByTestId('gen-speed').textContent(), /KV cache on/);
   await page.getByTestId('kv').uncheck();
@@ -160,11 +167,11 @@ test('Stop ends a long generation and keeps the partial output; bad prompts give
   await page.getByTestId('strategy').selectOption('greedy');
   await page.getByTestId('kv').uncheck();
   await setNumber(page, 'max-new-tokens', 1024);
-  await page.getByTestId('generate').click();
-  await page.getByTestId('gen-token').first().waitFor({ timeout: 60000 });
-  await page.getByTestId('stop').click();
-  const speed = page.getByTestId('gen-speed');
-  await speed.waitFor({ timeout: 60000 });
+  await generate(page, async () => {
+    await page.getByTestId('generate').click();
+    await page.getByTestId('gen-token').first().waitFor({ timeout: 60000 });
+    if (await page.getByTestId('stop').isEnabled()) await page.getByTestId('stop').click();
+  });
   // The fixture's context is 64 tokens: the length was capped with a visible note.
   if (!hasDefault) assert.match(await page.getByTestId('gen-note').textContent(), /context window/);
   const n = await page.getByTestId('gen-token').count();

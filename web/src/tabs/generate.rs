@@ -105,6 +105,8 @@ pub fn GenerateTab() -> impl IntoView {
     let selected = RwSignal::new(None::<(usize, usize)>);
     // Last tokens/s with the KV cache [off, on], for the comparison note.
     let speeds = RwSignal::new([None::<f64>; 2]);
+    // Finished runs so far (lets tests and screen readers tell runs apart).
+    let runs = RwSignal::new(0u32);
     let loaded = move || matches!(model.get(), ModelState::Loaded(_));
     let has_tokenizer = move || matches!(model.get(), ModelState::Loaded(s) if s.has_tokenizer);
 
@@ -136,6 +138,7 @@ pub fn GenerateTab() -> impl IntoView {
                 cancelled,
             }) => {
                 job.set(None);
+                runs.update(|n| *n += 1);
                 if !cancelled {
                     speeds.update(|s| s[usize::from(kv_cache)] = Some(tokens_per_second));
                 }
@@ -234,7 +237,7 @@ pub fn GenerateTab() -> impl IntoView {
             </div>
             {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="gen-error">{e}</p> })}
             {move || note.get().map(|n| view! { <p class="warning" role="status" data-testid="gen-note">{n}</p> })}
-            <Speed job finished speeds steps/>
+            <Speed job finished speeds steps runs/>
             {move || if mode.get() == "beam" {
                 view! { <BeamTree steps num_beams finished/> }.into_any()
             } else {
@@ -251,6 +254,7 @@ fn Speed(
     finished: RwSignal<Option<FinishedView>>,
     speeds: RwSignal<[Option<f64>; 2]>,
     steps: RwSignal<Vec<StepView>>,
+    runs: RwSignal<u32>,
 ) -> impl IntoView {
     move || {
         if job.get().is_some() {
@@ -266,7 +270,7 @@ fn Speed(
             _ => " Toggle the KV cache and generate again to compare speeds.".to_string(),
         };
         view! {
-            <p class="gen-speed" data-testid="gen-speed">
+            <p class="gen-speed" data-testid="gen-speed" data-run=runs.get().to_string() aria-live="polite">
                 {format!(
                     "{}{:.1} tokens/s, {} forward calls, KV cache {}.{}",
                     if f.cancelled { "Stopped. " } else { "" },
