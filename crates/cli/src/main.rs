@@ -39,6 +39,8 @@ enum Command {
     BenchTokenize(commands::bench_tokenize::Args),
     /// Generate text: greedy, beam search or sampling with HF `generate` parity.
     Generate(commands::generate::Args),
+    /// Train a small GPT-2/Llama on a text file and export it in HF layout.
+    Train(commands::train::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
+        Command::Train(args) => commands::train::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
         Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),

@@ -21,3 +21,4 @@ pub mod models;
 pub mod loading;
 pub mod share;
 pub mod tokenizers;
+pub mod train;

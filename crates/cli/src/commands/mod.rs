@@ -12,3 +12,4 @@ pub mod tokenize;
 pub mod decode;
 pub mod train_tokenizer;
 pub mod bench_tokenize;
+pub mod train;

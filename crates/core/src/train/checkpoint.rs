@@ -1,0 +1,243 @@
+//! Hugging Face files in and out: `model.safetensors` with HF tensor names
+//! (f32) and `config.json` for `GPT2LMHeadModel` / `LlamaForCausalLM`.
+//!
+//! Because the flat buffer already uses HF names and layouts (`params.rs`),
+//! loading and saving are range copies. GPT-2's `Conv1D` weights are stored
+//! `(in, out)` in HF checkpoints and we keep them that way.
+
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde_json::{json, Value};
+
+use super::config::{Arch, Config};
+use super::params::ParamTable;
+use super::TrainError;
+
+fn format_err(msg: impl Into<String>) -> TrainError {
+    TrainError::Format(msg.into())
+}
+
+/// Serialises named f32 tensors (little-endian) as safetensors, with the
+/// `{"format": "pt"}` metadata transformers expects.
+pub fn write_tensors(tensors: &[(String, Vec<usize>, &[f32])]) -> Result<Vec<u8>, TrainError> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, data)| data.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, shape, _), data) in tensors.iter().zip(&bytes) {
+        let view = TensorView::new(Dtype::F32, shape.clone(), data).map_err(|e| format_err(format!("tensor {name}: {e}")))?;
+        views.push((name.clone(), view));
+    }
+    let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
+    safetensors::serialize(views, metadata).map_err(|e| format_err(format!("safetensors: {e}")))
+}
+
+/// Reads one tensor as f32, converting from f16/bf16/f64 if needed, and
+/// checks its shape.
+pub fn read_tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, TrainError> {
+    let view = st.tensor(name).map_err(|_| format_err(format!("missing tensor {name}")))?;
+    if view.shape() != shape {
+        return Err(format_err(format!("tensor {name} has shape {:?}, expected {shape:?}", view.shape())));
+    }
+    let data = view.data();
+    let out: Vec<f32> = match view.dtype() {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        other => return Err(format_err(format!("tensor {name} has unsupported dtype {other:?}"))),
+    };
+    if out.len() != shape.iter().product::<usize>() {
+        return Err(format_err(format!("tensor {name} has the wrong byte length")));
+    }
+    Ok(out)
+}
+
+/// Reads the tensor `name` of safetensors `bytes` as f32 with the given shape.
+pub fn read_tensor_from_bytes(bytes: &[u8], name: &str, shape: &[usize]) -> Result<Vec<f32>, TrainError> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(format!("safetensors: {e}")))?;
+    read_tensor(&st, name, shape)
+}
+
+/// The model's parameters as HF safetensors bytes.
+pub fn params_to_safetensors(table: &ParamTable, params: &[f32]) -> Result<Vec<u8>, TrainError> {
+    let mut tensors = Vec::with_capacity(table.tensors.len());
+    for t in &table.tensors {
+        let data = params.get(t.range.clone()).ok_or(TrainError::Shape("parameter buffer shorter than its table"))?;
+        tensors.push((t.name.clone(), t.shape.clone(), data));
+    }
+    write_tensors(&tensors)
+}
+
+/// Loads the flat parameter buffer for `config` from HF safetensors bytes.
+/// Extra tensors (e.g. a duplicated tied `lm_head.weight`, GPT-2's causal
+/// mask buffers) are ignored; a missing or misshapen one is an error.
+pub fn params_from_safetensors(table: &ParamTable, bytes: &[u8]) -> Result<Vec<f32>, TrainError> {
+    // Every parameter needs at least two bytes (f16/bf16): refuse before
+    // allocating for a file that cannot possibly hold the model.
+    if bytes.len() / 2 < table.total {
+        return Err(format_err("safetensors file too small for this model"));
+    }
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(format!("safetensors: {e}")))?;
+    let mut params = vec![0.0f32; table.total];
+    for t in &table.tensors {
+        let values = read_tensor(&st, &t.name, &t.shape)?;
+        params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&values);
+    }
+    Ok(params)
+}
+
+/// HF `config.json` for the model.
+pub fn config_to_json(c: &Config) -> Value {
+    match c.arch {
+        Arch::Gpt2 => json!({
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            "vocab_size": c.vocab_size,
+            "n_positions": c.context,
+            "n_ctx": c.context,
+            "n_embd": c.width,
+            "n_layer": c.layers,
+            "n_head": c.heads,
+            "n_inner": c.ffn_width,
+            "activation_function": "gelu_new",
+            "layer_norm_epsilon": c.norm_eps,
+            "resid_pdrop": 0.0,
+            "embd_pdrop": 0.0,
+            "attn_pdrop": 0.0,
+            "initializer_range": 0.02,
+            "scale_attn_weights": true,
+            "tie_word_embeddings": c.tie_embeddings,
+            "bos_token_id": null,
+            "eos_token_id": null,
+            "use_cache": true,
+            "torch_dtype": "float32",
+        }),
+        Arch::Llama => json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "vocab_size": c.vocab_size,
+            "hidden_size": c.width,
+            "intermediate_size": c.ffn_width,
+            "num_hidden_layers": c.layers,
+            "num_attention_heads": c.heads,
+            "num_key_value_heads": c.kv_heads,
+            "head_dim": c.head_dim(),
+            "max_position_embeddings": c.context,
+            "rms_norm_eps": c.norm_eps,
+            "rope_theta": c.rope_theta,
+            "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
+            "hidden_act": "silu",
+            "attention_bias": false,
+            "attention_dropout": 0.0,
+            "mlp_bias": false,
+            "initializer_range": 0.02,
+            "tie_word_embeddings": c.tie_embeddings,
+            "bos_token_id": null,
+            "eos_token_id": null,
+            "use_cache": true,
+            "torch_dtype": "float32",
+        }),
+    }
+}
+
+fn get_usize(v: &Value, keys: &[&str]) -> Result<usize, TrainError> {
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_u64))
+        .and_then(|x| usize::try_from(x).ok())
+        .ok_or_else(|| format_err(format!("config.json lacks {}", keys.join(" / "))))
+}
+
+fn get_f64(v: &Value, keys: &[&str], default: f64) -> f64 {
+    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_f64)).unwrap_or(default)
+}
+
+/// Parses an HF `config.json` (GPT-2 or Llama).
+pub fn config_from_json(text: &str) -> Result<Config, TrainError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format_err(format!("config.json: {e}")))?;
+    let model_type = v.get("model_type").and_then(Value::as_str).unwrap_or("").to_owned();
+    let config = match model_type.as_str() {
+        "gpt2" => {
+            let width = get_usize(&v, &["n_embd"])?;
+            let activation = v.get("activation_function").and_then(Value::as_str).unwrap_or("gelu_new");
+            if activation != "gelu_new" && activation != "gelu_pytorch_tanh" {
+                return Err(format_err(format!("activation {activation} is not supported (only gelu_new)")));
+            }
+            Config {
+                arch: Arch::Gpt2,
+                vocab_size: get_usize(&v, &["vocab_size"])?,
+                context: get_usize(&v, &["n_positions", "n_ctx"])?,
+                layers: get_usize(&v, &["n_layer"])?,
+                heads: get_usize(&v, &["n_head"])?,
+                kv_heads: get_usize(&v, &["n_head"])?,
+                width,
+                ffn_width: v.get("n_inner").and_then(Value::as_u64).map_or(4 * width, |x| x as usize),
+                norm_eps: get_f64(&v, &["layer_norm_epsilon"], 1e-5) as f32,
+                rope_theta: 10000.0,
+                tie_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(true),
+            }
+        }
+        "llama" => {
+            let heads = get_usize(&v, &["num_attention_heads"])?;
+            let width = get_usize(&v, &["hidden_size"])?;
+            if let Some(hd) = v.get("head_dim").and_then(Value::as_u64) {
+                if hd as usize * heads != width {
+                    return Err(format_err("head_dim × heads must equal hidden_size"));
+                }
+            }
+            let theta = v
+                .get("rope_parameters")
+                .and_then(|r| r.get("rope_theta"))
+                .and_then(Value::as_f64)
+                .unwrap_or_else(|| get_f64(&v, &["rope_theta"], 10000.0));
+            Config {
+                arch: Arch::Llama,
+                vocab_size: get_usize(&v, &["vocab_size"])?,
+                context: get_usize(&v, &["max_position_embeddings"])?,
+                layers: get_usize(&v, &["num_hidden_layers"])?,
+                heads,
+                kv_heads: v.get("num_key_value_heads").and_then(Value::as_u64).map_or(heads, |x| x as usize),
+                width,
+                ffn_width: get_usize(&v, &["intermediate_size"])?,
+                norm_eps: get_f64(&v, &["rms_norm_eps"], 1e-6) as f32,
+                rope_theta: theta,
+                tie_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
+            }
+        }
+        other => return Err(format_err(format!("model_type {other:?} is not trainable here (gpt2 or llama)"))),
+    };
+    config.validate().map_err(TrainError::Config)?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn safetensors_and_config_round_trip() {
+        for config in [Config::gpt2(11, 8, 2, 2, 8), Config { kv_heads: 1, ..Config::llama(11, 8, 1, 2, 8) }] {
+            let table = ParamTable::new(&config);
+            let params = table.init(&config, &mut Rng::new(3));
+            let bytes = params_to_safetensors(&table, &params).unwrap();
+            assert_eq!(params_from_safetensors(&table, &bytes).unwrap(), params);
+            let text = config_to_json(&config).to_string();
+            assert_eq!(config_from_json(&text).unwrap(), config);
+        }
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors() {
+        let table = ParamTable::new(&Config::gpt2(11, 8, 1, 2, 8));
+        assert!(params_from_safetensors(&table, b"not safetensors").is_err());
+        assert!(config_from_json("{\"model_type\": \"bert\"}").is_err());
+        assert!(config_from_json("{\"model_type\": \"gpt2\", \"n_embd\": 7, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 3, \"n_positions\": 4}").is_err());
+    }
+}
