@@ -91,3 +91,25 @@ fn mismatched_reference_length_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("segments"));
 }
+
+/// `llmlab score ppl` on a tiny GPT-2 with a BPE tokenizer.json, against the
+/// HF perplexity-guide loop (`scripts/fixtures/perplexity.py`, `cli.json`).
+#[test]
+fn ppl_matches_hf_sliding_window() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/perplexity");
+    let expected: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(root.join("cli.json")).unwrap()).unwrap();
+    let (model, text) = (root.join("gpt2"), root.join("text.txt"));
+    for case in &expected {
+        let (max_length, stride) = (case["max_length"].to_string(), case["stride"].to_string());
+        let out = score(&[
+            "ppl", "--model", model.to_str().unwrap(), "--text", text.to_str().unwrap(),
+            "--max-length", &max_length, "--stride", &stride,
+        ]);
+        assert_eq!(out[0]["tokens"], case["tokens"]);
+        for key in ["ppl", "nll", "bits_per_char"] {
+            let (got, want) = (out[0][key].as_f64().unwrap(), case[key].as_f64().unwrap());
+            assert!((got - want).abs() <= 1e-4 * want.abs(), "{max_length}/{stride} {key}: {got} vs {want}");
+        }
+    }
+}

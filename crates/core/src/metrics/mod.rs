@@ -12,6 +12,7 @@
 //! - [`chrf`]: chrF and chrF++.
 //! - [`rouge`] + [`porter`]: ROUGE-N, ROUGE-L, ROUGE-Lsum with NLTK's Porter
 //!   stemmer.
+//! - [`perplexity`]: HF's sliding-window perplexity, per-token NLL, bits/char.
 //! - [`pytext`]: Python `str` semantics (split, strip, lower).
 
 pub mod bleu;
@@ -19,6 +20,7 @@ pub mod bleu_tokenizers;
 pub mod chrf;
 mod math;
 pub mod ngrams;
+pub mod perplexity;
 pub mod porter;
 pub mod pytext;
 pub mod rouge;

@@ -7,6 +7,7 @@
 
 mod bleu;
 mod chrf;
+mod ppl;
 mod rouge;
 
 use std::io::Write;
@@ -27,7 +28,8 @@ enum Metric {
     Chrf(chrf::Args),
     /// ROUGE-N / ROUGE-L / ROUGE-Lsum exactly as rouge-score 0.1.2.
     Rouge(rouge::Args),
-    // Perplexity (`ppl`) joins here as one more variant + match arm.
+    /// Perplexity of a text under a causal LM (HF's sliding-window method).
+    Ppl(ppl::Args),
 }
 
 /// Runs the chosen metric.
@@ -36,6 +38,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Metric::Bleu(args) => bleu::run(args),
         Metric::Chrf(args) => chrf::run(args),
         Metric::Rouge(args) => rouge::run(args),
+        Metric::Ppl(args) => ppl::run(args),
     }
 }
 
