@@ -14,7 +14,9 @@ fn repo() -> PathBuf {
 
 fn load(name: &str) -> Box<dyn CausalLm> {
     let dir = repo().join("tests/fixtures/decoding/models").join(name);
-    let Checkpoint::HuggingFace { config_json, store } = load_checkpoint(&dir).unwrap() else { panic!("not HF") };
+    let Checkpoint::HuggingFace { config_json, store } = load_checkpoint(&dir).unwrap() else {
+        panic!("not HF")
+    };
     match models::load(&config_json, &store).unwrap() {
         AnyModel::Causal(model) => model,
         _ => panic!("{name} is not causal"),
@@ -27,7 +29,8 @@ fn relative(actual: f64, expected: f64) -> f64 {
 
 #[test]
 fn sliding_window_perplexity_matches_hf_loss() {
-    let text = std::fs::read_to_string(repo().join("tests/fixtures/perplexity/cases.json")).unwrap();
+    let text =
+        std::fs::read_to_string(repo().join("tests/fixtures/perplexity/cases.json")).unwrap();
     let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     assert!(cases.len() >= 40, "fixture has only {} cases", cases.len());
     let models = [("gpt2", load("gpt2")), ("llama", load("llama"))];
@@ -35,11 +38,20 @@ fn sliding_window_perplexity_matches_hf_loss() {
     for case in &cases {
         let name = case["model"].as_str().unwrap();
         let model = &models.iter().find(|(n, _)| *n == name).unwrap().1;
-        let ids: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         let max_length = case["max_length"].as_u64().unwrap() as usize;
         let stride = case["stride"].as_u64().unwrap() as usize;
         let got = perplexity(&ids, max_length, stride, |w| model.forward(w, None)).unwrap();
-        assert_eq!(got.tokens as u64, case["tokens"].as_u64().unwrap(), "{name} {max_length}/{stride}");
+        assert_eq!(
+            got.tokens as u64,
+            case["tokens"].as_u64().unwrap(),
+            "{name} {max_length}/{stride}"
+        );
         for key in ["ppl", "nll", "total_nll"] {
             let value = match key {
                 "ppl" => got.ppl,
@@ -47,7 +59,11 @@ fn sliding_window_perplexity_matches_hf_loss() {
                 _ => got.total_nll,
             };
             let diff = relative(value, case[key].as_f64().unwrap());
-            assert!(diff <= 1e-4, "{name} {max_length}/{stride} {key}: {value} vs {} ({diff})", case[key]);
+            assert!(
+                diff <= 1e-4,
+                "{name} {max_length}/{stride} {key}: {value} vs {} ({diff})",
+                case[key]
+            );
             if key == "ppl" {
                 max_ppl = max_ppl.max(diff);
             }
@@ -59,7 +75,10 @@ fn sliding_window_perplexity_matches_hf_loss() {
                 (None, None) => {}
                 (Some(e), Some(g)) => {
                     let diff = relative(*g, e);
-                    assert!(diff <= 1e-4, "{name} {max_length}/{stride} token {position}: {g} vs {e}");
+                    assert!(
+                        diff <= 1e-4,
+                        "{name} {max_length}/{stride} token {position}: {g} vs {e}"
+                    );
                     max_token = max_token.max(diff);
                 }
                 _ => panic!("{name} {max_length}/{stride} token {position}: scored {e:?} vs {g:?}"),

@@ -70,11 +70,18 @@ impl fmt::Display for PerplexityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ZeroWindow => write!(f, "max_length and stride must be at least 1"),
-            Self::TooFewTokens(n) => write!(f, "perplexity needs at least 2 tokens, the text has {n}"),
-            Self::LogitsShape { expected_rows, rows } => {
+            Self::TooFewTokens(n) => {
+                write!(f, "perplexity needs at least 2 tokens, the text has {n}")
+            }
+            Self::LogitsShape {
+                expected_rows,
+                rows,
+            } => {
                 write!(f, "the model returned {rows} rows of logits for a window of {expected_rows} tokens")
             }
-            Self::TokenOutOfVocab { id, vocab } => write!(f, "token id {id} is outside the model's {vocab} logits"),
+            Self::TokenOutOfVocab { id, vocab } => {
+                write!(f, "token id {id} is outside the model's {vocab} logits")
+            }
             Self::WindowOutOfRange => write!(f, "the window lies outside the token sequence"),
             Self::Model(message) => write!(f, "the model failed: {message}"),
         }
@@ -122,7 +129,11 @@ impl Window {
 }
 
 /// The guide's windows for `seq_len` tokens, in order.
-pub fn windows(seq_len: usize, max_length: usize, stride: usize) -> Result<Vec<Window>, PerplexityError> {
+pub fn windows(
+    seq_len: usize,
+    max_length: usize,
+    stride: usize,
+) -> Result<Vec<Window>, PerplexityError> {
     if max_length == 0 || stride == 0 {
         return Err(PerplexityError::ZeroWindow);
     }
@@ -131,7 +142,11 @@ pub fn windows(seq_len: usize, max_length: usize, stride: usize) -> Result<Vec<W
     let mut begin = 0;
     while begin < seq_len {
         let end = (begin + max_length).min(seq_len);
-        out.push(Window { begin, end, trg_len: end - prev_end });
+        out.push(Window {
+            begin,
+            end,
+            trg_len: end - prev_end,
+        });
         prev_end = end;
         if end == seq_len {
             break;
@@ -185,7 +200,12 @@ impl PerplexityAccumulator {
             return Err(PerplexityError::TooFewTokens(ids.len()));
         }
         let token_nll = vec![None; ids.len()];
-        Ok(Self { ids, token_nll, nll_sum: 0.0, tokens: 0 })
+        Ok(Self {
+            ids,
+            token_nll,
+            nll_sum: 0.0,
+            tokens: 0,
+        })
     }
 
     /// The token ids.
@@ -196,12 +216,19 @@ impl PerplexityAccumulator {
     /// Adds one window given the model's logits `(window.len(), vocab)` for
     /// `ids[window.begin..window.end]`. Returns the window's loss (mean NLL
     /// of its scored tokens), `None` when it scores nothing.
-    pub fn add_window(&mut self, window: Window, logits: ArrayView2<'_, f32>) -> Result<Option<f64>, PerplexityError> {
+    pub fn add_window(
+        &mut self,
+        window: Window,
+        logits: ArrayView2<'_, f32>,
+    ) -> Result<Option<f64>, PerplexityError> {
         if window.begin >= window.end || window.end > self.ids.len() {
             return Err(PerplexityError::WindowOutOfRange);
         }
         if logits.nrows() != window.len() {
-            return Err(PerplexityError::LogitsShape { expected_rows: window.len(), rows: logits.nrows() });
+            return Err(PerplexityError::LogitsShape {
+                expected_rows: window.len(),
+                rows: logits.nrows(),
+            });
         }
         let scored = window.scored_positions();
         let count = scored.len();
@@ -228,7 +255,11 @@ impl PerplexityAccumulator {
 
     /// The result so far (after the last window, the whole text's).
     pub fn finish(&self) -> Perplexity {
-        let nll = if self.tokens == 0 { 0.0 } else { self.nll_sum / self.tokens as f64 };
+        let nll = if self.tokens == 0 {
+            0.0
+        } else {
+            self.nll_sum / self.tokens as f64
+        };
         Perplexity {
             ppl: libm::exp(nll),
             nll,
@@ -240,7 +271,11 @@ impl PerplexityAccumulator {
 }
 
 /// `-log softmax(row)[target]` in f64, with the max subtracted for stability.
-fn token_nll(row: impl Iterator<Item = f32> + Clone, vocab: usize, target: u32) -> Result<f64, PerplexityError> {
+fn token_nll(
+    row: impl Iterator<Item = f32> + Clone,
+    vocab: usize,
+    target: u32,
+) -> Result<f64, PerplexityError> {
     let index = target as usize;
     if index >= vocab {
         return Err(PerplexityError::TokenOutOfVocab { id: target, vocab });
@@ -268,7 +303,9 @@ pub fn perplexity<E: fmt::Display>(
 ) -> Result<Perplexity, PerplexityError> {
     let mut accumulator = PerplexityAccumulator::new(ids.to_vec())?;
     for window in windows(ids.len(), max_length, stride)? {
-        let slice = ids.get(window.begin..window.end).ok_or(PerplexityError::WindowOutOfRange)?;
+        let slice = ids
+            .get(window.begin..window.end)
+            .ok_or(PerplexityError::WindowOutOfRange)?;
         let logits = forward(slice).map_err(|e| PerplexityError::Model(alloc::format!("{e}")))?;
         accumulator.add_window(window, logits.view())?;
     }
@@ -300,8 +337,10 @@ mod tests {
     #[test]
     fn uniform_logits_give_vocab_size_perplexity() {
         let ids = [0u32, 1, 2, 3, 0, 1, 2];
-        let result = perplexity(&ids, 7, 7, |s: &[u32]| Ok::<_, PerplexityError>(Array2::<f32>::zeros((s.len(), 4))))
-            .unwrap();
+        let result = perplexity(&ids, 7, 7, |s: &[u32]| {
+            Ok::<_, PerplexityError>(Array2::<f32>::zeros((s.len(), 4)))
+        })
+        .unwrap();
         assert!((result.ppl - 4.0).abs() < 1e-12);
         assert_eq!(result.tokens, 6);
         assert_eq!(result.token_nll[0], None);
@@ -311,17 +350,34 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert_eq!(PerplexityAccumulator::new(vec![1]).unwrap_err(), PerplexityError::TooFewTokens(1));
+        assert_eq!(
+            PerplexityAccumulator::new(vec![1]).unwrap_err(),
+            PerplexityError::TooFewTokens(1)
+        );
         let mut acc = PerplexityAccumulator::new(vec![0, 9]).unwrap();
-        let window = Window { begin: 0, end: 2, trg_len: 2 };
+        let window = Window {
+            begin: 0,
+            end: 2,
+            trg_len: 2,
+        };
         let logits = Array2::<f32>::zeros((2, 4));
         assert_eq!(
             acc.add_window(window, logits.view()),
             Err(PerplexityError::TokenOutOfVocab { id: 9, vocab: 4 })
         );
         let short = Array2::<f32>::zeros((1, 4));
-        assert!(matches!(acc.add_window(window, short.view()), Err(PerplexityError::LogitsShape { .. })));
-        let outside = Window { begin: 1, end: 3, trg_len: 2 };
-        assert_eq!(acc.add_window(outside, logits.view()), Err(PerplexityError::WindowOutOfRange));
+        assert!(matches!(
+            acc.add_window(window, short.view()),
+            Err(PerplexityError::LogitsShape { .. })
+        ));
+        let outside = Window {
+            begin: 1,
+            end: 3,
+            trg_len: 2,
+        };
+        assert_eq!(
+            acc.add_window(outside, logits.view()),
+            Err(PerplexityError::WindowOutOfRange)
+        );
     }
 }

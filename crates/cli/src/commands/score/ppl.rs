@@ -31,12 +31,20 @@ pub struct Args {
 /// Runs `args` and prints the JSON object.
 pub fn run(args: Args) -> Result<(), String> {
     let text = super::read_text(&args.text)?;
-    let dir = if args.model.is_dir() { args.model.clone() } else { args.model.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    let dir = if args.model.is_dir() {
+        args.model.clone()
+    } else {
+        args.model.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
     let tokenizer_path = dir.join("tokenizer.json");
     let json = std::fs::read_to_string(&tokenizer_path)
         .map_err(|e| format!("perplexity needs {} ({e})", tokenizer_path.display()))?;
-    let tokenizer = llmlab_core::tokenizers::Tokenizer::from_json(&json).map_err(|e| e.to_string())?;
-    let ids = tokenizer.encode(&text, true).map_err(|e| e.to_string())?.ids;
+    let tokenizer =
+        llmlab_core::tokenizers::Tokenizer::from_json(&json).map_err(|e| e.to_string())?;
+    let ids = tokenizer
+        .encode(&text, true)
+        .map_err(|e| e.to_string())?
+        .ids;
     let model = load_model(&args.model)?;
     let AnyModel::Causal(model) = model else {
         return Err("perplexity needs a causal (decoder-only) language model".into());
@@ -44,10 +52,15 @@ pub fn run(args: Args) -> Result<(), String> {
     let limit = model.max_positions().unwrap_or(1024);
     let max_length = args.max_length.unwrap_or(limit);
     if max_length > limit {
-        return Err(format!("--max-length {max_length} exceeds the model's context of {limit} tokens"));
+        return Err(format!(
+            "--max-length {max_length} exceeds the model's context of {limit} tokens"
+        ));
     }
     let stride = args.stride.unwrap_or(max_length);
-    let result = perplexity(&ids, max_length, stride, |window| model.forward(window, None)).map_err(|e| e.to_string())?;
+    let result = perplexity(&ids, max_length, stride, |window| {
+        model.forward(window, None)
+    })
+    .map_err(|e| e.to_string())?;
     let characters = text.chars().count();
     println!(
         "{}",
