@@ -17,8 +17,16 @@ fn container() -> web_sys::HtmlElement {
     div
 }
 
+/// Let Leptos run its scheduled render effects (they run after a tick).
+async fn tick() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20).unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
 #[wasm_bindgen_test]
-fn text_field_shows_hostile_text_literally_and_writes_back() {
+async fn text_field_shows_hostile_text_literally_and_writes_back() {
     let evil = "<img src=x onerror=alert(1)><script>alert(2)</script>";
     let signal = RwSignal::new(ShareState { prompt: evil.to_string(), ..ShareState::default() });
     let root = container();
@@ -26,6 +34,7 @@ fn text_field_shows_hostile_text_literally_and_writes_back() {
         provide_context(AppState(signal));
         view! { <TextField label="Prompt" testid="prompt" get=|s| s.prompt.clone() set=|s, v| s.prompt = v/> }
     });
+    tick().await;
     let textarea: web_sys::HtmlTextAreaElement =
         root.query_selector("[data-testid=prompt]").unwrap().unwrap().unchecked_into();
     assert_eq!(textarea.value(), evil);
@@ -37,6 +46,11 @@ fn text_field_shows_hostile_text_literally_and_writes_back() {
     let event = web_sys::Event::new("input").unwrap();
     textarea.dispatch_event(&event).unwrap();
     assert_eq!(signal.get_untracked().prompt, "typed by the user");
+
+    // And a change of the state shows up in the box.
+    signal.update(|s| s.prompt = "from a share link".into());
+    tick().await;
+    assert_eq!(textarea.value(), "from a share link");
 }
 
 #[wasm_bindgen_test]
