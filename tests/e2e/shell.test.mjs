@@ -27,6 +27,19 @@ test('every tab opens, and the worker starts', async () => {
   await page.close();
 });
 
+test('the embedded default model loads at startup', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${site.base}#tab=inside`);
+  const status = page.getByTestId('model-status');
+  await status.getByText('Model: Default', { exact: false }).waitFor({ timeout: 60000 });
+  assert.match(await status.textContent(), /gpt2/);
+  // 6 layers x 192 wide char-level GPT: the breakdown comes from its config.
+  const total = Number(await page.getByTestId('param-total').textContent());
+  assert.ok(total > 2_000_000 && total < 4_000_000, `parameter total ${total}`);
+  await screenshot(page, 'default-model');
+  await page.close();
+});
+
 test('arrow keys move between tabs', async () => {
   const page = await newPage(browser);
   await page.goto(site.base + '#tab=tok');
