@@ -61,7 +61,7 @@ test('two tokenizers side by side, whitespace made visible', async () => {
   assert.ok(Number(await right.getByTestId('tok-count-tokens').textContent()) > 0);
   // Trained byte-level BPE keeps the newline: shown as a visible mark.
   await page.getByTestId('tok-tokenizer2').selectOption('trained');
-  await right.getByText('BPE', { exact: false }).first().waitFor({ timeout: 30000 });
+  await right.getByText(/^BPE · vocabulary/).waitFor({ timeout: 30000 });
   const text = (await right.getByTestId('tok-chip').allTextContents()).join('');
   assert.ok(text.includes('Ċ') || text.includes('↵'), text);
   await screenshot(page, 'tok-side-by-side');

@@ -147,7 +147,7 @@ pub fn TokenizeTab() -> impl IntoView {
         let mine = generation.get_value();
         set_timeout(
             move || {
-                if generation.get_value() != mine {
+                if generation.try_get_value() != Some(mine) {
                     return;
                 }
                 for (slot, choice) in slots.into_iter().zip(choices) {
@@ -170,7 +170,7 @@ pub fn TokenizeTab() -> impl IntoView {
                     let request = TokenizeRequest::Encode { source, text: text.clone(), add_special_tokens: true };
                     let mut text_chars = Some(text_chars);
                     worker_client::request(Request::Tokenize(request), move |r| {
-                        if generation.get_value() != mine {
+                        if generation.try_get_value() != Some(mine) {
                             return;
                         }
                         match r {
@@ -204,7 +204,7 @@ pub fn TokenizeTab() -> impl IntoView {
         let mine = replay_generation.get_value();
         set_timeout(
             move || {
-                if replay_generation.get_value() != mine {
+                if replay_generation.try_get_value() != Some(mine) {
                     return;
                 }
                 replay_steps.set(Vec::new());
@@ -221,7 +221,7 @@ pub fn TokenizeTab() -> impl IntoView {
                 };
                 replay.set(Slot { busy: Some((0.0, "Replaying…".into())), ..Slot::default() });
                 worker_client::request(Request::Tokenize(TokenizeRequest::Replay { source, word }), move |r| {
-                    if replay_generation.get_value() != mine {
+                    if replay_generation.try_get_value() != Some(mine) {
                         return;
                     }
                     match r {
