@@ -14,6 +14,10 @@ const fixture = path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'models', '
 // random GPT-2 fixture (no tokenizer: prompts are token ids).
 const hasDefault = fs.existsSync(path.join(distDir, 'models', 'default', 'config.json'));
 const PROMPT = hasDefault ? 'Once upon a time' : '5, 17, 42, 8';
+// Without a shipped default model, links name a Hub repo instead (a link
+// alone never loads anything), so the page does not try models/default/.
+const NO_AUTOLOAD = hasDefault ? '' : '&model=hub%3Atiny%2Fnone';
+const withoutAutoload = (link) => (hasDefault ? link : link.replace(/([#&])model=[^&]*/, `$1${NO_AUTOLOAD.slice(1)}`));
 
 let site, browser;
 before(async () => {
@@ -22,9 +26,9 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await site?.close(); });
 
-async function openWithModel(url = `${site.base}#tab=gen`) {
+async function openWithModel(url = `${site.base}#tab=gen${NO_AUTOLOAD}`) {
   const page = await newPage(browser);
-  await page.goto(url);
+  await page.goto(withoutAutoload(url));
   await waitWorkerReady(page);
   await page.getByTestId('panel-gen').waitFor();
   if (hasDefault) {
