@@ -166,7 +166,7 @@ test('the page stays responsive while the worker computes, and Stop cancels', as
     setTimeout(() => resolve(performance.now() - start), 0);
   }));
   assert.ok(blocked < 200, `main thread timer delayed ${blocked} ms`);
-  await page.getByTestId('stop').click();
+  await page.getByTestId('diag-stop').click();
   await page.getByText('Stopped.').waitFor({ timeout: 5000 });
   await page.close();
 });

@@ -234,7 +234,7 @@ fn Diagnostics() -> impl IntoView {
             <div class="row">
                 <button data-testid="ping" on:click=ping>"Ping the worker"</button>
                 <button data-testid="spin" on:click=spin disabled=move || running.get().is_some()>"Keep it busy for 3 s"</button>
-                <button data-testid="stop" on:click=stop disabled=move || running.get().is_none()>"Stop"</button>
+                <button data-testid="diag-stop" on:click=stop disabled=move || running.get().is_none()>"Stop"</button>
                 <button data-testid="crash" on:click=crash>"Crash the worker (it restarts)"</button>
             </div>
             <ProgressBar fraction=fraction.into() label=label.into()/>

@@ -10,9 +10,8 @@ use crate::state::AppState;
 use crate::storage;
 use crate::worker_client::{self, base_url};
 use leptos::prelude::*;
-use llmlab_wasm::protocol::model::{ModelRequest, ModelResponse, ModelSummary};
+use llmlab_wasm::protocol::model::{ModelRequest, ModelResponse, ModelSummary, NamedFile};
 use llmlab_wasm::protocol::{Request, Response};
-use wasm_bindgen::JsCast;
 
 /// Where the loaded model stands; provided as context by the app.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,18 +107,32 @@ pub fn ModelPicker() -> impl IntoView {
     let endpoint = RwSignal::new(hub_endpoint());
     let on_files = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        if let Some(files) = input.files() {
-            let array = js_sys::Array::new();
-            for i in 0..files.length() {
-                if let Some(f) = files.get(i) {
-                    array.push(&f);
+        let Some(list) = input.files() else { return };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        if files.is_empty() {
+            return;
+        }
+        app.update(|s| s.model = "default".into());
+        model.set(ModelState::Loading { fraction: 0.0, message: "Reading your files…".into() });
+        // Reading is asynchronous (the page stays responsive); the bytes
+        // then go to the worker, which parses and validates them.
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut named = Vec::with_capacity(files.len());
+            for file in files {
+                if file.size() > 2.0 * 1024.0 * 1024.0 * 1024.0 {
+                    model.set(ModelState::Failed(format!("{} is larger than the 2 GiB a browser tab can hold.", file.name())));
+                    return;
+                }
+                match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                    Ok(buffer) => named.push(NamedFile { name: file.name(), bytes: js_sys::Uint8Array::new(&buffer).to_vec() }),
+                    Err(_) => {
+                        model.set(ModelState::Failed(format!("{} could not be read.", file.name())));
+                        return;
+                    }
                 }
             }
-            if array.length() > 0 {
-                app.update(|s| s.model = "default".into());
-                start_load(ModelRequest::LoadFiles { files: array.unchecked_into() }, model);
-            }
-        }
+            start_load(ModelRequest::LoadFiles { files: named }, model);
+        });
     };
     let load_repo = move || {
         let r = repo.get_untracked();

@@ -15,7 +15,11 @@ use llmlab_core::share::Tab;
 #[component]
 pub fn TabPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    move || match state.with(|s| s.tab) {
+    // A memo, so the open tab is rebuilt only when the tab changes, not on
+    // every keystroke elsewhere in the state (which would reset the tab's
+    // local state and the focus).
+    let tab = Memo::new(move |_| state.with(|s| s.tab));
+    move || match tab.get() {
         Tab::Tokenize => view! { <tokenize::TokenizeTab/> }.into_any(),
         Tab::Generate => view! { <generate::GenerateTab/> }.into_any(),
         Tab::Inside => view! { <inside::InsideTab/> }.into_any(),

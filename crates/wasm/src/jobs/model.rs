@@ -1,8 +1,8 @@
 //! Worker jobs of the model area: load a model (embedded default, the
 //! user's files, or a Hugging Face repo) and look inside it.
 
-use crate::fetch::{fetch_bytes, read_blob};
-use crate::protocol::model::{ModelRequest, ModelResponse, ModelSummary, Params};
+use crate::fetch::fetch_bytes;
+use crate::protocol::model::{ModelRequest, ModelResponse, ModelSummary, NamedFile, Params};
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
 use crate::worker::{checkpoint, post, Cancelled};
@@ -10,7 +10,6 @@ use llmlab_core::loading::safetensors::{looks_like_pickle, shard_files_from_inde
 use llmlab_core::loading::WeightStore;
 use llmlab_core::models::{self, params};
 use llmlab_core::tokenizers::Tokenizer;
-use wasm_bindgen::JsCast;
 
 /// Run one request of this area for job `id`.
 pub async fn run(id: u32, request: ModelRequest) -> Result<Response, Cancelled> {
@@ -126,18 +125,14 @@ async fn load_url(id: u32, base: &str, label: &str, use_cache: bool) -> Result<M
     finish_load(label.to_string(), config_json, store, tokenizer_json, bytes, from_cache)
 }
 
-async fn load_files(id: u32, files: wasm_bindgen::JsValue) -> Result<ModelResponse, String> {
-    let files: js_sys::Array = files.dyn_into().map_err(|_| "Expected a list of files.".to_string())?;
+async fn load_files(id: u32, files: Vec<NamedFile>) -> Result<ModelResponse, String> {
     let mut config_json = None;
     let mut tokenizer_json = None;
     let mut store = WeightStore::new();
     let mut bytes = 0u64;
-    let count = files.length();
-    for (i, file) in files.iter().enumerate() {
-        let file: web_sys::File = file.dyn_into().map_err(|_| "Expected a list of files.".to_string())?;
-        let name = file.name();
-        post(id, Response::Progress { fraction: i as f64 / f64::from(count.max(1)), message: format!("Reading {name}…") });
-        let data = read_blob(&file).await?;
+    let count = files.len();
+    for (i, NamedFile { name, bytes: data }) in files.into_iter().enumerate() {
+        post(id, Response::Progress { fraction: i as f64 / count.max(1) as f64, message: format!("Reading {name}…") });
         if name == "config.json" {
             config_json = Some(utf8(data, "config.json")?);
         } else if name == "tokenizer.json" {

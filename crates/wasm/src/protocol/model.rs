@@ -23,13 +23,12 @@ pub enum ModelRequest {
         /// works offline (used for Hub downloads).
         use_cache: bool,
     },
-    /// Load from files the user picked or dropped (`File` objects, passed
-    /// through untouched): `config.json`, `*.safetensors`,
-    /// `model.safetensors.index.json`, `tokenizer.json`.
+    /// Load from files the user picked or dropped: `config.json`,
+    /// `*.safetensors`, `model.safetensors.index.json`, `tokenizer.json`.
+    /// (The UI reads the files; bytes travel as a `Uint8Array` each.)
     LoadFiles {
-        /// A JS array of `File`.
-        #[serde(with = "serde_wasm_bindgen::preserve")]
-        files: wasm_bindgen::JsValue,
+        /// The files, by name.
+        files: Vec<NamedFile>,
     },
     /// Configuration and parameter breakdown of the loaded model.
     Info,
@@ -39,6 +38,16 @@ pub enum ModelRequest {
         /// Input text.
         text: String,
     },
+}
+
+/// One file's name and bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NamedFile {
+    /// File name, e.g. `config.json`.
+    pub name: String,
+    /// Its contents.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
 }
 
 /// Parameter counts by role.
