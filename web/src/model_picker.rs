@@ -40,13 +40,28 @@ pub fn hub_endpoint() -> String {
     storage::load("hub_endpoint").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_HUB.to_string())
 }
 
+thread_local! {
+    /// Number of the newest load the user asked for: answers to older loads
+    /// (still finishing in the worker) are ignored, so the last click wins.
+    static NEWEST_LOAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn start_load(request: ModelRequest, state: RwSignal<ModelState>) {
+    let ticket = NEWEST_LOAD.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
     state.set(ModelState::Loading { fraction: 0.0, message: "Starting…".into() });
-    worker_client::request(Request::Model(request), move |r| match r {
+    worker_client::request(Request::Model(request), move |r| {
+        if NEWEST_LOAD.with(std::cell::Cell::get) != ticket {
+            return;
+        }
+        match r {
         Response::Progress { fraction, message } => state.set(ModelState::Loading { fraction, message }),
         Response::Model(ModelResponse::Loaded(summary)) => state.set(ModelState::Loaded(summary)),
         Response::Error { message } => state.set(ModelState::Failed(message)),
         other => state.set(ModelState::Failed(format!("Unexpected answer: {other:?}"))),
+        }
     });
 }
 

@@ -11,11 +11,21 @@ use llmlab_core::loading::WeightStore;
 use llmlab_core::models::{self, params};
 use llmlab_core::tokenizers::Tokenizer;
 
+thread_local! {
+    /// Number of the newest load request. Loads run concurrently (they wait
+    /// on the network), so only the newest one may install its model.
+    static NEWEST_LOAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// Run one request of this area for job `id`.
 pub async fn run(id: u32, request: ModelRequest) -> Result<Response, Cancelled> {
+    if matches!(request, ModelRequest::LoadUrl { .. } | ModelRequest::LoadFiles { .. }) {
+        NEWEST_LOAD.with(|n| n.set(n.get() + 1));
+    }
+    let ticket = NEWEST_LOAD.with(std::cell::Cell::get);
     let result = match request {
-        ModelRequest::LoadUrl { base, label, use_cache } => load_url(id, &base, &label, use_cache).await,
-        ModelRequest::LoadFiles { files } => load_files(id, files).await,
+        ModelRequest::LoadUrl { base, label, use_cache } => load_url(id, &base, &label, use_cache, ticket).await,
+        ModelRequest::LoadFiles { files } => load_files(id, files, ticket).await,
         ModelRequest::Info => session::require().map(|l| ModelResponse::Loaded(summary(&l))),
         ModelRequest::Trace { text } => {
             checkpoint(id).await?;
@@ -58,6 +68,7 @@ fn summary(l: &Loaded) -> ModelSummary {
 
 /// Build the model from its parts and make it the session's model.
 fn finish_load(
+    ticket: u64,
     label: String,
     config_json: String,
     store: WeightStore,
@@ -65,6 +76,9 @@ fn finish_load(
     bytes: u64,
     from_cache: bool,
 ) -> Result<ModelResponse, String> {
+    if NEWEST_LOAD.with(std::cell::Cell::get) != ticket {
+        return Err("A newer model load replaced this one.".into());
+    }
     let model = models::load(&config_json, &store).map_err(|e| format!("The model could not be built: {e}"))?;
     let tokenizer = match tokenizer_json {
         Some(text) => Some(Tokenizer::from_json(&text).map_err(|e| format!("tokenizer.json: {e}"))?),
@@ -78,7 +92,7 @@ fn utf8(bytes: Vec<u8>, name: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text."))
 }
 
-async fn load_url(id: u32, base: &str, label: &str, use_cache: bool) -> Result<ModelResponse, String> {
+async fn load_url(id: u32, base: &str, label: &str, use_cache: bool, ticket: u64) -> Result<ModelResponse, String> {
     if !base.ends_with('/') {
         return Err(format!("The model folder URL must end with '/': {base}"));
     }
@@ -122,10 +136,10 @@ async fn load_url(id: u32, base: &str, label: &str, use_cache: bool) -> Result<M
         Err(e) => return Err(e),
     };
     post(id, Response::Progress { fraction: 1.0, message: "Building the model…".into() });
-    finish_load(label.to_string(), config_json, store, tokenizer_json, bytes, from_cache)
+    finish_load(ticket, label.to_string(), config_json, store, tokenizer_json, bytes, from_cache)
 }
 
-async fn load_files(id: u32, files: Vec<NamedFile>) -> Result<ModelResponse, String> {
+async fn load_files(id: u32, files: Vec<NamedFile>, ticket: u64) -> Result<ModelResponse, String> {
     let mut config_json = None;
     let mut tokenizer_json = None;
     let mut store = WeightStore::new();
@@ -149,7 +163,7 @@ async fn load_files(id: u32, files: Vec<NamedFile>) -> Result<ModelResponse, Str
         }
     }
     let config_json = config_json.ok_or_else(|| "config.json is missing among the files.".to_string())?;
-    finish_load("Your files".into(), config_json, store, tokenizer_json, bytes, false)
+    finish_load(ticket, "Your files".into(), config_json, store, tokenizer_json, bytes, false)
 }
 
 fn trace(text: &str) -> Result<ModelResponse, String> {
