@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot, distDir } from './harness.mjs';
 
 const fixture = path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'models', 'gpt2');
@@ -123,6 +124,18 @@ test('sampling with a seed shows the cut-offs and a share link reproduces the te
   await setNumber(page, 'max-new-tokens', 12);
   await generate(page);
   const text = await page.getByTestId('gen-output').textContent();
+  if (hasDefault) {
+    // The same seed gives the same text natively: the CLI on the same files.
+    const cli = spawnSync('cargo', ['run', '-q', '-p', 'llmlab-cli', '--', 'generate',
+      '--model', path.join(repoRoot, 'web', 'models', 'default'), '--prompt', PROMPT, '--strategy', 'sample',
+      '--top-k', '5', '--top-p', '0.9', '--temperature', '1.5', '--seed', '1234', '--max-new-tokens', '12'],
+    { cwd: repoRoot, encoding: 'utf8', timeout: 600000 });
+    assert.equal(cli.status, 0, cli.stderr);
+    const native = JSON.parse(cli.stdout).sequences[0].text;
+    assert.ok(native.length > 0);
+    // The page shows the prompt and then the new tokens, spaces drawn as ␣.
+    assert.equal(text.replaceAll('␣', ' '), PROMPT + native, 'browser and native `llmlab generate` disagree for seed 1234');
+  }
   await page.getByTestId('gen-token').first().click();
   const bars = page.getByTestId('prob-bars');
   await bars.getByTestId('cut-top-k').waitFor();
