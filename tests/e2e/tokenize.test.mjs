@@ -46,6 +46,40 @@ test('WordPiece example: exact tokens, ids, offsets and counts', async () => {
   await page.close();
 });
 
+test('"Add special tokens" off drops [CLS]/[SEP] and is kept in the link', async () => {
+  const page = await newPage(browser);
+  await openTab(page);
+  await page.getByTestId('tok-tokenizer').selectOption('wordpiece');
+  await page.getByTestId('tok-text').fill(SENTENCE);
+  const panel = page.getByTestId('tok-result-1');
+  const chips = panel.getByTestId('tok-chip');
+  await panel.getByTestId('tok-count-tokens').filter({ hasText: String(EXPECTED_TOKENS.length) }).waitFor({ timeout: 20000 });
+  const toggle = page.getByTestId('tok-special');
+  assert.equal(await toggle.isChecked(), true, 'on by default, as in HF');
+  // Keyboard: focus the checkbox and press Space.
+  await toggle.focus();
+  await page.keyboard.press('Space');
+  // HF: encode(SENTENCE, add_special_tokens=False) gives the same tokens without [CLS]/[SEP].
+  const withoutSpecial = EXPECTED_TOKENS.slice(1, -1);
+  await panel.getByTestId('tok-count-tokens').filter({ hasText: String(withoutSpecial.length) }).waitFor({ timeout: 20000 });
+  assert.deepEqual(await chips.allTextContents(), withoutSpecial);
+  const titles = await chips.evaluateAll((els) => els.map((e) => e.getAttribute('title')));
+  assert.ok(titles[0].startsWith(`id ${EXPECTED_IDS[1]} · chars 0–3`), titles[0]);
+  await page.waitForFunction(() => /[#&]tspecial=0(&|$)/.test(location.hash), null, { timeout: 5000 });
+  // The link restores the setting.
+  await page.goto('about:blank');
+  await openTab(page, '&tkz=wordpiece&tspecial=0&ttext=' + encodeURIComponent(SENTENCE));
+  assert.equal(await page.getByTestId('tok-special').isChecked(), false);
+  await panel.getByTestId('tok-count-tokens').filter({ hasText: String(withoutSpecial.length) }).waitFor({ timeout: 20000 });
+  assert.deepEqual(await chips.allTextContents(), withoutSpecial);
+  // And back on: [CLS]/[SEP] return.
+  await page.getByTestId('tok-special').check();
+  await panel.getByTestId('tok-count-tokens').filter({ hasText: String(EXPECTED_TOKENS.length) }).waitFor({ timeout: 20000 });
+  assert.deepEqual(await chips.allTextContents(), EXPECTED_TOKENS);
+  assert.deepEqual(page.events.pageErrors, []);
+  await page.close();
+});
+
 test('two tokenizers side by side, whitespace made visible', async () => {
   const page = await newPage(browser);
   await openTab(page);

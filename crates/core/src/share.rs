@@ -167,6 +167,8 @@ pub struct ShareState {
     pub tokenizer2: String,
     /// `vocab`: vocabulary size of the tokenizer trained in the browser.
     pub train_vocab: u32,
+    /// `tspecial`: add the post-processor's special tokens (HF's default: on).
+    pub tok_special_tokens: bool,
 
     // Generate tab
     /// `prompt`
@@ -248,6 +250,7 @@ impl Default for ShareState {
             tokenizer: "model".to_string(),
             tokenizer2: String::new(),
             train_vocab: 500,
+            tok_special_tokens: true,
             prompt: String::new(),
             strategy: Strategy::Greedy,
             num_beams: 4,
@@ -332,6 +335,7 @@ impl ShareState {
             "tkz" => self.tokenizer = parse_word(v).ok_or_else(bad)?,
             "tkz2" => self.tokenizer2 = parse_word(v).ok_or_else(bad)?,
             "vocab" => self.train_vocab = clamp_u32(v, 30, 8000).ok_or_else(bad)?,
+            "tspecial" => self.tok_special_tokens = parse_bool(v).ok_or_else(bad)?,
             "prompt" => self.prompt = truncate_chars(v, MAX_TEXT_CHARS),
             "strategy" => self.strategy = Strategy::parse(v).ok_or_else(bad)?,
             "beams" => self.num_beams = clamp_u32(v, 1, 8).ok_or_else(bad)?,
@@ -378,6 +382,7 @@ impl ShareState {
         pairs.push(("tkz", self.tokenizer.clone()));
         pairs.push(("tkz2", self.tokenizer2.clone()));
         pairs.push(("vocab", self.train_vocab.to_string()));
+        pairs.push(("tspecial", (if self.tok_special_tokens { "1" } else { "0" }).to_string()));
         pairs.push(("prompt", self.prompt.clone()));
         pairs.push(("strategy", self.strategy.key().to_string()));
         pairs.push(("beams", self.num_beams.to_string()));
@@ -536,6 +541,7 @@ mod tests {
         s.top_p = 0.92;
         s.seed = 123_456_789;
         s.kv_cache = false;
+        s.tok_special_tokens = false;
         s.model = "hub:sshleifer/tiny-gpt2".to_string();
         s.train_precision = Precision::Bf16;
         s.refs = "a\n---\nb".to_string();
@@ -586,6 +592,20 @@ mod tests {
             assert_eq!(s.model, "default", "{bad}");
             assert_eq!(w.len(), 1);
         }
+    }
+
+    #[test]
+    fn special_tokens_toggle_defaults_on_and_round_trips() {
+        assert!(ShareState::default().tok_special_tokens);
+        assert!(ShareState::default().to_hash().contains("&tspecial=1&"));
+        let (s, w) = ShareState::from_hash("#tab=tok&tspecial=0");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(!s.tok_special_tokens);
+        assert!(s.to_hash().contains("&tspecial=0&"));
+        assert_eq!(ShareState::from_hash(&s.to_hash()).0, s);
+        let (s, w) = ShareState::from_hash("#tspecial=maybe");
+        assert!(s.tok_special_tokens);
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

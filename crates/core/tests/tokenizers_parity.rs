@@ -143,6 +143,38 @@ fn trained_tokenizers_match_hf() {
     run(&names);
 }
 
+/// `Split` pre-tokenizers whose regexes have no hand-written matcher: they
+/// run through fancy-regex (feature `regex-split`), one fixture per delimiter
+/// behavior, with lookarounds, empty matches, `invert` and line anchors.
+#[cfg(feature = "regex-split")]
+const SPLIT_REGEXES: &[&str] = &[
+    "split_digits",
+    "split_punct_prev",
+    "split_lookaround_next",
+    "split_words_invert",
+    "split_vowels_contiguous",
+    "split_line_anchors",
+    "split_word_boundary",
+];
+
+#[cfg(feature = "regex-split")]
+#[test]
+fn split_regex_tokenizers_match_hf() {
+    let names: Vec<(&str, PathBuf)> =
+        SPLIT_REGEXES.iter().map(|n| (*n, fixtures().join(format!("{n}.tokenizer.json")))).collect();
+    run(&names);
+}
+
+/// Without the regex engine, a tokenizer.json with such a regex is refused
+/// with an error that names the regex (never encoded with a wrong split).
+#[cfg(not(feature = "regex-split"))]
+#[test]
+fn split_regex_without_engine_is_refused_by_name() {
+    let json = std::fs::read_to_string(fixtures().join("split_digits.tokenizer.json")).unwrap();
+    let err = Tokenizer::from_json(&json).unwrap_err().to_string();
+    assert!(err.contains(r"\d{1,3}"), "{err}");
+}
+
 #[test]
 fn gpt2_matches_hf() {
     run(&[("gpt2", shared_gpt2())]);

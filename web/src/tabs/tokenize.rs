@@ -140,8 +140,9 @@ pub fn TokenizeTab() -> impl IntoView {
 
     // Encode both sides after a pause whenever the text or a choice changes.
     Effect::new(move |_| {
-        let (text, choices, vocab) =
-            state.with(|s| (s.tok_text.clone(), [s.tokenizer.clone(), s.tokenizer2.clone()], s.train_vocab));
+        let (text, choices, vocab, add_special_tokens) = state.with(|s| {
+            (s.tok_text.clone(), [s.tokenizer.clone(), s.tokenizer2.clone()], s.train_vocab, s.tok_special_tokens)
+        });
         let up = upload.get();
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();
@@ -167,7 +168,7 @@ pub fn TokenizeTab() -> impl IntoView {
                         s.error = None;
                     });
                     let text_chars: Vec<char> = text.chars().collect();
-                    let request = TokenizeRequest::Encode { source, text: text.clone(), add_special_tokens: true };
+                    let request = TokenizeRequest::Encode { source, text: text.clone(), add_special_tokens };
                     let mut text_chars = Some(text_chars);
                     worker_client::request(Request::Tokenize(request), move |r| {
                         if generation.try_get_value() != Some(mine) {
@@ -275,6 +276,12 @@ pub fn TokenizeTab() -> impl IntoView {
                     get=|s| s.tokenizer2.clone() set=|s, v| s.tokenizer2 = v/>
                 <NumberField label="Vocabulary size (trained here)" testid="tok-vocab" min=30.0 max=8000.0 step=10.0
                     get=|s| f64::from(s.train_vocab) set=|s, v| s.train_vocab = v as u32/>
+                <label class="tok-check" title="Like HF's encode(add_special_tokens=True): the post-processor adds e.g. BERT's [CLS] and [SEP]">
+                    <input type="checkbox" data-testid="tok-special"
+                        prop:checked=move || state.with(|s| s.tok_special_tokens)
+                        on:change=move |ev| { let on = event_target_checked(&ev); state.update(|s| s.tok_special_tokens = on) }/>
+                    " Add special tokens"
+                </label>
                 <label class="field">
                     <span class="label">"Upload a tokenizer.json"</span>
                     <input type="file" accept=".json,application/json" data-testid="tok-upload" on:change=on_upload/>

@@ -309,7 +309,7 @@ impl Tokenizer {
         }
         let mut pre = self.added_vocabulary.extract_and_normalize(self.normalizer.as_ref(), text);
         if let Some(p) = &self.pre_tokenizer {
-            p.pre_tokenize(&mut pre);
+            p.pre_tokenize(&mut pre)?;
         }
         for split in pre.splits.iter_mut().filter(|s| s.tokens.is_none()) {
             split.tokens = Some(self.model.tokenize(split.normalized.get())?);
@@ -406,7 +406,7 @@ impl Tokenizer {
         };
         let mut pre = self.added_vocabulary.extract_and_normalize(self.normalizer.as_ref(), word);
         if let Some(p) = &self.pre_tokenizer {
-            p.pre_tokenize(&mut pre);
+            p.pre_tokenize(&mut pre)?;
         }
         match pre.splits.iter().find(|s| s.tokens.is_none()) {
             Some(s) => bpe.replay(s.normalized.get()),

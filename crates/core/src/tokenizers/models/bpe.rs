@@ -2,14 +2,23 @@
 //!
 //! A word starts as one symbol per character. Merges are ranked by the order
 //! training learned them; the lowest-ranked adjacent pair is merged first.
-//! A min-heap of candidate pairs (rank, position) makes this O(n log n) per
-//! word instead of rescanning the word after each merge, and a cache of
-//! already-seen words skips the work for repeated words.
+//! A priority queue of candidate pairs (rank, position) makes this
+//! O(n log n) per word instead of rescanning the word after each merge, and
+//! a cache of already-seen words skips the work for repeated words.
+//!
+//! Two queues give the same pop order (lowest rank, then leftmost):
+//! - short words: one binary heap of candidates (as HF);
+//! - long words (a megabyte without a space): a binary heap of a
+//!   million candidates is dominated by cache misses (each pop walks ~20
+//!   random levels), so candidates go into one bucket per rank instead; a
+//!   bucket is sorted by position once, when its rank comes up, and then
+//!   walks the word left to right. Only the distinct ranks sit in a heap.
 
 use super::super::error::TokenizerError;
 use super::super::json::{self, Obj};
 use super::Token;
 use alloc::collections::BinaryHeap;
+use core::cmp::Reverse;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -22,6 +31,9 @@ use serde_json::{json, Map, Value};
 const CACHE_MAX_WORD_BYTES: usize = 256;
 /// Most words kept in the cache.
 const CACHE_CAPACITY: usize = 10_000;
+/// Words with at least this many initial symbols use the per-rank bucket
+/// queue (below it the heap is faster: no per-word map to build).
+const BUCKET_QUEUE_MIN_SYMBOLS: usize = 1024;
 
 /// A BPE model.
 #[derive(Debug)]
@@ -109,6 +121,102 @@ impl Ord for Candidate {
 impl PartialOrd for Candidate {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// The merge candidates of one word, popped lowest rank first, then leftmost.
+trait MergeQueue {
+    fn push(&mut self, candidate: Candidate);
+    fn pop(&mut self) -> Option<Candidate>;
+}
+
+impl MergeQueue for BinaryHeap<Candidate> {
+    fn push(&mut self, candidate: Candidate) {
+        BinaryHeap::push(self, candidate);
+    }
+    fn pop(&mut self) -> Option<Candidate> {
+        BinaryHeap::pop(self)
+    }
+}
+
+/// The candidates of one rank. Every candidate of a rank has the same merged
+/// id: a rank is the index of one merge, and `Bpe::merges` keeps one rank per
+/// pair, so a rank names exactly one pair.
+#[derive(Debug, Default)]
+struct Bucket {
+    new_id: u32,
+    /// Positions queued before this rank came up (sorted when it does).
+    positions: Vec<u32>,
+    /// Next unread index of `positions`, once sorted.
+    next: usize,
+    /// Whether `positions` has been sorted and is being read.
+    started: bool,
+    /// Positions queued while this rank is being read (rare: a merge whose
+    /// result forms a pair of the same or a lower rank).
+    late: BinaryHeap<Reverse<u32>>,
+}
+
+impl Bucket {
+    fn is_empty(&self) -> bool {
+        self.next >= self.positions.len() && self.late.is_empty()
+    }
+}
+
+/// One bucket per rank plus a heap of the ranks that have candidates.
+#[derive(Debug, Default)]
+struct RankBuckets {
+    /// rank -> index in `buckets`
+    index: HashMap<u32, usize>,
+    buckets: Vec<Bucket>,
+    /// Ranks whose bucket is not empty, each once.
+    ranks: BinaryHeap<Reverse<u32>>,
+}
+
+impl MergeQueue for RankBuckets {
+    fn push(&mut self, c: Candidate) {
+        let next_index = self.buckets.len();
+        let i = *self.index.entry(c.rank).or_insert(next_index);
+        if i == next_index {
+            self.buckets.push(Bucket { new_id: c.new_id, ..Bucket::default() });
+        }
+        let Some(b) = self.buckets.get_mut(i) else { return };
+        if b.is_empty() {
+            self.ranks.push(Reverse(c.rank));
+        }
+        if b.started {
+            b.late.push(Reverse(c.pos as u32));
+        } else {
+            b.positions.push(c.pos as u32);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Candidate> {
+        let &Reverse(rank) = self.ranks.peek()?;
+        let b = self.index.get(&rank).and_then(|&i| self.buckets.get_mut(i))?;
+        if !b.started {
+            b.positions.sort_unstable();
+            b.started = true;
+        }
+        let from_sorted = b.positions.get(b.next).copied();
+        let from_late = b.late.peek().map(|r| r.0);
+        let pos = match (from_sorted, from_late) {
+            (Some(s), Some(l)) if l < s => b.late.pop().map(|r| r.0),
+            (Some(s), _) => {
+                b.next += 1;
+                Some(s)
+            }
+            (None, Some(_)) => b.late.pop().map(|r| r.0),
+            (None, None) => None,
+        }?;
+        let new_id = b.new_id;
+        if b.is_empty() {
+            // Reset for candidates of this rank that later merges may create.
+            b.positions.clear();
+            b.next = 0;
+            b.started = false;
+            self.ranks.pop();
+        }
+        Some(Candidate { pos: pos as usize, rank, new_id })
     }
 }
 
@@ -319,8 +427,21 @@ impl Bpe {
 
     /// Applies the merges in rank order. `on_merge(pos, rank, symbols)` is
     /// called after each merge (for the replay).
-    fn merge_all<F: FnMut(&[Symbol], usize, u32)>(&self, symbols: &mut [Symbol], mut on_merge: F) {
-        let mut queue: BinaryHeap<Candidate> = BinaryHeap::with_capacity(symbols.len());
+    fn merge_all<F: FnMut(&[Symbol], usize, u32)>(&self, symbols: &mut [Symbol], on_merge: F) {
+        if symbols.len() >= BUCKET_QUEUE_MIN_SYMBOLS {
+            self.merge_with(symbols, RankBuckets::default(), on_merge);
+        } else {
+            self.merge_with(symbols, BinaryHeap::with_capacity(symbols.len()), on_merge);
+        }
+    }
+
+    /// [`Self::merge_all`] with a given queue (both give the same merges).
+    fn merge_with<Q: MergeQueue, F: FnMut(&[Symbol], usize, u32)>(
+        &self,
+        symbols: &mut [Symbol],
+        mut queue: Q,
+        mut on_merge: F,
+    ) {
         for i in 0..symbols.len().saturating_sub(1) {
             if let Some(&(rank, new_id)) = self.merges.get(&(symbols[i].id, symbols[i + 1].id)) {
                 queue.push(Candidate { pos: i, rank, new_id });
@@ -453,6 +574,56 @@ mod tests {
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0].pair, ("a".to_string(), "b".to_string()));
         assert_eq!(steps[1].symbols, ["abc"]);
+    }
+
+    /// Both queues must merge identically, also for merge tables whose
+    /// ranks do not follow the order tokens were built in (a merge creating
+    /// a pair of lower rank than itself, which trained tables never have).
+    #[test]
+    fn bucket_queue_merges_like_the_heap() {
+        let mut rng = crate::rng::Rng::new(7);
+        let letters = ["a", "b", "c", "d"];
+        let mut vocab = HashMap::new();
+        let mut merges: Vec<(String, String)> = Vec::new();
+        for l in letters {
+            vocab.insert(l.to_string(), vocab.len() as u32);
+        }
+        // Random merges between existing tokens, in a shuffled rank order.
+        let mut tokens: Vec<String> = letters.iter().map(|l| l.to_string()).collect();
+        while merges.len() < 60 {
+            let a = tokens[rng.below(tokens.len() as u64) as usize].clone();
+            let b = tokens[rng.below(tokens.len() as u64) as usize].clone();
+            let merged = format!("{a}{b}");
+            if merged.len() > 6 || vocab.contains_key(&merged) {
+                continue;
+            }
+            vocab.insert(merged.clone(), vocab.len() as u32);
+            tokens.push(merged);
+            merges.push((a, b));
+        }
+        for i in (1..merges.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            merges.swap(i, j);
+        }
+        let bpe = Bpe::new(vocab, merges, None, None, None, false, false, false).unwrap();
+        for len in [1usize, 2, 3, 17, 300, 2000] {
+            for alphabet in [1usize, 2, 4] {
+                let word: String = (0..len).map(|_| letters[rng.below(alphabet as u64) as usize]).collect();
+                let run = |use_buckets: bool| {
+                    let mut symbols = bpe.initial_symbols(&word).unwrap();
+                    let mut steps = Vec::new();
+                    let record = |_: &[Symbol], pos: usize, rank: u32| steps.push((pos, rank));
+                    if use_buckets {
+                        bpe.merge_with(&mut symbols, RankBuckets::default(), record);
+                    } else {
+                        bpe.merge_with(&mut symbols, BinaryHeap::new(), record);
+                    }
+                    let ids: Vec<u32> = symbols.iter().filter(|s| s.len > 0).map(|s| s.id).collect();
+                    (ids, steps)
+                };
+                assert_eq!(run(true), run(false), "word of {len} chars over {alphabet} letters");
+            }
+        }
     }
 
     #[test]

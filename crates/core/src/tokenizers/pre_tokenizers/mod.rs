@@ -3,29 +3,22 @@
 
 pub mod byte_level;
 pub mod metaspace;
+pub mod split;
 
 use super::error::TokenizerError;
 use super::json::{self, Obj};
-use super::normalized::{char_matches, cover_matches, literal_matches, NormalizedString, SplitBehavior};
+use super::normalized::{char_matches, cover_matches, NormalizedString, SplitBehavior};
 use super::patterns::KnownPattern;
 use super::unicode::is_bert_punctuation;
 use super::PreTokenizedString;
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use serde_json::{json, Value};
 
 pub use byte_level::ByteLevel;
 pub use metaspace::{Metaspace, PrependScheme};
-
-/// What a `Split` pre-tokenizer splits on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SplitPattern {
-    /// A literal string.
-    Literal(String),
-    /// One of the regexes we have a hand-written matcher for.
-    Regex(KnownPattern),
-}
+pub use split::SplitPattern;
 
 /// A pre-tokenizer, as named in tokenizer.json.
 #[derive(Debug, Clone)]
@@ -65,6 +58,16 @@ pub(crate) fn split_each<F>(pre: &mut PreTokenizedString, mut split_fn: F)
 where
     F: FnMut(NormalizedString) -> Vec<NormalizedString>,
 {
+    // Infallible splitters cannot hit the error branch.
+    let _ = try_split_each(pre, |n| Ok(split_fn(n)));
+}
+
+/// [`split_each`] for a splitter that can fail (a regex engine at run time);
+/// on error `pre` keeps the splits made so far and the error is returned.
+pub(crate) fn try_split_each<F>(pre: &mut PreTokenizedString, mut split_fn: F) -> Result<(), TokenizerError>
+where
+    F: FnMut(NormalizedString) -> Result<Vec<NormalizedString>, TokenizerError>,
+{
     let old = core::mem::take(&mut pre.splits);
     let mut new_splits = Vec::with_capacity(old.len());
     for split in old {
@@ -72,18 +75,20 @@ where
             new_splits.push(split);
             continue;
         }
-        for n in split_fn(split.normalized) {
+        for n in split_fn(split.normalized)? {
             if !n.is_empty() {
                 new_splits.push(super::Split { normalized: n, tokens: None });
             }
         }
     }
     pre.splits = new_splits;
+    Ok(())
 }
 
 impl PreTokenizer {
-    /// Cuts every untokenized split of `pre`.
-    pub fn pre_tokenize(&self, pre: &mut PreTokenizedString) {
+    /// Cuts every untokenized split of `pre`. Only a `Split` run by the regex
+    /// engine can fail (see [`SplitPattern::find_all`]).
+    pub fn pre_tokenize(&self, pre: &mut PreTokenizedString) -> Result<(), TokenizerError> {
         match self {
             Self::ByteLevel(b) => b.pre_tokenize(pre),
             Self::Whitespace => split_each(pre, |n| {
@@ -107,17 +112,16 @@ impl PreTokenizer {
                 });
             }
             Self::Metaspace(m) => m.pre_tokenize(pre),
-            Self::Split { pattern, behavior, invert } => split_each(pre, |n| {
-                let found = match pattern {
-                    SplitPattern::Literal(s) => literal_matches(n.get(), s),
-                    SplitPattern::Regex(p) => p.find_all(n.get()),
-                };
-                let mut cover = cover_matches(n.get(), &found);
-                if *invert {
-                    cover.iter_mut().for_each(|(_, m)| *m = !*m);
-                }
-                n.split_by(cover, *behavior)
-            }),
+            Self::Split { pattern, behavior, invert } => {
+                return try_split_each(pre, |n| {
+                    let found = pattern.find_all(n.get())?;
+                    let mut cover = cover_matches(n.get(), &found);
+                    if *invert {
+                        cover.iter_mut().for_each(|(_, m)| *m = !*m);
+                    }
+                    Ok(n.split_by(cover, *behavior))
+                })
+            }
             Self::Digits { individual_digits } => split_each(pre, |n| {
                 let m = char_matches(n.get(), char::is_numeric);
                 let behavior = if *individual_digits { SplitBehavior::Isolated } else { SplitBehavior::Contiguous };
@@ -127,8 +131,13 @@ impl PreTokenizer {
                 let m = char_matches(n.get(), is_bert_punctuation);
                 n.split_by(m, *behavior)
             }),
-            Self::Sequence(list) => list.iter().for_each(|p| p.pre_tokenize(pre)),
+            Self::Sequence(list) => {
+                for p in list {
+                    p.pre_tokenize(pre)?;
+                }
+            }
         }
+        Ok(())
     }
 
     /// Reads a pre-tokenizer from its JSON object.
@@ -153,7 +162,7 @@ impl PreTokenizer {
                 let pattern = if let Some(s) = pat.get("String").and_then(Value::as_str) {
                     SplitPattern::Literal(s.to_string())
                 } else if let Some(r) = pat.get("Regex").and_then(Value::as_str) {
-                    SplitPattern::Regex(KnownPattern::from_regex(r).ok_or_else(|| json::unsupported("Split regex", r))?)
+                    SplitPattern::from_regex(r)?
                 } else {
                     return Err(json::field_err(path, "pattern", "{\"String\": ..} or {\"Regex\": ..}"));
                 };
@@ -186,9 +195,9 @@ impl PreTokenizer {
             Self::Bert => json!({"type": "BertPreTokenizer"}),
             Self::Metaspace(m) => m.to_json(),
             Self::Split { pattern, behavior, invert } => {
-                let pattern = match pattern {
-                    SplitPattern::Literal(s) => json!({"String": s}),
-                    SplitPattern::Regex(p) => json!({"Regex": p.source()}),
+                let pattern = match (pattern, pattern.regex_source()) {
+                    (SplitPattern::Literal(s), _) => json!({"String": s}),
+                    (_, source) => json!({"Regex": source}),
                 };
                 json!({"type": "Split", "pattern": pattern, "behavior": behavior.name(), "invert": invert})
             }

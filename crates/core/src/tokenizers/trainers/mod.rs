@@ -37,12 +37,12 @@ pub enum TrainerSpec {
 
 impl Tokenizer {
     /// The pre-tokenized words of `text`, as trainers count them.
-    pub fn training_words(&self, text: &str) -> Vec<String> {
+    pub fn training_words(&self, text: &str) -> Result<Vec<String>, TokenizerError> {
         let mut pre = self.added_vocabulary.extract_and_normalize(self.normalizer.as_ref(), text);
         if let Some(p) = &self.pre_tokenizer {
-            p.pre_tokenize(&mut pre);
+            p.pre_tokenize(&mut pre)?;
         }
-        pre.splits.into_iter().map(|s| s.normalized.get().to_string()).collect()
+        Ok(pre.splits.into_iter().map(|s| s.normalized.get().to_string()).collect())
     }
 
     /// Trains a new model on `sequences` with this tokenizer's normalizer and
@@ -54,7 +54,7 @@ impl Tokenizer {
     ) -> Result<(), TokenizerError> {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for seq in sequences {
-            for w in self.training_words(seq) {
+            for w in self.training_words(seq)? {
                 *counts.entry(w).or_default() += 1;
             }
         }

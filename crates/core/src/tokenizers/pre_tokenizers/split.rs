@@ -1,0 +1,291 @@
+//! The `Split` pre-tokenizer's pattern: a literal string, one of the regexes
+//! we have a hand-written matcher for (GPT-2's, Llama 3's / cl100k's), or,
+//! with the `regex-split` feature (std only), any other regex run by
+//! `fancy-regex`.
+//!
+//! HF compiles `Split` regexes with Oniguruma (Ruby syntax). `fancy-regex`
+//! understands the same lookarounds, atomic groups and possessive
+//! quantifiers. The differences that would change matches silently are
+//! translated or refused:
+//! - Ruby's `^`/`$` always match at line starts/ends: patterns are compiled
+//!   in multi-line mode; Ruby's `(?m)` (dot matches newline, the opposite
+//!   meaning) is refused rather than misread;
+//! - `\w` differs by 8 code points (measured over all of Unicode against
+//!   tokenizers 0.23.3: Oniguruma adds `²³¹¼½¾`, Rust's adds ZWNJ/ZWJ), so
+//!   `\w`, `\W`, `\b`, `\B` are rewritten with Oniguruma's set; `\d`,
+//!   `\s`, `\h`, `.`, `\p{L}`, `\p{N}`, `\p{P}`, `\p{S}` were measured equal;
+//! - POSIX brackets (`[[:alpha:]]`) are ASCII-only in Rust but Unicode in
+//!   Oniguruma: refused.
+
+use super::super::error::TokenizerError;
+use super::super::normalized::{literal_matches, Offsets};
+use super::super::patterns::KnownPattern;
+use alloc::string::String;
+#[cfg(feature = "regex-split")]
+use alloc::string::ToString;
+use alloc::vec::Vec;
+
+/// What a `Split` pre-tokenizer splits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitPattern {
+    /// A literal string.
+    Literal(String),
+    /// One of the regexes we have a hand-written matcher for (fast path).
+    Regex(KnownPattern),
+    /// Any other regex, run by `fancy-regex`.
+    #[cfg(feature = "regex-split")]
+    Fancy(FancyPattern),
+}
+
+impl SplitPattern {
+    /// The pattern for `{"Regex": source}`: the hand-written matcher when
+    /// there is one, else the regex engine (feature `regex-split`), else an
+    /// error naming the regex.
+    pub fn from_regex(source: &str) -> Result<Self, TokenizerError> {
+        if let Some(known) = KnownPattern::from_regex(source) {
+            return Ok(Self::Regex(known));
+        }
+        #[cfg(feature = "regex-split")]
+        {
+            FancyPattern::new(source).map(Self::Fancy)
+        }
+        #[cfg(not(feature = "regex-split"))]
+        {
+            Err(TokenizerError::Unsupported {
+                stage: "Split regex (build with the `regex-split` feature for arbitrary regexes)",
+                name: source.into(),
+            })
+        }
+    }
+
+    /// The regex source, or `None` for a literal.
+    pub fn regex_source(&self) -> Option<&str> {
+        match self {
+            Self::Literal(_) => None,
+            Self::Regex(p) => Some(p.source()),
+            #[cfg(feature = "regex-split")]
+            Self::Fancy(p) => Some(&p.source),
+        }
+    }
+
+    /// All non-overlapping matches `(start, end)` (bytes) in `text`, leftmost first.
+    pub fn find_all(&self, text: &str) -> Result<Vec<Offsets>, TokenizerError> {
+        match self {
+            Self::Literal(s) => Ok(literal_matches(text, s)),
+            Self::Regex(p) => Ok(p.find_all(text)),
+            #[cfg(feature = "regex-split")]
+            Self::Fancy(p) => p.find_all(text),
+        }
+    }
+}
+
+/// A compiled `fancy-regex` pattern and its source (kept for `to_json`).
+#[cfg(feature = "regex-split")]
+#[derive(Debug, Clone)]
+pub struct FancyPattern {
+    /// The regex as written in tokenizer.json.
+    pub source: String,
+    regex: fancy_regex::Regex,
+}
+
+#[cfg(feature = "regex-split")]
+impl PartialEq for FancyPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+#[cfg(feature = "regex-split")]
+impl Eq for FancyPattern {}
+
+/// Longest regex source accepted (real tokenizers use a few hundred bytes).
+#[cfg(feature = "regex-split")]
+const MAX_REGEX_BYTES: usize = 4096;
+
+#[cfg(feature = "regex-split")]
+impl FancyPattern {
+    /// Compiles `source` with Oniguruma's (Ruby's) line-anchor semantics.
+    pub fn new(source: &str) -> Result<Self, TokenizerError> {
+        let refuse = |reason: String| TokenizerError::Invalid { path: "Split regex".into(), reason };
+        if source.len() > MAX_REGEX_BYTES {
+            return Err(TokenizerError::TooLarge {
+                what: "Split regex (bytes)",
+                size: source.len(),
+                limit: MAX_REGEX_BYTES,
+            });
+        }
+        if has_ruby_dotall_flag(source) {
+            return Err(refuse(alloc::format!(
+                "`{source}` uses Ruby's (?m) flag (dot matches newline), which we do not translate"
+            )));
+        }
+        let translated = translate_oniguruma(source).map_err(|why| refuse(alloc::format!("`{source}`: {why}")))?;
+        // Ruby syntax: `^`/`$` are line anchors, always.
+        let translated = alloc::format!("(?m:{translated})");
+        let regex = fancy_regex::RegexBuilder::new(&translated)
+            .build()
+            .map_err(|e| refuse(alloc::format!("`{source}` is not a regex we can compile: {e}")))?;
+        Ok(Self { source: source.to_string(), regex })
+    }
+
+    /// All non-overlapping matches, leftmost first. A run-time failure (the
+    /// backtracking limit on a pathological pattern) is an error, never a
+    /// silently shorter list.
+    pub fn find_all(&self, text: &str) -> Result<Vec<Offsets>, TokenizerError> {
+        let mut out: Vec<Offsets> = Vec::new();
+        for m in self.regex.find_iter(text) {
+            let m = m.map_err(|e| TokenizerError::Invalid {
+                path: "Split regex".into(),
+                reason: alloc::format!("`{}` failed on the input: {e}", self.source),
+            })?;
+            out.push((m.start(), m.end()));
+        }
+        Ok(out)
+    }
+}
+
+/// Oniguruma's `\w` written for the Rust regex engine: Rust's `\w` plus
+/// `² ³ ¹ ¼ ½ ¾`, minus ZWNJ and ZWJ.
+#[cfg(feature = "regex-split")]
+const ONIG_WORD: &str = r"[[\w\xB2\xB3\xB9\xBC-\xBE]&&[^\x{200C}\x{200D}]]";
+/// Its complement.
+#[cfg(feature = "regex-split")]
+const ONIG_NOT_WORD: &str = r"[\x{200C}\x{200D}[^\w\xB2\xB3\xB9\xBC-\xBE]]";
+
+/// Rewrites the escapes whose meaning differs between Oniguruma and Rust's
+/// regex (see the module comment), or says why the pattern is refused.
+#[cfg(feature = "regex-split")]
+fn translate_oniguruma(source: &str) -> Result<String, &'static str> {
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut chars = source.chars();
+    let mut class_depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else { return Err("ends with a lone backslash") };
+                match (e, class_depth > 0) {
+                    ('w', _) => out.push_str(ONIG_WORD),
+                    ('W', _) => out.push_str(ONIG_NOT_WORD),
+                    ('b', false) => out.push_str(&alloc::format!(
+                        "(?:(?<={ONIG_WORD})(?!{ONIG_WORD})|(?<!{ONIG_WORD})(?={ONIG_WORD}))"
+                    )),
+                    ('B', false) => out.push_str(&alloc::format!(
+                        "(?:(?<={ONIG_WORD})(?={ONIG_WORD})|(?<!{ONIG_WORD})(?!{ONIG_WORD}))"
+                    )),
+                    ('b' | 'B', true) => return Err("\\b inside a character class is not supported"),
+                    _ => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                }
+            }
+            '[' => {
+                if class_depth > 0 && chars.as_str().starts_with(':') {
+                    return Err(
+                        "POSIX bracket classes ([:alpha:]) are Unicode in Oniguruma and ASCII in Rust: not supported",
+                    );
+                }
+                class_depth += 1;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal, not the end.
+                if chars.as_str().starts_with('^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.as_str().starts_with(']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if class_depth > 0 => {
+                class_depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// True when an inline flag group (`(?m)`, `(?im:`, ...) turns on `m` outside
+/// a character class.
+#[cfg(feature = "regex-split")]
+fn has_ruby_dotall_flag(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    let mut in_class = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'[' => in_class += 1,
+            b']' if in_class > 0 => in_class -= 1,
+            b'(' if in_class == 0 && bytes.get(i + 1) == Some(&b'?') => {
+                // Flags run until `)`, `:` or `-` (which starts the off-flags).
+                let mut k = i + 2;
+                while let Some(&c) = bytes.get(k) {
+                    if c.is_ascii_alphabetic() {
+                        if c == b'm' {
+                            return true;
+                        }
+                        k += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(all(test, feature = "regex-split"))]
+mod tests {
+    use super::*;
+
+    fn pieces(p: &SplitPattern, s: &str) -> Vec<String> {
+        p.find_all(s).unwrap().into_iter().map(|(a, b)| String::from(&s[a..b])).collect()
+    }
+
+    #[test]
+    fn known_patterns_keep_the_fast_path() {
+        let p = SplitPattern::from_regex(super::super::super::patterns::GPT2_PATTERN).unwrap();
+        assert!(matches!(p, SplitPattern::Regex(KnownPattern::Gpt2)));
+    }
+
+    #[test]
+    fn arbitrary_regex_with_lookahead() {
+        let p = SplitPattern::from_regex(r"\d{1,3}(?=(?:\d{3})*\b)").unwrap();
+        assert!(matches!(p, SplitPattern::Fancy(_)));
+        assert_eq!(pieces(&p, "x 1234567 y"), ["1", "234", "567"]);
+        assert_eq!(p.regex_source(), Some(r"\d{1,3}(?=(?:\d{3})*\b)"));
+    }
+
+    #[test]
+    fn word_class_is_oniguruma_s() {
+        // Oniguruma: `²` is a word char, ZWJ is not (Rust's regex: the opposite).
+        let p = SplitPattern::from_regex(r"\w+").unwrap();
+        assert_eq!(pieces(&p, "a²b\u{200D}c"), ["a²b", "c"]);
+        let p = SplitPattern::from_regex(r"[\W_]+").unwrap();
+        assert_eq!(pieces(&p, "a²b\u{200D}c_"), ["\u{200D}", "_"]);
+        let p = SplitPattern::from_regex(r"\b").unwrap();
+        assert_eq!(p.find_all("x² y").unwrap(), [(0, 0), (3, 3), (4, 4), (5, 5)]);
+    }
+
+    #[test]
+    fn anchors_are_line_anchors_as_in_ruby() {
+        let p = SplitPattern::from_regex(r"^a").unwrap();
+        assert_eq!(p.find_all("ab\nab").unwrap(), [(0, 1), (3, 4)]);
+    }
+
+    #[test]
+    fn ruby_dotall_flag_and_bad_regex_are_refused_by_name() {
+        for bad in ["(?m).", "(?im:a.)", "(unclosed", "[[:alpha:]]+", r"[\b]"] {
+            let e = SplitPattern::from_regex(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+        // `m` inside a class or escaped is fine.
+        assert!(SplitPattern::from_regex(r"[(?m)]").is_ok());
+    }
+}
