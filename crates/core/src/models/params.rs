@@ -120,6 +120,18 @@ pub fn classic_configs() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// The rounded figure each paper quotes for the models of
+/// [`classic_configs`], by the same names.
+pub const CLASSIC_PAPER_FIGURES: [(&str, &str); 7] = [
+    ("GPT-1", "117M"),
+    ("GPT-2 (1.5B)", "1.5B"),
+    ("GPT-3 (175B)", "175B"),
+    ("BERT-Base", "110M"),
+    ("BERT-Large", "340M"),
+    ("T5-Base", "220M"),
+    ("T5-XXL (11B)", "11B"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +159,13 @@ mod tests {
         assert!(close(total("BERT-Large"), 340.0, 0.02), "{}", total("BERT-Large"));
         assert!(close(total("T5-Base"), 220.0, 0.02), "{}", total("T5-Base"));
         assert!(close(total("T5-XXL (11B)"), 11_000.0, 0.03), "{}", total("T5-XXL (11B)"));
+    }
+
+    #[test]
+    fn every_classic_model_has_a_paper_figure() {
+        let names: Vec<&str> = classic_configs().into_iter().map(|(n, _)| n).collect();
+        let figures: Vec<&str> = CLASSIC_PAPER_FIGURES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, figures);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   per (bucketed) distance to the attention scores instead.
 
 use alloc::vec::Vec;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, Axis};
 
 /// The sinusoidal table `(positions, dim)`:
 /// `PE[p, 2i] = sin(p / 10000^(2i/dim))`, `PE[p, 2i+1] = cos(p / 10000^(2i/dim))`.
@@ -114,12 +114,57 @@ impl Rope {
         Array2::from_shape_fn((positions, self.inv_freq.len()), |(p, i)| p as f32 * self.inv_freq[i])
     }
 
+    /// `cos` and `sin` of every pair's angle as a `(positions, D)` matrix,
+    /// `[cos(p·θ_0) .. cos(p·θ_{D/2-1}) | sin(p·θ_0) .. sin(p·θ_{D/2-1})]`:
+    /// the rotation applied at position `p`, for the teaching heatmap. The
+    /// cosine similarity of rows `p` and `p + d` is the mean of `cos(d·θ_i)`,
+    /// which depends on the distance `d` only, RoPE's defining property.
+    pub fn cos_sin_table(&self, positions: usize) -> Array2<f32> {
+        let half = self.inv_freq.len();
+        Array2::from_shape_fn((positions, 2 * half), |(p, j)| {
+            let angle = p as f32 * self.inv_freq[j % half];
+            if j < half {
+                libm::cosf(angle)
+            } else {
+                libm::sinf(angle)
+            }
+        })
+    }
+
     /// `cos` of the angles as a `(positions, D)` matrix laid out like the
     /// features it multiplies (`cat(cos, cos)`), for the teaching heatmap.
     pub fn cos_table(&self, positions: usize) -> Array2<f32> {
         let half = self.inv_freq.len();
         Array2::from_shape_fn((positions, 2 * half), |(p, j)| libm::cosf(p as f32 * self.inv_freq[j % half]))
     }
+}
+
+/// How alike two positions' encodings are as a function of their distance:
+/// entry `d` is the mean cosine similarity between rows `p` and `p + d` of
+/// `table: (positions, dim)`, over every `p` with both rows present, for
+/// `d in 0..min(max_distance, positions)`. Sinusoids and RoPE fall off
+/// smoothly with `d` whatever `p` is; that is why attention can read off
+/// relative position from a dot product. All-zero rows count as similarity 0.
+pub fn similarity_by_distance(table: ArrayView2<f32>, max_distance: usize) -> Vec<f32> {
+    let positions = table.nrows();
+    let norms: Vec<f32> =
+        table.axis_iter(Axis(0)).map(|r| libm::sqrtf(r.iter().map(|v| v * v).sum::<f32>())).collect();
+    (0..max_distance.min(positions))
+        .map(|d| {
+            let pairs = positions - d;
+            let total: f64 = (0..pairs)
+                .map(|p| {
+                    let denominator = norms[p] * norms[p + d];
+                    if denominator == 0.0 {
+                        return 0.0;
+                    }
+                    let dot: f32 = table.row(p).iter().zip(table.row(p + d).iter()).map(|(a, b)| a * b).sum();
+                    f64::from(dot / denominator)
+                })
+                .sum();
+            (total / pairs as f64) as f32
+        })
+        .collect()
 }
 
 /// T5's bucket for `relative_position = key_position - query_position`.
@@ -168,6 +213,55 @@ mod tests {
         assert_eq!(pe[[0, 0]], 0.0);
         assert_eq!(pe[[0, 1]], 1.0);
         assert!((pe[[1, 0]] - 1f32.sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sinusoid_matches_the_closed_form_computed_by_numpy() {
+        // numpy (float64, rounded to f32): pe[p, 2i] = sin(p / 10000**(2i/16)),
+        // pe[p, 2i+1] = cos(p / 10000**(2i/16)) for a (50, 16) table.
+        let expected = [
+            (1, 0, 0.841_470_96_f32),
+            (1, 1, 0.540_302_3),
+            (7, 2, 0.800_421_66),
+            (7, 3, -0.599_437_4),
+            (13, 6, 0.399_614_33),
+            (49, 8, 0.470_625_88),
+            (49, 15, 0.999_879_96),
+            (31, 14, 0.009_802_904),
+        ];
+        let pe = sinusoidal_table(50, 16);
+        assert_eq!(pe.dim(), (50, 16));
+        for (p, j, value) in expected {
+            assert!((pe[[p, j]] - value).abs() < 1e-6, "pe[{p},{j}] = {} vs numpy {value}", pe[[p, j]]);
+        }
+        // Every (sin, cos) pair lies on the unit circle.
+        for p in 0..50 {
+            for i in 0..8 {
+                let (s, c) = (pe[[p, 2 * i]], pe[[p, 2 * i + 1]]);
+                assert!((s * s + c * c - 1.0).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn similarity_by_distance_matches_numpy_and_rope_depends_on_distance_only() {
+        // numpy: mean over p of cos-sim(pe[p], pe[p+d]) for the (50, 16) table.
+        let pe = sinusoidal_table(50, 16);
+        let sim = similarity_by_distance(pe.view(), 21);
+        assert_eq!(sim.len(), 21);
+        for (d, value) in [(0usize, 1.0f32), (1, 0.935_645_8), (5, 0.767_13), (20, 0.721_938_2)] {
+            assert!((sim[d] - value).abs() < 1e-5, "d = {d}: {} vs numpy {value}", sim[d]);
+        }
+        // RoPE's cos/sin rows: similarity at distance d is mean_i cos(d·θ_i).
+        let rope = Rope::new(8, 10000.0, &RopeScaling::None);
+        let table = rope.cos_sin_table(30);
+        let sim = similarity_by_distance(table.view(), 10);
+        for (d, s) in sim.iter().enumerate() {
+            let expected: f32 = rope.inv_freq.iter().map(|f| libm::cosf(d as f32 * f)).sum::<f32>() / 4.0;
+            assert!((s - expected).abs() < 1e-5, "d = {d}: {s} vs {expected}");
+        }
+        // Zero rows do not divide by zero, and the distance is capped by the length.
+        assert_eq!(similarity_by_distance(Array2::<f32>::zeros((3, 4)).view(), 10), alloc::vec![0.0; 3]);
     }
 
     #[test]

@@ -2,13 +2,17 @@
 //! user's files, or a Hugging Face repo) and look inside it.
 
 use crate::fetch::fetch_bytes;
-use crate::protocol::model::{ModelRequest, ModelResponse, ModelSummary, NamedFile, Params};
+use crate::protocol::model::{
+    ClassicModel, ModelRequest, ModelResponse, ModelSummary, NamedFile, Params, PositionalMatrix, MAX_PE_DIMS,
+    MAX_PE_POSITIONS,
+};
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
 use crate::worker::{checkpoint, post, Cancelled};
 use llmlab_core::loading::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
 use llmlab_core::loading::WeightStore;
 use llmlab_core::models::{self, params};
+use llmlab_core::nn::positional;
 use llmlab_core::tokenizers::Tokenizer;
 
 thread_local! {
@@ -31,11 +35,24 @@ pub async fn run(id: u32, request: ModelRequest) -> Result<Response, Cancelled> 
             checkpoint(id).await?;
             trace(&text)
         }
+        ModelRequest::Positions { positions: rows, dims } => Ok(positions(rows, dims)),
+        ModelRequest::ClassicParams => classic_params(),
     };
     Ok(match result {
         Ok(r) => Response::Model(r),
         Err(message) => Response::Error { message },
     })
+}
+
+fn to_params(breakdown: &params::ParamBreakdown) -> Params {
+    Params {
+        embeddings: breakdown.embeddings,
+        attention: breakdown.attention,
+        ffn: breakdown.ffn,
+        norms: breakdown.norms,
+        head: breakdown.head,
+        total: breakdown.total(),
+    }
 }
 
 fn summary(l: &Loaded) -> ModelSummary {
@@ -54,14 +71,7 @@ fn summary(l: &Loaded) -> ModelSummary {
         has_tokenizer: l.tokenizer.is_some(),
         bytes: l.bytes,
         from_cache: l.from_cache,
-        params: Params {
-            embeddings: breakdown.embeddings,
-            attention: breakdown.attention,
-            ffn: breakdown.ffn,
-            norms: breakdown.norms,
-            head: breakdown.head,
-            total: breakdown.total(),
-        },
+        params: to_params(&breakdown),
         config_json: l.config_json.clone(),
     }
 }
@@ -189,4 +199,89 @@ fn trace(text: &str) -> Result<ModelResponse, String> {
         .collect();
     let hidden_norms = trace.hidden_norms.outer_iter().map(|row| row.to_vec()).collect();
     Ok(ModelResponse::Trace { tokens: encoding.tokens, attentions, hidden_norms })
+}
+
+/// A `(P, D)` table as a [`PositionalMatrix`] showing its first `cols`
+/// features; the similarity curve uses every feature.
+fn positional_matrix(kind: &str, source: String, table: ndarray::Array2<f32>, cols: usize) -> PositionalMatrix {
+    let similarity = positional::similarity_by_distance(table.view(), table.nrows());
+    let cols = cols.min(table.ncols());
+    let values = table.rows().into_iter().flat_map(|row| row.iter().take(cols).copied().collect::<Vec<_>>()).collect();
+    PositionalMatrix { kind: kind.into(), source, rows: table.nrows() as u32, cols: cols as u32, values, similarity }
+}
+
+/// Sinusoidal, learned (if the loaded model has a table) and RoPE
+/// encodings, at most `MAX_PE_POSITIONS × MAX_PE_DIMS` each.
+fn positions(rows: u32, dims: u32) -> ModelResponse {
+    let rows = rows.clamp(1, MAX_PE_POSITIONS) as usize;
+    let cols = dims.clamp(2, MAX_PE_DIMS) as usize & !1;
+    let loaded = session::current();
+    let mut encodings = Vec::new();
+
+    // Sinusoidal: as wide as the loaded model (so it compares with its learned
+    // table), else as wide as the view.
+    let gpt2_width = loaded
+        .as_deref()
+        .filter(|l| l.model.model_type() == "gpt2")
+        .and_then(|l| models::gpt2::Config::from_json(&l.config_json).ok())
+        .map(|c| c.n_embd);
+    let width = gpt2_width.unwrap_or(cols).clamp(2, 4096) & !1;
+    encodings.push(positional_matrix(
+        "sinusoidal",
+        format!("computed: sin/cos of p / 10000^(2i/{width}), width {width}"),
+        positional::sinusoidal_table(rows, width),
+        cols,
+    ));
+
+    // Learned: GPT-2's wpe rows (BERT's table is not exposed by its trait).
+    if let Some(l) = loaded.as_deref() {
+        if let models::AnyModel::Causal(m) = &l.model {
+            if m.model_type() == "gpt2" {
+                let table = m.positional_encoding(rows);
+                if table.nrows() > 0 {
+                    encodings.push(positional_matrix(
+                        "learned",
+                        format!("wpe of the loaded model ({}), {} positions × {} features", l.label, table.nrows(), table.ncols()),
+                        table,
+                        cols,
+                    ));
+                }
+            }
+        }
+    }
+
+    // RoPE: the loaded Llama's head width, base and scaling, else Llama's defaults.
+    let llama = loaded
+        .as_deref()
+        .filter(|l| l.model.model_type() == "llama")
+        .and_then(|l| models::llama::Config::from_json(&l.config_json).ok());
+    let (rope, source) = match llama {
+        Some(cfg) => {
+            let scaling = cfg.rope_scaling().unwrap_or(positional::RopeScaling::None);
+            let head_dim = cfg.head_dim().clamp(2, 4096);
+            (
+                positional::Rope::new(head_dim, cfg.theta() as f32, &scaling),
+                format!("the loaded model's rotation: head width {head_dim}, base {}", cfg.theta()),
+            )
+        }
+        None => (
+            positional::Rope::new(64, 10000.0, &positional::RopeScaling::None),
+            "computed: head width 64, base 10000 (Llama's default)".to_string(),
+        ),
+    };
+    encodings.push(positional_matrix("rope", source, rope.cos_sin_table(rows), cols));
+    ModelResponse::Positions { encodings }
+}
+
+/// The classic models' breakdowns, counted from their configs.
+fn classic_params() -> Result<ModelResponse, String> {
+    let models = params::classic_configs()
+        .into_iter()
+        .map(|(name, json)| {
+            let (_, breakdown) = params::from_config_json(json).map_err(|e| format!("{name}: {e}"))?;
+            let paper = params::CLASSIC_PAPER_FIGURES.iter().find(|(n, _)| *n == name).map_or("", |(_, f)| f);
+            Ok(ClassicModel { name: name.into(), paper: paper.into(), params: to_params(&breakdown) })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ModelResponse::ClassicParams { models })
 }

@@ -38,6 +38,54 @@ pub enum ModelRequest {
         /// Input text.
         text: String,
     },
+    /// Positional-encoding matrices for the heatmap: sinusoidal (computed),
+    /// learned (the loaded GPT-2-style model's `wpe`, if any) and RoPE (the
+    /// loaded Llama's head width and base, or 64 and 10000). Sizes are
+    /// capped at [`MAX_PE_POSITIONS`] and [`MAX_PE_DIMS`].
+    Positions {
+        /// Positions (rows) to show.
+        positions: u32,
+        /// Features (columns) to show.
+        dims: u32,
+    },
+    /// Parameter breakdown of the classic models of the curriculum's table
+    /// (GPT-1, GPT-2 1.5B, GPT-3, BERT-Base/Large, T5-Base/XXL), counted
+    /// from their configs; needs no loaded model.
+    ClassicParams,
+}
+
+/// Largest number of positions a [`ModelRequest::Positions`] returns.
+pub const MAX_PE_POSITIONS: u32 = 128;
+/// Largest number of features a [`ModelRequest::Positions`] returns.
+pub const MAX_PE_DIMS: u32 = 128;
+
+/// One positional-encoding matrix.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PositionalMatrix {
+    /// `sinusoidal`, `learned` or `rope`.
+    pub kind: String,
+    /// Where the numbers come from, e.g. "wpe of the loaded model".
+    pub source: String,
+    /// Rows (positions).
+    pub rows: u32,
+    /// Columns (features) shown.
+    pub cols: u32,
+    /// `rows × cols` values, row after row.
+    pub values: Vec<f32>,
+    /// Mean cosine similarity of two positions' full encodings by distance
+    /// (entry `d`: positions `d` apart).
+    pub similarity: Vec<f32>,
+}
+
+/// A classic model's parameter breakdown.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClassicModel {
+    /// Name, e.g. `GPT-3 (175B)`.
+    pub name: String,
+    /// The rounded figure its paper quotes, e.g. `175B`.
+    pub paper: String,
+    /// Counted from its config.
+    pub params: Params,
 }
 
 /// One file's name and bytes.
@@ -102,6 +150,16 @@ pub enum ModelResponse {
         attentions: Vec<Vec<Vec<Vec<f32>>>>,
         /// `hidden_norms[layer][position]` (layer 0 = embeddings).
         hidden_norms: Vec<Vec<f32>>,
+    },
+    /// Answer to `Positions`: the available encodings.
+    Positions {
+        /// Sinusoidal and RoPE always; learned when the loaded model has a table.
+        encodings: Vec<PositionalMatrix>,
+    },
+    /// Answer to `ClassicParams`.
+    ClassicParams {
+        /// In the curriculum's order.
+        models: Vec<ClassicModel>,
     },
 }
 
