@@ -4,7 +4,10 @@
 //! heap; their ids and offsets must still be exactly HF `tokenizers`' (fixtures
 //! `long.jsonl` + `<name>.long.txt` from `scripts/fixtures/tokenizers.py`). And
 //! encoding must grow about linearly: 1 MB of adversarial input may not take
-//! more than 20× the time of 100 KB (a quadratic step would take 100×).
+//! more than 40× the time of 100 KB. Linear is 10×, a quadratic step would
+//! be 100×; the slack is for the memory hierarchy on a busy machine (the
+//! 100 KB word's symbols fit in cache, the 1 MB word's do not: measured
+//! ratios run from 10× to ~30× on the 2-core test machine under load).
 
 use llmlab_core::tokenizers::Tokenizer;
 use std::path::PathBuf;
@@ -63,9 +66,9 @@ fn long_words_match_hf() {
     }
 }
 
-/// Best of three timings of one encode.
+/// Best of five timings of one encode (the machine may be busy).
 fn seconds(tok: &Tokenizer, text: &str) -> f64 {
-    (0..3)
+    (0..5)
         .map(|_| {
             let t = Instant::now();
             let n = tok.encode(text, false).unwrap().len();
@@ -91,6 +94,24 @@ fn one_megabyte_without_spaces_grows_linearly() {
             t_small * 1e6 / 1e5,
             t_big * 1e6 / 1e6
         );
-        assert!(ratio < 20.0, "{kind}: 1 MB took {ratio:.1}× the time of 100 KB");
+        assert!(ratio < 40.0, "{kind}: 1 MB took {ratio:.1}× the time of 100 KB");
+    }
+}
+
+/// The browser benchmark's text and tokenizer (tests/browser/tokenize_bench.rs)
+/// encode natively exactly as HF did, one encode per line.
+#[test]
+fn browser_bench_text_matches_hf_natively() {
+    let tok = Tokenizer::from_json(&std::fs::read_to_string(fixtures().join("bench_bpe8k.tokenizer.json")).unwrap())
+        .unwrap();
+    let text = std::fs::read_to_string(fixtures().join("bench_text.txt")).unwrap();
+    let want = std::fs::read_to_string(fixtures().join("bench_text.bpe8k.ids")).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let want: Vec<&str> = want.lines().collect();
+    assert_eq!(lines.len(), want.len());
+    assert!(text.len() > 190_000);
+    for (line, ids) in lines.iter().zip(want) {
+        let ids: Vec<u32> = ids.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        assert_eq!(tok.encode(line, false).unwrap().ids, ids, "{line:?}");
     }
 }

@@ -94,13 +94,31 @@ pub struct MergeStep {
     pub symbols: Vec<String>,
 }
 
+/// One symbol of a word being merged, linked to its live neighbours. 16
+/// bytes, so that a long word's symbols stay as cache-friendly as possible.
 #[derive(Debug, Clone, Copy)]
 struct Symbol {
     id: u32,
-    prev: isize,
-    next: isize,
+    /// Index of the previous live symbol (-1: none).
+    prev: i32,
+    /// Index of the next live symbol (-1: none).
+    next: i32,
     /// Length in bytes of the text it covers (0 = merged away).
-    len: usize,
+    len: u32,
+}
+
+/// Most symbols in one word (indices are `i32`).
+const MAX_WORD_SYMBOLS: usize = i32::MAX as usize;
+
+/// Appends a symbol linked after the last one.
+fn push_symbol(symbols: &mut Vec<Symbol>, id: u32, len: usize) -> Result<(), TokenizerError> {
+    let idx = i32::try_from(symbols.len()).map_err(|_| TokenizerError::InputTooLarge(MAX_WORD_SYMBOLS))?;
+    let len = u32::try_from(len).map_err(|_| TokenizerError::InputTooLarge(len))?;
+    if let Some(last) = symbols.last_mut() {
+        last.next = idx;
+    }
+    symbols.push(Symbol { id, prev: idx - 1, next: -1, len });
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -349,13 +367,7 @@ impl Bpe {
     /// byte tokens / unknown tokens for chars outside the vocabulary.
     fn initial_symbols(&self, word: &str) -> Result<Vec<Symbol>, TokenizerError> {
         let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
-        let push = |symbols: &mut Vec<Symbol>, id: u32, len: usize| {
-            let idx = symbols.len() as isize;
-            if let Some(last) = symbols.last_mut() {
-                last.next = idx;
-            }
-            symbols.push(Symbol { id, prev: idx - 1, next: -1, len });
-        };
+        let push = push_symbol;
         let mut unk: Option<(u32, usize)> = None;
         let mut scratch = String::new();
         let n_chars_end = word.len();
@@ -385,9 +397,9 @@ impl Bpe {
             };
             if let Some(&id) = self.vocab.get(lookup) {
                 if let Some((unk_id, unk_len)) = unk.take() {
-                    push(&mut symbols, unk_id, unk_len);
+                    push(&mut symbols, unk_id, unk_len)?;
                 }
-                push(&mut symbols, id, byte_len);
+                push(&mut symbols, id, byte_len)?;
                 continue;
             }
             if self.byte_fallback {
@@ -399,7 +411,7 @@ impl Bpe {
                 if let Some(ids) = ids {
                     // (HF does not flush a pending unknown token here.)
                     for id in ids {
-                        push(&mut symbols, id, 1);
+                        push(&mut symbols, id, 1)?;
                     }
                     continue;
                 }
@@ -412,7 +424,7 @@ impl Bpe {
                 unk = match unk {
                     Some((id, len)) if self.fuse_unk => Some((id, len + byte_len)),
                     Some((id, len)) => {
-                        push(&mut symbols, id, len);
+                        push(&mut symbols, id, len)?;
                         Some((unk_id, byte_len))
                     }
                     None => Some((unk_id, byte_len)),
@@ -420,7 +432,7 @@ impl Bpe {
             }
         }
         if let Some((unk_id, unk_len)) = unk {
-            push(&mut symbols, unk_id, unk_len);
+            push(&mut symbols, unk_id, unk_len)?;
         }
         Ok(symbols)
     }
@@ -453,7 +465,7 @@ impl Bpe {
                 continue;
             }
             let next_pos = cur.next as usize;
-            let right = symbols[next_pos];
+            let Some(&right) = symbols.get(next_pos) else { continue };
             // Skip stale entries: the pair may have changed since it was queued.
             match self.merges.get(&(cur.id, right.id)) {
                 Some(&(_, new_id)) if new_id == top.new_id => {}
@@ -464,7 +476,7 @@ impl Bpe {
             symbols[top.pos].next = right.next;
             symbols[next_pos].len = 0;
             if right.next >= 0 && (right.next as usize) < symbols.len() {
-                symbols[right.next as usize].prev = top.pos as isize;
+                symbols[right.next as usize].prev = top.pos as i32;
             }
             on_merge(symbols, top.pos, top.rank);
             let current = symbols[top.pos];
@@ -491,7 +503,7 @@ impl Bpe {
         let mut symbols = self.initial_symbols(word)?;
         self.merge_all(&mut symbols, |_, _, _| {});
         let pieces: Vec<(u32, u32)> =
-            symbols.iter().filter(|s| s.len > 0).map(|s| (s.id, s.len as u32)).collect();
+            symbols.iter().filter(|s| s.len > 0).map(|s| (s.id, s.len)).collect();
         if word.len() < CACHE_MAX_WORD_BYTES {
             let mut cache = self.cache.borrow_mut();
             if cache.len() < CACHE_CAPACITY {

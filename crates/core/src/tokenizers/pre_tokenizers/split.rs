@@ -207,8 +207,8 @@ fn translate_oniguruma(source: &str) -> Result<String, &'static str> {
     Ok(out)
 }
 
-/// True when an inline flag group (`(?m)`, `(?im:`, ...) turns on `m` outside
-/// a character class.
+/// True when an inline flag group (`(?m)`, `(?im:`, `(?-m)`, ...) sets `m`
+/// outside a character class.
 #[cfg(feature = "regex-split")]
 fn has_ruby_dotall_flag(source: &str) -> bool {
     let bytes = source.as_bytes();
@@ -220,10 +220,11 @@ fn has_ruby_dotall_flag(source: &str) -> bool {
             b'[' => in_class += 1,
             b']' if in_class > 0 => in_class -= 1,
             b'(' if in_class == 0 && bytes.get(i + 1) == Some(&b'?') => {
-                // Flags run until `)`, `:` or `-` (which starts the off-flags).
+                // Flags (on, then `-` and off) run until `)` or `:`. Turning
+                // `m` off is refused too: in Rust it would turn line anchors off.
                 let mut k = i + 2;
                 while let Some(&c) = bytes.get(k) {
-                    if c.is_ascii_alphabetic() {
+                    if c.is_ascii_alphabetic() || c == b'-' {
                         if c == b'm' {
                             return true;
                         }
@@ -281,7 +282,7 @@ mod tests {
 
     #[test]
     fn ruby_dotall_flag_and_bad_regex_are_refused_by_name() {
-        for bad in ["(?m).", "(?im:a.)", "(unclosed", "[[:alpha:]]+", r"[\b]"] {
+        for bad in ["(?m).", "(?im:a.)", "(?i-m:^a)", "(unclosed", "[[:alpha:]]+", r"[\b]"] {
             let e = SplitPattern::from_regex(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }
