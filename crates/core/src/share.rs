@@ -231,6 +231,17 @@ pub struct ShareState {
     pub train_accum: u32,
     /// `tprec`
     pub train_precision: Precision,
+    /// `tdata`: training data, `toy` (a built-in task) or `text` (pasted or
+    /// uploaded; the text itself is not part of links).
+    pub train_data: String,
+    /// `ttask`: the toy task (`addition`, `reversal`, `grammar`).
+    pub train_task: String,
+    /// `ttok`: the training tokenizer, `char` or `bpe:N`.
+    pub train_tokenizer: String,
+    /// `tval`: fraction of the text held out for validation.
+    pub train_val_fraction: f64,
+    /// `tarch`: architecture of the trained model, `gpt2` or `llama`.
+    pub train_arch: String,
 
     // Evaluate tab
     /// `hyp`: hypotheses, one segment per line.
@@ -238,6 +249,30 @@ pub struct ShareState {
     /// `ref`: references, one segment per line; extra reference sets are
     /// separated by a line holding only `---`.
     pub refs: String,
+    /// `btok`: BLEU tokenizer (`13a`, `none`, `intl`, `char`, `zh`).
+    pub bleu_tokenize: String,
+    /// `bsm`: BLEU smoothing (`exp`, `floor`, `add-k`, `none`).
+    pub bleu_smooth: String,
+    /// `bsv`: BLEU smoothing value (empty: sacrebleu's default for the method).
+    pub bleu_smooth_value: Option<f64>,
+    /// `blc`: lowercase before BLEU and chrF.
+    pub metric_lowercase: bool,
+    /// `rtypes`: comma-separated ROUGE types.
+    pub rouge_types: String,
+    /// `rstem`: Porter-stem ROUGE tokens.
+    pub rouge_stem: bool,
+    /// `eline`: the line whose ROUGE-L alignment is shown (0-based).
+    pub eval_line: u32,
+    /// `ptext`: the text whose perplexity is computed.
+    pub ppl_text: String,
+    /// `pmax`: perplexity window length (0: the model's context).
+    pub ppl_max_length: u32,
+    /// `pstride`: perplexity stride (0: the window length).
+    pub ppl_stride: u32,
+    /// `hypb`: system B's outputs for the blind A/B comparison, one per line.
+    pub hyp_b: String,
+    /// `rank`: outputs to rank, one per line.
+    pub rank_outputs: String,
 }
 
 impl Default for ShareState {
@@ -279,8 +314,25 @@ impl Default for ShareState {
             train_warmup: 100,
             train_accum: 1,
             train_precision: Precision::F32,
+            train_data: "toy".to_string(),
+            train_task: "reversal".to_string(),
+            train_tokenizer: "char".to_string(),
+            train_val_fraction: 0.1,
+            train_arch: "gpt2".to_string(),
             hyp: String::new(),
             refs: String::new(),
+            bleu_tokenize: "13a".to_string(),
+            bleu_smooth: "exp".to_string(),
+            bleu_smooth_value: None,
+            metric_lowercase: false,
+            rouge_types: "rouge1,rouge2,rougeL,rougeLsum".to_string(),
+            rouge_stem: false,
+            eval_line: 0,
+            ppl_text: String::new(),
+            ppl_max_length: 0,
+            ppl_stride: 0,
+            hyp_b: String::new(),
+            rank_outputs: String::new(),
         }
     }
 }
@@ -364,8 +416,25 @@ impl ShareState {
             "twarm" => self.train_warmup = clamp_u32(v, 0, 100_000).ok_or_else(bad)?,
             "taccum" => self.train_accum = clamp_u32(v, 1, 64).ok_or_else(bad)?,
             "tprec" => self.train_precision = Precision::parse(v).ok_or_else(bad)?,
+            "tdata" => self.train_data = parse_one_of(v, &["toy", "text"]).ok_or_else(bad)?,
+            "ttask" => self.train_task = parse_one_of(v, &["addition", "reversal", "grammar"]).ok_or_else(bad)?,
+            "ttok" => self.train_tokenizer = parse_train_tokenizer(v).ok_or_else(bad)?,
+            "tval" => self.train_val_fraction = clamp_f64(v, 0.0, 0.5).ok_or_else(bad)?,
+            "tarch" => self.train_arch = parse_one_of(v, &["gpt2", "llama"]).ok_or_else(bad)?,
             "hyp" => self.hyp = truncate_chars(v, MAX_TEXT_CHARS),
             "ref" => self.refs = truncate_chars(v, MAX_TEXT_CHARS),
+            "btok" => self.bleu_tokenize = parse_choice(v, &["13a", "none", "intl", "char", "zh"]).ok_or_else(bad)?,
+            "bsm" => self.bleu_smooth = parse_choice(v, &["exp", "floor", "add-k", "none"]).ok_or_else(bad)?,
+            "bsv" => self.bleu_smooth_value = if v.is_empty() { None } else { Some(clamp_f64(v, 0.0, 100.0).ok_or_else(bad)?) },
+            "blc" => self.metric_lowercase = parse_bool(v).ok_or_else(bad)?,
+            "rtypes" => self.rouge_types = parse_rouge_types(v).ok_or_else(bad)?,
+            "rstem" => self.rouge_stem = parse_bool(v).ok_or_else(bad)?,
+            "eline" => self.eval_line = clamp_u32(v, 0, 200_000).ok_or_else(bad)?,
+            "ptext" => self.ppl_text = truncate_chars(v, MAX_TEXT_CHARS),
+            "pmax" => self.ppl_max_length = clamp_u32(v, 0, 8192).ok_or_else(bad)?,
+            "pstride" => self.ppl_stride = clamp_u32(v, 0, 8192).ok_or_else(bad)?,
+            "hypb" => self.hyp_b = truncate_chars(v, MAX_TEXT_CHARS),
+            "rank" => self.rank_outputs = truncate_chars(v, MAX_TEXT_CHARS),
             _ => {} // unknown keys: ignored on purpose
         }
         Ok(())
@@ -411,8 +480,25 @@ impl ShareState {
         pairs.push(("twarm", self.train_warmup.to_string()));
         pairs.push(("taccum", self.train_accum.to_string()));
         pairs.push(("tprec", self.train_precision.key().to_string()));
+        pairs.push(("tdata", self.train_data.clone()));
+        pairs.push(("ttask", self.train_task.clone()));
+        pairs.push(("ttok", self.train_tokenizer.clone()));
+        pairs.push(("tval", self.train_val_fraction.to_string()));
+        pairs.push(("tarch", self.train_arch.clone()));
         pairs.push(("hyp", self.hyp.clone()));
         pairs.push(("ref", self.refs.clone()));
+        pairs.push(("btok", self.bleu_tokenize.clone()));
+        pairs.push(("bsm", self.bleu_smooth.clone()));
+        pairs.push(("bsv", self.bleu_smooth_value.map(|v| v.to_string()).unwrap_or_default()));
+        pairs.push(("blc", (if self.metric_lowercase { "1" } else { "0" }).to_string()));
+        pairs.push(("rtypes", self.rouge_types.clone()));
+        pairs.push(("rstem", (if self.rouge_stem { "1" } else { "0" }).to_string()));
+        pairs.push(("eline", self.eval_line.to_string()));
+        pairs.push(("ptext", self.ppl_text.clone()));
+        pairs.push(("pmax", self.ppl_max_length.to_string()));
+        pairs.push(("pstride", self.ppl_stride.to_string()));
+        pairs.push(("hypb", self.hyp_b.clone()));
+        pairs.push(("rank", self.rank_outputs.clone()));
         let mut out = String::from("#");
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
@@ -470,6 +556,36 @@ fn parse_word(v: &str) -> Option<String> {
     let ok = v.len() <= 96
         && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
     ok.then(|| v.to_string())
+}
+
+/// One of a fixed set of names.
+fn parse_choice(v: &str, choices: &[&str]) -> Option<String> {
+    choices.contains(&v).then(|| v.to_string())
+}
+
+/// A comma-separated list of ROUGE type names (`rouge1`..`rouge9`,
+/// `rougeL`, `rougeLsum`), at most 12 of them.
+fn parse_rouge_types(v: &str) -> Option<String> {
+    let valid = |name: &str| match name {
+        "rougeL" | "rougeLsum" => true,
+        _ => matches!(name.strip_prefix("rouge").map(str::as_bytes), Some(&[d]) if (b'1'..=b'9').contains(&d)),
+    };
+    let names: Vec<&str> = v.split(',').collect();
+    (names.len() <= 12 && names.iter().all(|n| valid(n))).then(|| v.to_string())
+}
+
+/// `v` if it is one of `allowed`.
+fn parse_one_of(v: &str, allowed: &[&str]) -> Option<String> {
+    allowed.contains(&v).then(|| v.to_string())
+}
+
+/// `char`, or `bpe:N` with N clamped to the 257..=8000 the trainer accepts.
+fn parse_train_tokenizer(v: &str) -> Option<String> {
+    if v == "char" {
+        return Some(v.to_string());
+    }
+    let n = clamp_u32(v.strip_prefix("bpe:")?, 257, 8000)?;
+    Some(format!("bpe:{n}"))
 }
 
 /// `default` or `hub:owner/name` with Hub-legal characters.
@@ -606,6 +722,62 @@ mod tests {
         let (s, w) = ShareState::from_hash("#tspecial=maybe");
         assert!(s.tok_special_tokens);
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn evaluate_settings_round_trip_and_are_validated() {
+        let mut s = ShareState::default();
+        s.tab = Tab::Evaluate;
+        s.bleu_tokenize = "intl".to_string();
+        s.bleu_smooth = "add-k".to_string();
+        s.bleu_smooth_value = Some(0.5);
+        s.metric_lowercase = true;
+        s.rouge_types = "rouge1,rougeLsum".to_string();
+        s.rouge_stem = true;
+        s.eval_line = 3;
+        s.ppl_text = "To be, or not".to_string();
+        s.ppl_max_length = 64;
+        s.ppl_stride = 32;
+        s.hyp_b = "b1\nb2".to_string();
+        s.rank_outputs = "x\ny\nz".to_string();
+        let (back, warnings) = ShareState::from_hash(&s.to_hash());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(back, s);
+        // The default smoothing value is written as an empty value and read back as None.
+        let d = ShareState::default();
+        assert!(d.to_hash().contains("&bsv=&"));
+        assert_eq!(ShareState::from_hash(&d.to_hash()).0, d);
+        let (s, w) = ShareState::from_hash("#btok=moses&bsm=magic&bsv=-4&rtypes=rouge0&pmax=99999&eline=9999999&blc=maybe");
+        assert_eq!(s.bleu_tokenize, "13a");
+        assert_eq!(s.bleu_smooth, "exp");
+        assert_eq!(s.bleu_smooth_value, Some(0.0));
+        assert_eq!(s.rouge_types, "rouge1,rouge2,rougeL,rougeLsum");
+        assert_eq!(s.ppl_max_length, 8192);
+        assert_eq!(s.eval_line, 200_000);
+        assert!(!s.metric_lowercase);
+        assert_eq!(w.len(), 4, "{w:?}");
+    }
+
+    #[test]
+    fn train_data_settings_round_trip_and_are_validated() {
+        let mut s = ShareState::default();
+        s.train_data = "text".to_string();
+        s.train_task = "grammar".to_string();
+        s.train_tokenizer = "bpe:512".to_string();
+        s.train_val_fraction = 0.25;
+        s.train_arch = "llama".to_string();
+        let (back, warnings) = ShareState::from_hash(&s.to_hash());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(back, s);
+        let (s, w) = ShareState::from_hash("#tdata=web&ttask=chess&ttok=bpe:99999&tval=0.9");
+        assert_eq!(s.train_data, "toy");
+        assert_eq!(s.train_task, "reversal");
+        assert_eq!(s.train_tokenizer, "bpe:8000");
+        assert_eq!(s.train_val_fraction, 0.5);
+        assert_eq!(w.len(), 2, "{w:?}");
+        let (s, w) = ShareState::from_hash("#ttok=wordpiece&tval=x&tarch=bert");
+        assert_eq!((s.train_tokenizer.as_str(), s.train_val_fraction, s.train_arch.as_str()), ("char", 0.1, "gpt2"));
+        assert_eq!(w.len(), 3);
     }
 
     #[test]

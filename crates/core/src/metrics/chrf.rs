@@ -71,7 +71,8 @@ pub struct ChrfStats {
 }
 
 impl ChrfStats {
-    fn add(&mut self, other: &ChrfStats) {
+    /// Adds another segment's statistics (corpus chrF sums them).
+    pub fn add(&mut self, other: &ChrfStats) {
         if self.orders.len() < other.orders.len() {
             self.orders.resize(other.orders.len(), OrderStats::default());
         }

@@ -86,6 +86,14 @@ impl Interner {
         }
     }
 
+    /// [`Interner::id`] of a token of at most 15 bytes whose key the caller
+    /// built: byte `i` at bits `8i..8i+8`, the length in the top byte.
+    #[inline]
+    pub fn id_short_key(&mut self, key: u128) -> u32 {
+        let next = u32::try_from(self.len()).unwrap_or(u32::MAX - 1);
+        *self.short.entry(key).or_insert(next)
+    }
+
     /// Interns every token of `tokens` into `out` (cleared first).
     pub fn ids_into<'a>(&mut self, tokens: impl Iterator<Item = &'a str>, out: &mut Vec<u32>) {
         out.clear();
@@ -137,6 +145,8 @@ mod tests {
         let ids: Vec<u32> = words.iter().map(|w| interner.id(w)).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
         let again: Vec<u32> = words.iter().map(|w| interner.id(w)).collect();
+        let key = words[1].bytes().enumerate().fold(2u128 << 120, |k, (i, b)| k | u128::from(b) << (8 * i));
+        assert_eq!(interner.id_short_key(key), 1);
         assert_eq!(again, ids);
         assert_eq!(interner.len(), 6);
     }

@@ -125,17 +125,18 @@ pub fn tokenize(text: &str, use_stemmer: bool) -> Vec<RougeToken> {
 /// separator) and U+212A KELVIN SIGN to 'k'; `metrics_unicode_tables.py`
 /// checks this. Every other non-ASCII character separates tokens.
 fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
-    // Fast path: every non-ASCII byte separates tokens, unless one of the
-    // two special characters occurs.
-    // (Substring search is vectorised; a byte-by-byte check is not.)
-    if text.contains("\u{212A}") || text.contains("\u{130}") {
-        return for_each_raw_token_special(text, emit);
-    }
+    // Fast path: every non-ASCII byte separates tokens, until one of the two
+    // special characters shows up; from the start of the token it could join,
+    // the general path takes over (tokens never span a separator, so starting
+    // there is the same as starting at the beginning).
     let bytes = text.as_bytes();
     let mut lowered = String::new();
     let mut i = 0;
     while i < bytes.len() {
         if !bytes[i].is_ascii_alphanumeric() {
+            if bytes[i] >= 0x80 && is_special_at(bytes, i) {
+                return for_each_raw_token_special(text, i, emit);
+            }
             i += 1;
             continue;
         }
@@ -144,6 +145,9 @@ fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
         while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
             has_upper |= bytes[i].is_ascii_uppercase();
             i += 1;
+        }
+        if i < bytes.len() && bytes[i] >= 0x80 && is_special_at(bytes, i) {
+            return for_each_raw_token_special(text, start, emit);
         }
         let run = &text[start..i];
         if has_upper {
@@ -157,12 +161,60 @@ fn for_each_raw_token(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
     }
 }
 
-/// [`for_each_raw_token`] for text containing U+212A or U+0130.
-fn for_each_raw_token_special(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
+/// [`for_each_raw_token`] followed by interning, for scoring without the
+/// stemmer: each token's interner key is built (lowercased) while scanning,
+/// so no token string is made. `b | 0x20` lowercases an ASCII letter and
+/// leaves a digit as it is.
+fn intern_raw_tokens(text: &str, ids: &mut Interner, out: &mut Vec<u32>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphanumeric() {
+            if bytes[i] >= 0x80 && is_special_at(bytes, i) {
+                return for_each_raw_token_special(text, i, |raw, _, _| out.push(ids.id(raw)));
+            }
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut key = 0u128;
+        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+            if i - start < 15 {
+                key |= u128::from(bytes[i] | 0x20) << (8 * (i - start));
+            }
+            i += 1;
+        }
+        if i < bytes.len() && bytes[i] >= 0x80 && is_special_at(bytes, i) {
+            return for_each_raw_token_special(text, start, |raw, _, _| out.push(ids.id(raw)));
+        }
+        let len = i - start;
+        let id = if len <= 15 {
+            ids.id_short_key(key | ((len as u128) << 120))
+        } else {
+            ids.id(&text[start..i].to_ascii_lowercase())
+        };
+        out.push(id);
+    }
+}
+
+/// Whether U+0130 (`C4 B0`) or U+212A (`E2 84 AA`) starts at byte `i`
+/// (both lead bytes never occur inside another character).
+#[inline]
+fn is_special_at(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(0xC4) => bytes.get(i + 1) == Some(&0xB0),
+        Some(0xE2) => bytes.get(i + 1..i + 3) == Some(&[0x84, 0xAA][..]),
+        _ => false,
+    }
+}
+
+/// [`for_each_raw_token`] for text containing U+212A or U+0130, from byte
+/// `from` (a character boundary where no token is in progress).
+fn for_each_raw_token_special(text: &str, from: usize, mut emit: impl FnMut(&str, usize, usize)) {
     let bytes = text.as_bytes();
     let mut current = String::new();
-    let mut start = 0;
-    let mut i = 0;
+    let mut start = from;
+    let mut i = from;
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
@@ -179,7 +231,7 @@ fn for_each_raw_token_special(text: &str, mut emit: impl FnMut(&str, usize, usiz
             i += 1;
             continue;
         }
-        let c = text[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+        let c = text.get(i..).and_then(|rest| rest.chars().next()).unwrap_or(char::REPLACEMENT_CHARACTER);
         let width = c.len_utf8();
         match c {
             '\u{212A}' => {
@@ -335,8 +387,12 @@ pub struct RougeScorer {
     /// Match masks and state of the bit-parallel LCS.
     row_a: Vec<u64>,
     row_b: Vec<u64>,
-    target_counts: HashMap<u128, u32>,
-    prediction_counts: HashMap<u128, u32>,
+    /// Sorted packed bigrams of the target and the prediction.
+    target_bigrams: Vec<u64>,
+    prediction_bigrams: Vec<u64>,
+    /// Sorted packed 3- and 4-grams of the target and the prediction.
+    target_grams: Vec<u128>,
+    prediction_grams: Vec<u128>,
     unigram_counts: Vec<u32>,
 }
 
@@ -354,8 +410,10 @@ impl RougeScorer {
             prediction: Vec::new(),
             row_a: Vec::new(),
             row_b: Vec::new(),
-            target_counts: HashMap::new(),
-            prediction_counts: HashMap::new(),
+            target_bigrams: Vec::new(),
+            prediction_bigrams: Vec::new(),
+            target_grams: Vec::new(),
+            prediction_grams: Vec::new(),
             unigram_counts: Vec::new(),
         }
     }
@@ -368,6 +426,9 @@ impl RougeScorer {
     /// Tokenizes `text` into ids (cleared first).
     fn token_ids_into(&mut self, text: &str, out: &mut Vec<u32>) {
         out.clear();
+        if !self.use_stemmer {
+            return intern_raw_tokens(text, &mut self.raw_ids, out);
+        }
         let use_stemmer = self.use_stemmer;
         let (raw_ids, form_of_raw, form_ids, stems) =
             (&mut self.raw_ids, &mut self.form_of_raw, &mut self.form_ids, &mut self.stems);
@@ -432,10 +493,17 @@ impl RougeScorer {
             target.iter().for_each(|&t| in_target[t as usize] += 1);
             prediction.iter().for_each(|&t| in_prediction[t as usize] += 1);
             in_target.iter().zip(in_prediction.iter()).map(|(&a, &b)| u64::from(a.min(b))).sum()
+        } else if n == 2 {
+            // A line has few n-grams: sorting them and merging is cheaper
+            // than two hash maps, and counts the same clipped overlap.
+            let bigram = |w: &[u32]| (u64::from(w[0]) << 32) | u64::from(w[1]);
+            sorted_grams(target, 2, bigram, &mut self.target_bigrams);
+            sorted_grams(prediction, 2, bigram, &mut self.prediction_bigrams);
+            sorted_overlap(&self.target_bigrams, &self.prediction_bigrams)
         } else if n <= MAX_PACKED_ORDER {
-            count_packed(target, n, &mut self.target_counts);
-            count_packed(prediction, n, &mut self.prediction_counts);
-            overlap(&self.target_counts, &self.prediction_counts)
+            sorted_grams(target, n, pack, &mut self.target_grams);
+            sorted_grams(prediction, n, pack, &mut self.prediction_grams);
+            sorted_overlap(&self.target_grams, &self.prediction_grams)
         } else {
             let mut target_counts: HashMap<&[u32], u32> = HashMap::new();
             let mut prediction_counts: HashMap<&[u32], u32> = HashMap::new();
@@ -512,12 +580,30 @@ impl RougeScorer {
     }
 }
 
-/// Counts the n-grams of order `n` of `ids` into `counts` (cleared first).
-fn count_packed(ids: &[u32], n: usize, counts: &mut HashMap<u128, u32>) {
-    counts.clear();
-    for window in ids.windows(n) {
-        *counts.entry(pack(window)).or_insert(0) += 1;
+/// The n-grams of order `n` of `ids`, each packed into one key by `key`,
+/// sorted into `out` (cleared first).
+fn sorted_grams<K: Ord>(ids: &[u32], n: usize, key: impl Fn(&[u32]) -> K, out: &mut Vec<K>) {
+    out.clear();
+    out.extend(ids.windows(n).map(key));
+    out.sort_unstable();
+}
+
+/// `sum(min(count_a[g], count_b[g]))` over two sorted multisets: a merge
+/// pairs equal keys one to one.
+fn sorted_overlap<K: Ord>(a: &[K], b: &[K]) -> u64 {
+    let (mut i, mut j, mut matched) = (0, 0, 0u64);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            core::cmp::Ordering::Less => i += 1,
+            core::cmp::Ordering::Greater => j += 1,
+            core::cmp::Ordering::Equal => {
+                matched += 1;
+                i += 1;
+                j += 1;
+            }
+        }
     }
+    matched
 }
 
 /// `sum(min(target[g], prediction[g]) for g in target)`.
@@ -535,6 +621,11 @@ mod tests {
         let texts: Vec<String> = tokenize("The QUICK-brown fox's 3rd İnning, KELVIN", true).into_iter().map(|t| t.text).collect();
         // rouge_score.tokenize.tokenize(text, PorterStemmer())
         assert_eq!(texts, ["the", "quick", "brown", "fox", "s", "3rd", "i", "nning", "kelvin"]);
+        // The special characters join the token before them wherever they occur.
+        let texts: Vec<String> = tokenize("ab dé\u{212A}x zz\u{212A} İ\u{212A}\u{212A}q", false).into_iter().map(|t| t.text).collect();
+        assert_eq!(texts, ["ab", "d", "kx", "zzk", "i", "kkq"]);
+        let spans: Vec<(usize, usize)> = tokenize("ab zz\u{212A}", false).into_iter().map(|t| (t.start, t.end)).collect();
+        assert_eq!(spans, [(0, 2), (3, 8)]);
     }
 
     #[test]
@@ -574,6 +665,39 @@ mod tests {
         assert_eq!(&prediction[alignment.prediction[j].start..alignment.prediction[j].end], "jumps");
         let mut scorer = RougeScorer::new(vec![RougeType::L], false);
         assert_eq!(alignment.score, scorer.score(target, prediction)[0]);
+    }
+
+    #[test]
+    fn fused_interning_equals_tokenize_then_intern() {
+        let pieces = ["a", "B", "7", " ", "é", "\u{212A}", "\u{130}", "-", "xyzXYZ0123456789", "日", "Qq"];
+        let mut rng = crate::rng::Rng::new(5);
+        for _ in 0..500 {
+            let text: String = (0..rng.next_u32() % 30).map(|_| pieces[(rng.next_u32() % 11) as usize]).collect();
+            let (mut fused, mut reference) = (Interner::new(), Interner::new());
+            let mut got = Vec::new();
+            intern_raw_tokens(&text, &mut fused, &mut got);
+            let want: Vec<u32> = tokenize(&text, false).iter().map(|t| reference.id(&t.text)).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sorted_merge_overlap_equals_clipped_counts() {
+        let mut rng = crate::rng::Rng::new(11);
+        for _ in 0..200 {
+            let a: Vec<u32> = (0..rng.next_u32() % 40).map(|_| rng.next_u32() % 4).collect();
+            let b: Vec<u32> = (0..rng.next_u32() % 40).map(|_| rng.next_u32() % 4).collect();
+            for n in 2..=4 {
+                let mut counts_a: HashMap<&[u32], u32> = HashMap::new();
+                let mut counts_b: HashMap<&[u32], u32> = HashMap::new();
+                a.windows(n).for_each(|w| *counts_a.entry(w).or_insert(0) += 1);
+                b.windows(n).for_each(|w| *counts_b.entry(w).or_insert(0) += 1);
+                let (mut sa, mut sb) = (Vec::new(), Vec::new());
+                sorted_grams(&a, n, pack, &mut sa);
+                sorted_grams(&b, n, pack, &mut sb);
+                assert_eq!(sorted_overlap(&sa, &sb), overlap(&counts_a, &counts_b), "{a:?} {b:?} n={n}");
+            }
+        }
     }
 
     #[test]

@@ -36,9 +36,10 @@ struct Pair<'a> {
 }
 
 /// Writes `"name":{"precision":p,"recall":r,"fmeasure":f}`, the floats in
-/// serde_json's shortest round-trip form.
-fn write_score(out: &mut impl Write, name: &str, score: &RougeScore) -> std::io::Result<()> {
-    write!(out, "\"{name}\":{{\"precision\":")?;
+/// serde_json's shortest round-trip form. `prefix` is `"name":{"precision":`
+/// (made once per type, not formatted per line).
+fn write_score(out: &mut impl Write, prefix: &[u8], score: &RougeScore) -> std::io::Result<()> {
+    out.write_all(prefix)?;
     serde_json::to_writer(&mut *out, &score.precision)?;
     out.write_all(b",\"recall\":")?;
     serde_json::to_writer(&mut *out, &score.recall)?;
@@ -57,7 +58,7 @@ pub fn run(args: Args) -> Result<(), String> {
             types.push(rouge_type);
         }
     }
-    let names: Vec<String> = types.iter().map(ToString::to_string).collect();
+    let names: Vec<Vec<u8>> = types.iter().map(|t| format!("\"{t}\":{{\"precision\":").into_bytes()).collect();
     let text = read_text(&args.jsonl)?;
     let mut scorer = RougeScorer::new(types.clone(), args.stem);
     let mut sums = vec![[0.0f64; 3]; types.len()];
