@@ -134,6 +134,30 @@ test('perplexity on the default model equals the CLI, tokens coloured by surpris
   await page.close();
 });
 
+test('a long perplexity run shows progress, keeps the page responsive and cancels', { skip: !hasDefault && 'no default model in dist' }, async () => {
+  const page = await newPage(browser);
+  const long = 'To be, or not to be, that is the question. '.repeat(300);
+  await openTab(page, `&pmax=128&pstride=4&ptext=${encodeURIComponent(long)}`);
+  const status = page.getByTestId('model-status');
+  try {
+    await status.getByText('Model:', { exact: false }).waitFor({ timeout: 8000 });
+  } catch {
+    await page.getByTestId('load-default').click();
+    await status.getByText('Model:', { exact: false }).waitFor({ timeout: 60000 });
+  }
+  await page.getByTestId('ppl-run').click();
+  const bar = page.getByTestId('perplexity').getByRole('progressbar');
+  await bar.getByText(/^Window \d+ of \d+/).waitFor({ timeout: 30000 });
+  // The page answers while the worker computes: typing lands at once.
+  await page.getByTestId('hyp').fill('still typing');
+  assert.equal(await page.getByTestId('hyp').inputValue(), 'still typing');
+  await page.getByTestId('ppl-cancel').click();
+  await page.getByTestId('ppl-error').filter({ hasText: 'cancelled' }).waitFor({ timeout: 20000 });
+  assert.equal(await page.getByTestId('ppl-value').count(), 0);
+  assert.deepEqual(page.events.pageErrors, []);
+  await page.close();
+});
+
 test('human evaluation: ratings, blind A/B, ranking, CSV export', async () => {
   const page = await newPage(browser);
   await openTab(page, '&model=hub%3Atiny%2Fnone&seed=7');

@@ -213,13 +213,14 @@ pub fn EvaluateTab() -> impl IntoView {
         })
     };
     let on_ref_files = move |ev: leptos::ev::Event| {
-        // The first file replaces the references, later ones add sets.
-        let first = std::rc::Rc::new(std::cell::Cell::new(true));
+        // Each file becomes one more reference set (the first fills an empty box).
         read_file(&ev, upload_error, move |name, text| {
             let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
-            let replace = first.replace(false);
-            upload_note.set(Some(format!("References from {name} ({} bytes)", text.len())));
-            state.update(|s| s.refs = if replace || s.refs.is_empty() { text } else { format!("{}\n---\n{text}", s.refs) });
+            upload_note.set(Some(format!("Reference set from {name} ({} bytes)", text.len())));
+            state.update(|s| {
+                let current = s.refs.strip_suffix('\n').unwrap_or(&s.refs);
+                s.refs = if current.trim().is_empty() { text } else { format!("{current}\n---\n{text}") };
+            });
         })
     };
     let set_count = move || state.with(|s| reference_sets(&s.refs).len());
@@ -241,7 +242,7 @@ pub fn EvaluateTab() -> impl IntoView {
                     <TextField label="References (one per line; separate extra reference sets with a line ---)" testid="refs" rows=6
                         get=|s| s.refs.clone() set=|s, v| s.refs = v/>
                     <label class="field">
-                        <span class="label">"…or upload reference files (one set per file)"</span>
+                        <span class="label">"…or upload reference files (each adds a set)"</span>
                         <input type="file" multiple accept=".txt,text/plain" data-testid="ref-upload" on:change=on_ref_files/>
                     </label>
                     <p class="hint" data-testid="ref-set-count">{move || format!("{} reference set(s)", set_count())}</p>
