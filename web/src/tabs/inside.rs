@@ -291,13 +291,17 @@ fn PositionalView() -> impl IntoView {
     let chosen = RwSignal::new(String::from("sinusoidal"));
     let error = RwSignal::new(None::<String>);
     // Ask again whenever a different model is loaded (its learned table or
-    // RoPE base changes); sinusoidal and RoPE need no model.
-    let loaded_key = Memo::new(move |_| match model.get() {
-        ModelState::Loaded(s) => Some(format!("{}:{}:{}", s.label, s.bytes, s.model_type)),
-        _ => None,
-    });
-    Effect::new(move |_| {
-        loaded_key.track();
+    // RoPE base changes); sinusoidal and RoPE need no model. The effect's
+    // previous value is the model it last asked for, so load progress
+    // updates do not resend the request.
+    Effect::new(move |asked_for: Option<Option<String>>| {
+        let key = model.with(|m| match m {
+            ModelState::Loaded(s) => Some(format!("{}:{}:{}", s.label, s.bytes, s.model_type)),
+            _ => None,
+        });
+        if asked_for.as_ref() == Some(&key) {
+            return key;
+        }
         worker_client::request(
             Request::Model(ModelRequest::Positions { positions: PE_POSITIONS, dims: PE_DIMS }),
             move |r| match r {
@@ -311,6 +315,7 @@ fn PositionalView() -> impl IntoView {
                 _ => {}
             },
         );
+        key
     });
     let current = move || {
         let kind = chosen.get();
