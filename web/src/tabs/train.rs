@@ -1,43 +1,582 @@
-//! Train tab: a small GPT trained in the browser.
+//! Train tab: a small GPT trained in the browser's worker.
+//!
+//! The data is a built-in toy task (addition, reversal, a bracket grammar)
+//! or the user's text; the settings live in the share state (so a link
+//! reproduces the run); training streams step statistics, evaluations and
+//! samples back from the worker, and the run survives tab switches: its
+//! history is kept in this module's thread-local [`History`], and the tab
+//! only holds a version counter that each worker message bumps.
 
-use crate::components::{NotLanded, NumberField, SelectField};
+use std::cell::{Cell, RefCell};
+
+use crate::components::{NumberField, ProgressBar, SelectField};
+use crate::model_picker::ModelState;
+use crate::state::AppState;
+use crate::worker_client;
 use leptos::prelude::*;
-use llmlab_core::share::Precision;
+use llmlab_core::share::{Precision, ShareState};
+use llmlab_core::train::optim::learning_rate;
+use llmlab_wasm::protocol::model::{ModelRequest, ModelResponse, NamedFile};
+use llmlab_wasm::protocol::train::{EvalPoint, StepPoint, TrainData, TrainRequest, TrainResponse, TrainSettings};
+use llmlab_wasm::protocol::{Request, Response};
 
+const ARCHS: &[(&str, &str)] = &[("gpt2", "GPT-2 (learned positions)"), ("llama", "Llama (RoPE, RMSNorm, SwiGLU)")];
 const PRECISIONS: &[(&str, &str)] = &[("fp32", "fp32"), ("bf16", "bf16 + fp32 master"), ("fp16", "fp16 + loss scaling")];
+const DATA_SOURCES: &[(&str, &str)] = &[("toy", "A built-in toy task"), ("text", "Your text (paste or upload)")];
+const TASKS: &[(&str, &str)] = &[
+    ("reversal", "Reversal: abc|cba"),
+    ("addition", "Addition: 12+34=46"),
+    ("grammar", "Bracket grammar: close ([( with )])"),
+];
+const TOKENIZERS: &[(&str, &str)] = &[
+    ("char", "Characters"),
+    ("bpe:300", "Byte-level BPE, 300 tokens"),
+    ("bpe:512", "Byte-level BPE, 512 tokens"),
+    ("bpe:1024", "Byte-level BPE, 1024 tokens"),
+    ("bpe:2048", "Byte-level BPE, 2048 tokens"),
+];
+/// Largest text accepted from an upload (the worker accepts up to 32 MB).
+const MAX_UPLOAD_BYTES: f64 = 32.0 * 1024.0 * 1024.0;
+/// Points drawn per curve at most (longer histories are thinned).
+const MAX_PLOT_POINTS: usize = 400;
+
+/// Where the run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// No run in the worker.
+    Idle,
+    /// Building data and model.
+    Preparing,
+    /// Training (job id, to pause it).
+    Training(u32),
+    /// Pause requested, waiting for the worker to stop.
+    Pausing,
+    /// Stopped between steps; can resume.
+    Paused,
+    /// All steps done.
+    Finished,
+}
+
+/// The run as the UI knows it, kept across tab switches.
+struct History {
+    phase: Phase,
+    /// A run exists in the worker (export / use / resume are possible).
+    has_run: bool,
+    steps: Vec<StepPoint>,
+    evals: Vec<EvalPoint>,
+    total_steps: u32,
+    params: u64,
+    vocab_size: u32,
+    train_tokens: u64,
+    message: String,
+    error: Option<String>,
+    /// Blob URLs of the last export: (file name, url, bytes).
+    downloads: Vec<(String, String, usize)>,
+    /// Text the user pasted or uploaded (too large for links).
+    text: String,
+    text_name: String,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            has_run: false,
+            steps: Vec::new(),
+            evals: Vec::new(),
+            total_steps: 0,
+            params: 0,
+            vocab_size: 0,
+            train_tokens: 0,
+            message: String::new(),
+            error: None,
+            downloads: Vec::new(),
+            text: String::new(),
+            text_name: String::new(),
+        }
+    }
+}
+
+thread_local! {
+    static HISTORY: RefCell<History> = RefCell::new(History::default());
+    /// The open tab's version counter (None while the tab is closed).
+    static VERSION: Cell<Option<RwSignal<u64>>> = const { Cell::new(None) };
+}
+
+/// Change the history and tell the open tab to redraw.
+fn change(f: impl FnOnce(&mut History)) {
+    HISTORY.with(|h| f(&mut h.borrow_mut()));
+    if let Some(v) = VERSION.with(Cell::get) {
+        let _ = v.try_update(|n| *n += 1);
+    }
+}
+
+/// Read the history (the caller tracks the version signal).
+fn read<R>(f: impl FnOnce(&History) -> R) -> R {
+    HISTORY.with(|h| f(&h.borrow()))
+}
+
+/// The worker request for the current settings.
+fn settings(s: &ShareState, text: &str) -> TrainSettings {
+    TrainSettings {
+        data: if s.train_data == "text" {
+            TrainData::Text { text: text.to_string() }
+        } else {
+            TrainData::Toy { task: s.train_task.clone() }
+        },
+        tokenizer: s.train_tokenizer.clone(),
+        arch: s.train_arch.clone(),
+        layers: s.train_layers,
+        heads: s.train_heads,
+        width: s.train_width,
+        context: s.train_context,
+        batch: s.train_batch,
+        steps: s.train_steps,
+        lr: s.train_lr,
+        warmup: s.train_warmup,
+        accum: s.train_accum,
+        precision: s.train_precision.key().to_string(),
+        seed: s.seed,
+        val_fraction: s.train_val_fraction,
+    }
+}
+
+/// Routes one training job's answers into the history.
+fn on_train_response(r: Response) {
+    change(|h| match r {
+        Response::Progress { message, .. } => h.message = message,
+        Response::Train(TrainResponse::Started { params, vocab_size, train_tokens, step, total_steps, .. }) => {
+            h.has_run = true;
+            h.params = params;
+            h.vocab_size = vocab_size;
+            h.train_tokens = train_tokens;
+            h.total_steps = total_steps;
+            h.message = format!("Training from step {step}…");
+            if let Phase::Preparing = h.phase {
+                h.phase = Phase::Training(0);
+            }
+        }
+        Response::Train(TrainResponse::Steps { points }) => h.steps.extend(points),
+        Response::Train(TrainResponse::Eval(point)) => h.evals.push(point),
+        Response::Train(TrainResponse::Finished { step, tokens_per_sec }) => {
+            h.phase = Phase::Finished;
+            h.message = format!("Finished {step} steps at {tokens_per_sec:.0} tokens/s.");
+        }
+        Response::Cancelled => {
+            h.phase = Phase::Paused;
+            h.message = "Paused.".into();
+        }
+        Response::Error { message } => {
+            h.phase = if h.has_run { Phase::Paused } else { Phase::Idle };
+            h.error = Some(message);
+        }
+        _ => {}
+    });
+}
+
+/// Start or resume: post the request and remember the job id for Pause.
+fn launch(request: TrainRequest) {
+    change(|h| {
+        h.error = None;
+        h.phase = Phase::Preparing;
+    });
+    let id = worker_client::request(Request::Train(request), on_train_response);
+    change(|h| {
+        if h.phase == Phase::Preparing || h.phase == Phase::Training(0) {
+            h.phase = Phase::Training(id);
+        }
+    });
+}
 
 /// The Train tab.
 #[component]
 pub fn TrainTab() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let model = expect_context::<RwSignal<ModelState>>();
+    let version = RwSignal::new(0u64);
+    VERSION.with(|v| v.set(Some(version)));
+    on_cleanup(|| VERSION.with(|v| v.set(None)));
+    let phase = Memo::new(move |_| {
+        version.track();
+        read(|h| h.phase)
+    });
+    let has_run = Memo::new(move |_| {
+        version.track();
+        read(|h| h.has_run)
+    });
+    let running = move || matches!(phase.get(), Phase::Preparing | Phase::Training(_) | Phase::Pausing);
+
+    let start = move || {
+        let s = state.0.get_untracked();
+        let text = read(|h| h.text.clone());
+        if s.train_data == "text" && text.trim().is_empty() {
+            change(|h| h.error = Some("Paste or upload some text first (or pick a toy task).".into()));
+            return;
+        }
+        change(|h| {
+            h.steps.clear();
+            h.evals.clear();
+            h.downloads.clear();
+            h.has_run = false;
+            h.total_steps = s.train_steps;
+        });
+        launch(TrainRequest::Start { settings: settings(&s, &text) });
+    };
+    let pause = move || {
+        if let Phase::Training(id) = phase.get_untracked() {
+            change(|h| h.phase = Phase::Pausing);
+            worker_client::cancel(id);
+        }
+    };
+    let resume = move || launch(TrainRequest::Resume);
+    let reset = move || {
+        worker_client::request(Request::Train(TrainRequest::Reset), |_| {});
+        change(|h| {
+            let text = std::mem::take(&mut h.text);
+            let text_name = std::mem::take(&mut h.text_name);
+            *h = History { text, text_name, ..History::default() };
+        });
+    };
+    let export = move || {
+        worker_client::request(Request::Train(TrainRequest::Export), |r| match r {
+            Response::Train(TrainResponse::Exported { files }) => change(|h| h.downloads = blob_urls(&files)),
+            Response::Error { message } => change(|h| h.error = Some(message)),
+            _ => {}
+        });
+    };
+    let use_model = move || {
+        model.set(ModelState::Loading { fraction: 1.0, message: "Loading the trained model…".into() });
+        worker_client::request(Request::Train(TrainRequest::UseModel), move |r| match r {
+            Response::Train(TrainResponse::InUse { .. }) => {
+                worker_client::request(Request::Model(ModelRequest::Info), move |r| match r {
+                    Response::Model(ModelResponse::Loaded(summary)) => {
+                        let _ = model.try_set(ModelState::Loaded(summary));
+                        change(|h| h.message = "The trained model is now used by the Generate, Tokenize, Inside and Evaluate tabs.".into());
+                    }
+                    Response::Error { message } => {
+                        let _ = model.try_set(ModelState::Failed(message));
+                    }
+                    _ => {}
+                });
+            }
+            Response::Error { message } => {
+                let _ = model.try_set(ModelState::Failed(message.clone()));
+                change(|h| h.error = Some(message));
+            }
+            _ => {}
+        });
+    };
+
+    let on_upload = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
+        if file.size() > MAX_UPLOAD_BYTES {
+            change(|h| h.error = Some(format!("{} is larger than the 32 MB the tab trains on.", file.name())));
+            return;
+        }
+        let name = file.name();
+        wasm_bindgen_futures::spawn_local(async move {
+            match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                Ok(text) => {
+                    let text = text.as_string().unwrap_or_default();
+                    change(|h| {
+                        h.text = text;
+                        h.text_name = name;
+                        h.error = None;
+                    });
+                }
+                Err(_) => change(|h| h.error = Some(format!("{name} could not be read as text."))),
+            }
+        });
+    };
+
+    let is_text = move || state.with(|s| s.train_data == "text");
     view! {
-        <section data-testid="panel-train" aria-labelledby="tab-train">
+        <section class="train" data-testid="panel-train" aria-labelledby="tab-train">
             <h2>"Train"</h2>
-            <NotLanded what="The training engine" issue=7/>
-            <div class="row">
-                <NumberField label="Layers" testid="train-layers" min=1.0 max=12.0 step=1.0
-                    get=|s| f64::from(s.train_layers) set=|s, v| s.train_layers = v as u32/>
-                <NumberField label="Heads" testid="train-heads" min=1.0 max=16.0 step=1.0
-                    get=|s| f64::from(s.train_heads) set=|s, v| s.train_heads = v as u32/>
-                <NumberField label="Width" testid="train-width" min=8.0 max=768.0 step=8.0
-                    get=|s| f64::from(s.train_width) set=|s, v| s.train_width = v as u32/>
-                <NumberField label="Context" testid="train-context" min=4.0 max=1024.0 step=4.0
-                    get=|s| f64::from(s.train_context) set=|s, v| s.train_context = v as u32/>
-                <NumberField label="Batch" testid="train-batch" min=1.0 max=128.0 step=1.0
-                    get=|s| f64::from(s.train_batch) set=|s, v| s.train_batch = v as u32/>
+            <p class="hint">"Train a small GPT-2 or Llama shaped model right here: the worker runs the same engine as "
+                <code>"llmlab train"</code>" (hand-written backward pass, AdamW, warmup + cosine, accumulation, mixed precision)."</p>
+            <fieldset class="train-data">
+                <legend>"Data"</legend>
+                <div class="row">
+                    <SelectField label="Source" testid="train-source" options=DATA_SOURCES
+                        get=|s| s.train_data.clone() set=|s, v| s.train_data = v/>
+                    {move || (!is_text()).then(|| view! {
+                        <SelectField label="Toy task" testid="train-task" options=TASKS
+                            get=|s| s.train_task.clone() set=|s, v| s.train_task = v/>
+                    })}
+                    <SelectField label="Tokenizer" testid="train-tokenizer" options=TOKENIZERS
+                        get=|s| s.train_tokenizer.clone() set=|s, v| s.train_tokenizer = v/>
+                    <NumberField label="Validation fraction" testid="train-val" min=0.0 max=0.5 step=0.05
+                        get=|s| s.train_val_fraction set=|s, v| s.train_val_fraction = v/>
+                </div>
+                {move || is_text().then(|| view! {
+                    <div class="train-text">
+                        <label class="field">
+                            <span class="label">"Training text"</span>
+                            <textarea data-testid="train-text" rows=6 spellcheck="false"
+                                placeholder="Paste text here, or upload a .txt file"
+                                prop:value=move || { version.track(); read(|h| if h.text.len() > 100_000 { String::new() } else { h.text.clone() }) }
+                                on:input=move |ev| {
+                                    let text = event_target_value(&ev);
+                                    change(|h| { h.text = text; h.text_name.clear(); });
+                                }></textarea>
+                        </label>
+                        <label class="field">
+                            <span class="label">"Upload a text file"</span>
+                            <input type="file" accept=".txt,text/plain" data-testid="train-upload" on:change=on_upload/>
+                        </label>
+                        <p class="hint" data-testid="train-text-size">{move || {
+                            version.track();
+                            read(|h| {
+                                let chars = h.text.chars().count();
+                                if h.text_name.is_empty() { format!("{chars} characters") } else { format!("{}: {chars} characters", h.text_name) }
+                            })
+                        }}</p>
+                    </div>
+                })}
+            </fieldset>
+            <fieldset>
+                <legend>"Model"</legend>
+                <div class="row">
+                    <SelectField label="Architecture" testid="train-arch" options=ARCHS
+                        get=|s| s.train_arch.clone() set=|s, v| s.train_arch = v/>
+                    <NumberField label="Layers" testid="train-layers" min=1.0 max=12.0 step=1.0
+                        get=|s| f64::from(s.train_layers) set=|s, v| s.train_layers = v as u32/>
+                    <NumberField label="Heads" testid="train-heads" min=1.0 max=16.0 step=1.0
+                        get=|s| f64::from(s.train_heads) set=|s, v| s.train_heads = v as u32/>
+                    <NumberField label="Width" testid="train-width" min=8.0 max=768.0 step=8.0
+                        get=|s| f64::from(s.train_width) set=|s, v| s.train_width = v as u32/>
+                    <NumberField label="Context" testid="train-context" min=4.0 max=1024.0 step=4.0
+                        get=|s| f64::from(s.train_context) set=|s, v| s.train_context = v as u32/>
+                    <NumberField label="Batch" testid="train-batch" min=1.0 max=128.0 step=1.0
+                        get=|s| f64::from(s.train_batch) set=|s, v| s.train_batch = v as u32/>
+                </div>
+                <div class="row">
+                    <button data-testid="train-preset-toy" on:click=move |_| state.update(|s| {
+                        s.train_arch = "llama".into(); s.train_layers = 2; s.train_heads = 4; s.train_width = 64; s.train_context = 32;
+                        s.train_batch = 16; s.train_steps = 600; s.train_lr = 3e-3; s.train_warmup = 30; s.train_accum = 1;
+                    })>"Toy-sized preset (Llama: RoPE learns position-relative tasks like reversal fast)"</button>
+                    <button data-testid="train-preset-nanogpt" on:click=move |_| state.update(|s| {
+                        s.train_arch = "gpt2".into(); s.train_layers = 4; s.train_heads = 4; s.train_width = 128; s.train_context = 64;
+                        s.train_batch = 12; s.train_steps = 2000; s.train_lr = 1e-3; s.train_warmup = 100; s.train_accum = 1;
+                    })>"nanoGPT CPU preset"</button>
+                </div>
+            </fieldset>
+            <fieldset>
+                <legend>"Optimiser"</legend>
+                <div class="row">
+                    <NumberField label="Steps" testid="train-steps" min=1.0 max=100000.0 step=100.0
+                        get=|s| f64::from(s.train_steps) set=|s, v| s.train_steps = v as u32/>
+                    <NumberField label="Peak learning rate" testid="train-lr" min=0.000001 max=1.0 step=0.0001
+                        get=|s| s.train_lr set=|s, v| s.train_lr = v/>
+                    <NumberField label="Warmup steps" testid="train-warmup" min=0.0 max=100000.0 step=10.0
+                        get=|s| f64::from(s.train_warmup) set=|s, v| s.train_warmup = v as u32/>
+                    <NumberField label="Gradient accumulation" testid="train-accum" min=1.0 max=64.0 step=1.0
+                        get=|s| f64::from(s.train_accum) set=|s, v| s.train_accum = v as u32/>
+                    <SelectField label="Precision" testid="train-precision" options=PRECISIONS
+                        get=|s| s.train_precision.key().to_string()
+                        set=|s, v| s.train_precision = match v.as_str() { "bf16" => Precision::Bf16, "fp16" => Precision::F16, _ => Precision::F32 }/>
+                    <NumberField label="Seed" testid="train-seed" min=0.0 max=9007199254740991.0 step=1.0
+                        get=|s| s.seed as f64 set=|s, v| s.seed = v as u64/>
+                </div>
+                <LrPlot/>
+            </fieldset>
+            <div class="row train-controls" role="group" aria-label="Training controls">
+                <button class="primary" data-testid="train-start" disabled=running on:click=move |_| start()>"Start"</button>
+                <button data-testid="train-pause" disabled=move || !matches!(phase.get(), Phase::Training(_)) on:click=move |_| pause()>"Pause"</button>
+                <button data-testid="train-resume" disabled=move || phase.get() != Phase::Paused on:click=move |_| resume()>"Resume"</button>
+                <button data-testid="train-reset" disabled=move || running() || !has_run.get() on:click=move |_| reset()>"Reset"</button>
             </div>
-            <div class="row">
-                <NumberField label="Steps" testid="train-steps" min=1.0 max=100000.0 step=100.0
-                    get=|s| f64::from(s.train_steps) set=|s, v| s.train_steps = v as u32/>
-                <NumberField label="Peak learning rate" testid="train-lr" min=0.000001 max=1.0 step=0.0001
-                    get=|s| s.train_lr set=|s, v| s.train_lr = v/>
-                <NumberField label="Warmup steps" testid="train-warmup" min=0.0 max=100000.0 step=10.0
-                    get=|s| f64::from(s.train_warmup) set=|s, v| s.train_warmup = v as u32/>
-                <NumberField label="Gradient accumulation" testid="train-accum" min=1.0 max=64.0 step=1.0
-                    get=|s| f64::from(s.train_accum) set=|s, v| s.train_accum = v as u32/>
-                <SelectField label="Precision" testid="train-precision" options=PRECISIONS
-                    get=|s| s.train_precision.key().to_string()
-                    set=|s, v| s.train_precision = match v.as_str() { "bf16" => Precision::Bf16, "fp16" => Precision::F16, _ => Precision::F32 }/>
+            <div data-testid="train-status" data-phase=move || format!("{:?}", phase.get()).split('(').next().unwrap_or("").to_lowercase() aria-live="polite">
+                {move || { version.track(); read(|h| h.message.clone()) }}
             </div>
+            {move || { version.track(); read(|h| h.error.clone()) }.map(|e| view! { <p class="error" role="alert" data-testid="train-error">{e}</p> })}
+            <ProgressBar
+                fraction=Signal::derive(move || { version.track(); read(|h| h.steps.last().map_or(0.0, |p| f64::from(p.step) / f64::from(h.total_steps.max(1)))) })
+                label=Signal::derive(move || { version.track(); read(|h| format!("step {} of {}", h.steps.last().map_or(0, |p| p.step), h.total_steps)) })/>
+            <Stats version=version/>
+            <LossPlot version=version/>
+            <Samples version=version/>
+            <div class="row train-after">
+                <button data-testid="train-export" disabled=move || running() || !has_run.get() on:click=move |_| export()>"Export (Hugging Face files)"</button>
+                <button data-testid="train-use" disabled=move || running() || !has_run.get() on:click=move |_| use_model()>"Use in other tabs"</button>
+            </div>
+            {move || {
+                version.track();
+                let links = read(|h| h.downloads.clone());
+                (!links.is_empty()).then(|| view! {
+                    <ul class="train-downloads" data-testid="train-downloads">
+                        {links.into_iter().map(|(name, url, size)| view! {
+                            <li><a href=url download=name.clone() data-testid=format!("download-{name}")>{format!("{name} ({})", human_bytes(size))}</a></li>
+                        }).collect_view()}
+                    </ul>
+                    <p class="hint">"Load them with transformers: AutoModelForCausalLM.from_pretrained(folder) and AutoTokenizer / PreTrainedTokenizerFast(tokenizer_file=…)."</p>
+                })
+            }}
         </section>
+    }
+}
+
+/// Object URLs for the exported files (the links download them).
+fn blob_urls(files: &[NamedFile]) -> Vec<(String, String, usize)> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let bytes = js_sys::Uint8Array::from(f.bytes.as_slice());
+            let parts = js_sys::Array::of1(&bytes);
+            let options = web_sys::BlobPropertyBag::new();
+            options.set_type(if f.name.ends_with(".json") { "application/json" } else { "application/octet-stream" });
+            let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
+            let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
+            Some((f.name.clone(), url, f.bytes.len()))
+        })
+        .collect()
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// Numbers of the run: parameters, tokens/s, losses, accuracy.
+#[component]
+fn Stats(version: RwSignal<u64>) -> impl IntoView {
+    move || {
+        version.track();
+        read(|h| {
+            if !h.has_run && h.steps.is_empty() {
+                return ().into_any();
+            }
+            let last = h.steps.last();
+            let eval = h.evals.last();
+            let accuracy = eval.and_then(|e| e.accuracy);
+            let best_accuracy = h.evals.iter().filter_map(|e| e.accuracy).fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+            view! {
+                <dl class="train-stats" data-testid="train-stats">
+                    <dt>"Parameters"</dt><dd>{h.params.to_string()}</dd>
+                    <dt>"Vocabulary"</dt><dd>{h.vocab_size.to_string()}</dd>
+                    <dt>"Training tokens"</dt><dd>{h.train_tokens.to_string()}</dd>
+                    <dt>"Step"</dt><dd data-testid="train-step">{last.map_or(0, |p| p.step).to_string()}</dd>
+                    <dt>"Train loss"</dt><dd data-testid="train-loss">{last.map_or("–".into(), |p| format!("{:.4}", p.loss))}</dd>
+                    <dt>"Learning rate"</dt><dd>{last.map_or("–".into(), |p| format!("{:.2e}", p.lr))}</dd>
+                    <dt>"Gradient norm"</dt><dd>{last.map_or("–".into(), |p| format!("{:.3}", p.grad_norm))}</dd>
+                    <dt>"Tokens/s"</dt><dd data-testid="train-tokens-per-sec">{last.map_or("–".into(), |p| format!("{:.0}", p.tokens_per_sec))}</dd>
+                    <dt>"Val loss"</dt><dd data-testid="train-val-loss">{eval.map_or("–".into(), |e| format!("{:.4} nats/token, {:.4} nats/char", e.val_loss, e.val_nats_per_char))}</dd>
+                    {accuracy.map(|a| view! {
+                        <dt>"Toy accuracy"</dt>
+                        <dd data-testid="train-accuracy" data-value=format!("{a:.4}") data-best=format!("{:.4}", best_accuracy.unwrap_or(0.0))>
+                            {format!("{:.1}% (best {:.1}%)", a * 100.0, best_accuracy.unwrap_or(0.0) * 100.0)}
+                        </dd>
+                    })}
+                </dl>
+            }
+            .into_any()
+        })
+    }
+}
+
+/// SVG polyline points for `(x, y)` data in a `w × h` box.
+fn polyline(points: &[(f64, f64)], x_max: f64, y_min: f64, y_max: f64, w: f64, h: f64) -> String {
+    let span = (y_max - y_min).max(1e-12);
+    let stride = points.len().div_ceil(MAX_PLOT_POINTS).max(1);
+    let mut out = String::new();
+    for (i, &(x, y)) in points.iter().enumerate() {
+        if i % stride != 0 && i + 1 != points.len() {
+            continue;
+        }
+        let px = x / x_max.max(1e-12) * w;
+        let py = h - (y.clamp(y_min, y_max) - y_min) / span * h;
+        out.push_str(&format!("{px:.1},{py:.1} "));
+    }
+    out
+}
+
+/// The learning-rate schedule of the current settings (warmup, cosine).
+#[component]
+fn LrPlot() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (w, h) = (360.0, 90.0);
+    let points = move || {
+        let (steps, lr, warmup) = state.with(|s| (u64::from(s.train_steps.max(1)), s.train_lr, u64::from(s.train_warmup)));
+        let n = steps.min(200);
+        let data: Vec<(f64, f64)> = (0..=n)
+            .map(|i| {
+                let step = (i * steps / n.max(1)).max(1);
+                (step as f64, learning_rate(step, lr, warmup, steps))
+            })
+            .collect();
+        polyline(&data, steps as f64, 0.0, lr, w, h)
+    };
+    view! {
+        <figure class="train-plot">
+            <svg data-testid="train-lr-plot" viewBox="-4 -4 368 98" width="368" height="98" role="img" aria-label="Learning-rate schedule">
+                <line x1="0" y1="90" x2="360" y2="90" class="axis"/>
+                <polyline points=points class="lr-line" fill="none"/>
+            </svg>
+            <figcaption>{move || state.with(|s| format!(
+                "Learning rate: linear warmup to {} over {} steps, then cosine decay to 0 at step {}.",
+                s.train_lr, s.train_warmup, s.train_steps))}</figcaption>
+        </figure>
+    }
+}
+
+/// Live training (per step) and validation (per evaluation) loss curves.
+#[component]
+fn LossPlot(version: RwSignal<u64>) -> impl IntoView {
+    let (w, h) = (560.0, 180.0);
+    move || {
+        version.track();
+        read(|hist| {
+            if hist.steps.is_empty() && hist.evals.is_empty() {
+                return ().into_any();
+            }
+            let train: Vec<(f64, f64)> = hist.steps.iter().filter(|p| p.loss.is_finite()).map(|p| (f64::from(p.step), p.loss)).collect();
+            let val: Vec<(f64, f64)> = hist.evals.iter().map(|e| (f64::from(e.step), e.val_loss)).collect();
+            let all = train.iter().chain(&val).map(|p| p.1);
+            let y_max = all.clone().fold(f64::NEG_INFINITY, f64::max);
+            let y_min = all.fold(f64::INFINITY, f64::min).min(y_max).max(0.0);
+            let y_max = if y_max.is_finite() { y_max } else { 1.0 };
+            let x_max = f64::from(hist.total_steps.max(1));
+            let train_line = polyline(&train, x_max, y_min, y_max, w, h);
+            let val_line = polyline(&val, x_max, y_min, y_max, w, h);
+            let accuracy: Vec<(f64, f64)> = hist.evals.iter().filter_map(|e| e.accuracy.map(|a| (f64::from(e.step), a))).collect();
+            let has_accuracy = !accuracy.is_empty();
+            let accuracy_line = polyline(&accuracy, x_max, 0.0, 1.0, w, h);
+            view! {
+                <figure class="train-plot">
+                    <svg data-testid="train-loss-plot" viewBox="-4 -4 568 188" width="568" height="188" role="img"
+                        aria-label="Training and validation loss by step">
+                        <line x1="0" y1="180" x2="560" y2="180" class="axis"/>
+                        <polyline points=train_line class="train-line" fill="none" data-testid="train-curve"/>
+                        <polyline points=val_line class="val-line" fill="none" data-testid="val-curve"/>
+                        {has_accuracy.then(|| view! { <polyline points=accuracy_line class="acc-line" fill="none"/> })}
+                    </svg>
+                    <figcaption>{format!(
+                        "Loss (nats/token) from {y_min:.2} to {y_max:.2}: training per step (blue), validation (orange){}.",
+                        if has_accuracy { ", toy accuracy 0–100% (green)" } else { "" })}</figcaption>
+                </figure>
+            }
+            .into_any()
+        })
+    }
+}
+
+/// The model's latest sample.
+#[component]
+fn Samples(version: RwSignal<u64>) -> impl IntoView {
+    move || {
+        version.track();
+        read(|h| h.evals.last().map(|e| (e.step, e.sample.clone()))).map(|(step, sample)| {
+            view! {
+                <figure class="train-sample">
+                    <figcaption>{format!("Sample at step {step}")}</figcaption>
+                    <pre data-testid="train-sample">{sample}</pre>
+                </figure>
+            }
+        })
     }
 }

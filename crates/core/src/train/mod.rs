@@ -11,6 +11,8 @@
 //! - [`trainer`]: the step loop (accumulation, precision, schedule) and
 //!   evaluation in nats per character.
 //! - [`checkpoint`]: Hugging Face `safetensors` + `config.json` in and out.
+//! - [`toy`]: built-in toy tasks (addition, reversal, a bracket grammar)
+//!   with exact-match accuracy.
 //! - [`char_tokenizer`]: the character-level vocabulary and its HF
 //!   `tokenizer.json`.
 
@@ -26,6 +28,7 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod precision;
+pub mod toy;
 pub mod trainer;
 
 pub use config::{Arch, Config};
