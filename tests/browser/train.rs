@@ -50,8 +50,8 @@ fn nanogpt_cpu_config_trains_in_the_browser_like_natively() {
         "browser training, nanoGPT CPU config: {:.0} tokens/s ({tokens} tokens in {seconds:.2} s), losses {losses:?}",
         tokens as f64 / seconds
     );
+    // Shown with `wasm-pack test --headless --chrome crates/wasm --test train -- --nocapture`.
     console_log!("{line}");
-    web_sys::console::log_1(&line.into());
     assert!(losses[4] < losses[0] - 0.1, "the loss decreases: {losses:?}");
     for (got, want) in losses.iter().zip(NATIVE) {
         assert!((got - want).abs() < 1e-4, "browser {losses:?} vs native {NATIVE:?}");

@@ -518,3 +518,87 @@ fn use_model(files: Vec<NamedFile>) -> Result<TrainResponse, String> {
     });
     Ok(TrainResponse::InUse { label: TRAINED_LABEL.into() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy_settings() -> TrainSettings {
+        TrainSettings {
+            data: TrainData::Toy { task: "reversal".into() },
+            tokenizer: "char".into(),
+            arch: "llama".into(),
+            layers: 1,
+            heads: 2,
+            width: 16,
+            context: 16,
+            batch: 4,
+            steps: 20,
+            lr: 3e-3,
+            warmup: 2,
+            accum: 1,
+            precision: "fp32".into(),
+            seed: 3,
+            val_fraction: 0.1,
+        }
+    }
+
+    fn error_of(settings: TrainSettings) -> String {
+        match build_run(&settings) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_clear_errors_before_anything_is_allocated() {
+        let s = toy_settings();
+        assert!(error_of(TrainSettings { data: TrainData::Toy { task: "chess".into() }, ..s.clone() }).contains("toy task"));
+        assert!(error_of(TrainSettings { tokenizer: "bpe:5".into(), ..s.clone() }).contains("bpe:N"));
+        assert!(error_of(TrainSettings { arch: "bert".into(), ..s.clone() }).contains("architecture"));
+        assert!(error_of(TrainSettings { width: 30, heads: 4, ..s.clone() }).contains("multiple of heads"));
+        assert!(error_of(TrainSettings { val_fraction: 0.95, ..s.clone() }).contains("validation fraction"));
+        let short = TrainSettings { data: TrainData::Text { text: "to be or not".into() }, ..s.clone() };
+        assert!(error_of(short).contains("context window"));
+        // 12 layers of width 768 with batch 128 × 1024 tokens: many GB of activations.
+        let huge = TrainSettings { layers: 12, heads: 12, width: 768, context: 1024, batch: 128, arch: "gpt2".into(), ..s };
+        assert!(error_of(huge).contains("MB"));
+    }
+
+    #[test]
+    fn a_trained_toy_run_exports_hf_files_that_load_as_the_session_model() {
+        let mut run = build_run(&toy_settings()).unwrap();
+        let first = run.trainer.step(&run.train_ids).unwrap().loss;
+        for _ in 0..19 {
+            run.trainer.step(&run.train_ids).unwrap();
+        }
+        let point = eval_point(&mut run).unwrap();
+        assert!(point.val_loss.is_finite() && point.val_loss < first, "{} vs {first}", point.val_loss);
+        assert_eq!(point.val_loss, point.val_nats_per_char); // char tokenizer: one token per character
+        let accuracy = point.accuracy.unwrap();
+        assert!((0.0..=1.0).contains(&accuracy));
+        assert_eq!(point.sample.lines().count(), SHOWN_PROBES);
+        let files = export_files(&run).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["config.json", "model.safetensors", "tokenizer.json"]);
+        let config: serde_json::Value = serde_json::from_slice(&files[0].bytes).unwrap();
+        assert_eq!(config["model_type"], "llama");
+        assert!(matches!(use_model(files).unwrap(), TrainResponse::InUse { .. }));
+        let loaded = session::current().unwrap();
+        assert_eq!(loaded.label, TRAINED_LABEL);
+        let ids = loaded.tokenizer.as_ref().unwrap().encode("ab|", false).unwrap().ids;
+        assert_eq!(ids, run.tokenizer.encode("ab|").unwrap());
+    }
+
+    #[test]
+    fn text_runs_split_validate_and_measure_nats_per_character() {
+        let text = "To be, or not to be, that is the question. ".repeat(20);
+        let s = TrainSettings { data: TrainData::Text { text }, tokenizer: "bpe:300".into(), arch: "gpt2".into(), ..toy_settings() };
+        let mut run = build_run(&s).unwrap();
+        assert!(run.toy.is_none());
+        let point = eval_point(&mut run).unwrap();
+        // BPE tokens cover several characters each: fewer nats per character than per token.
+        assert!(point.val_nats_per_char < point.val_loss);
+        assert!(!point.sample.is_empty());
+    }
+}
