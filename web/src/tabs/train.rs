@@ -23,11 +23,8 @@ use llmlab_wasm::protocol::{Request, Response};
 const ARCHS: &[(&str, &str)] = &[("gpt2", "GPT-2 (learned positions)"), ("llama", "Llama (RoPE, RMSNorm, SwiGLU)")];
 const PRECISIONS: &[(&str, &str)] = &[("fp32", "fp32"), ("bf16", "bf16 + fp32 master"), ("fp16", "fp16 + loss scaling")];
 const DATA_SOURCES: &[(&str, &str)] = &[("toy", "A built-in toy task"), ("text", "Your text (paste or upload)")];
-const TASKS: &[(&str, &str)] = &[
-    ("reversal", "Reversal: abc|cba"),
-    ("addition", "Addition: 12+34=46"),
-    ("grammar", "Bracket grammar: close ([( with )])"),
-];
+const TASKS: &[(&str, &str)] =
+    &[("reversal", "Reversal: abc|cba"), ("addition", "Addition: 12+34=46"), ("grammar", "Bracket grammar: close ([( with )])")];
 const TOKENIZERS: &[(&str, &str)] = &[
     ("char", "Characters"),
     ("bpe:300", "Byte-level BPE, 300 tokens"),

@@ -113,8 +113,7 @@ impl ToyTask {
             }
             Self::Reversal => {
                 let len = 1 + rng.below(REVERSAL_MAX_LEN) as usize;
-                let word: String =
-                    (0..len).map(|_| REVERSAL_LETTERS[rng.below(REVERSAL_LETTERS.len() as u64) as usize] as char).collect();
+                let word: String = (0..len).map(|_| REVERSAL_LETTERS[rng.below(REVERSAL_LETTERS.len() as u64) as usize] as char).collect();
                 let mut prompt = word.clone();
                 prompt.push('|');
                 ToyExample { prompt, answer: word.chars().rev().collect() }
@@ -323,7 +322,8 @@ mod tests {
             // Right answer with a wrong character appended before the newline.
             let wrong: Vec<String> = probes.iter().map(|p| alloc::format!("{}0\n", p.answer)).collect();
             assert_eq!(accuracy(&probes, &wrong), 0.0);
-            let half: Vec<String> = probes.iter().enumerate().map(|(i, p)| if i % 2 == 0 { p.answer.clone() } else { String::new() }).collect();
+            let half: Vec<String> =
+                probes.iter().enumerate().map(|(i, p)| if i % 2 == 0 { p.answer.clone() } else { String::new() }).collect();
             assert_eq!(accuracy(&probes, &half), 0.5);
             assert_eq!(accuracy(&probes, &[]), 0.0);
         }
@@ -353,4 +353,3 @@ mod tests {
         assert!(greedy_complete(&mut model, &[], 1).is_err());
     }
 }
-

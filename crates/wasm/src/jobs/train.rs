@@ -508,14 +508,7 @@ fn use_model(files: Vec<NamedFile>) -> Result<TrainResponse, String> {
     }
     let model = llmlab_core::models::load(&config_json, &store).map_err(|e| format!("The trained model could not be loaded: {e}"))?;
     let tokenizer = Tokenizer::from_json(&tokenizer_json).map_err(|e| format!("tokenizer.json: {e}"))?;
-    session::set(Loaded {
-        label: TRAINED_LABEL.into(),
-        model,
-        tokenizer: Some(tokenizer),
-        config_json,
-        bytes,
-        from_cache: false,
-    });
+    session::set(Loaded { label: TRAINED_LABEL.into(), model, tokenizer: Some(tokenizer), config_json, bytes, from_cache: false });
     Ok(TrainResponse::InUse { label: TRAINED_LABEL.into() })
 }
 
