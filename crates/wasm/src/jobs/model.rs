@@ -285,3 +285,55 @@ fn classic_params() -> Result<ModelResponse, String> {
         .collect::<Result<Vec<_>, String>>()?;
     Ok(ModelResponse::ClassicParams { models })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_without_a_model_give_capped_sinusoidal_and_rope_tables() {
+        // No model is loaded in this thread: no learned table.
+        let ModelResponse::Positions { encodings } = positions(500, 7) else { panic!("not a Positions answer") };
+        let kinds: Vec<&str> = encodings.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(kinds, ["sinusoidal", "rope"]);
+        for m in &encodings {
+            assert_eq!((m.rows, m.cols), (MAX_PE_POSITIONS, 6), "{}", m.kind);
+            assert_eq!(m.values.len(), (m.rows * m.cols) as usize);
+            assert_eq!(m.similarity.len(), m.rows as usize);
+            assert!((m.similarity[0] - 1.0).abs() < 1e-5);
+        }
+        // Row 1 of the sinusoidal table (width 6 without a model): sin(1), cos(1), sin(1/10000^(1/3)), ...
+        let sinusoidal = &encodings[0];
+        let row1 = &sinusoidal.values[6..12];
+        assert!((row1[0] - 1f32.sin()).abs() < 1e-6 && (row1[1] - 1f32.cos()).abs() < 1e-6);
+        assert!((row1[2] - (1.0f64 / 10000f64.powf(2.0 / 6.0)).sin() as f32).abs() < 1e-6);
+        // RoPE (head width 64): the first 6 columns are cos(p·θ_i), θ_i = 10000^(-2i/64).
+        let rope = &encodings[1];
+        let theta1 = 1.0f32 / 10000f32.powf(2.0 / 64.0);
+        assert!((rope.values[6 * 3 + 1] - (3.0 * theta1).cos()).abs() < 1e-5);
+        let ModelResponse::Positions { encodings } = positions(0, 0) else { panic!("not a Positions answer") };
+        assert_eq!((encodings[0].rows, encodings[0].cols), (1, 2));
+    }
+
+    #[test]
+    fn classic_params_carry_counts_and_paper_figures() {
+        let Ok(ModelResponse::ClassicParams { models }) = classic_params() else { panic!("no classic params") };
+        assert_eq!(models.len(), 7);
+        let gpt3 = models.iter().find(|m| m.name == "GPT-3 (175B)").expect("GPT-3 listed");
+        assert_eq!(gpt3.paper, "175B");
+        assert!((gpt3.params.total as f64 / 175e9 - 1.0).abs() < 0.01, "{}", gpt3.params.total);
+        let gpt1 = &models[0];
+        assert_eq!((gpt1.name.as_str(), gpt1.paper.as_str()), ("GPT-1", "117M"));
+        let p = &gpt1.params;
+        assert_eq!(p.total, p.embeddings + p.attention + p.ffn + p.norms + p.head);
+    }
+
+    #[test]
+    fn positions_request_has_the_documented_json_shape() {
+        let request: crate::protocol::Request =
+            serde_json::from_str(r#"{"kind":"model","op":"positions","positions":64,"dims":32}"#).unwrap();
+        assert_eq!(request, crate::protocol::Request::Model(ModelRequest::Positions { positions: 64, dims: 32 }));
+        let request: crate::protocol::Request = serde_json::from_str(r#"{"kind":"model","op":"classic_params"}"#).unwrap();
+        assert_eq!(request, crate::protocol::Request::Model(ModelRequest::ClassicParams));
+    }
+}
