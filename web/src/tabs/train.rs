@@ -288,6 +288,23 @@ pub fn TrainTab() -> impl IntoView {
     };
 
     let is_text = move || state.with(|s| s.train_data == "text");
+    // Memos, so the text box is only rewritten when the text changes (not
+    // on every training update, which would move the caret while typing).
+    let shown_text = Memo::new(move |_| {
+        version.track();
+        read(|h| if h.text.len() > 100_000 { String::new() } else { h.text.clone() })
+    });
+    let text_size = Memo::new(move |_| {
+        version.track();
+        read(|h| {
+            let chars = h.text.chars().count();
+            match (h.text_name.is_empty(), h.text.len() > 100_000) {
+                (true, false) => format!("{chars} characters"),
+                (true, true) => format!("{chars} characters (too long to show; typing in the box replaces them)"),
+                (false, _) => format!("{}: {chars} characters (typing in the box replaces the file)", h.text_name),
+            }
+        })
+    });
     view! {
         <section class="train" data-testid="panel-train" aria-labelledby="tab-train">
             <h2>"Train"</h2>
@@ -313,7 +330,7 @@ pub fn TrainTab() -> impl IntoView {
                             <span class="label">"Training text"</span>
                             <textarea data-testid="train-text" rows=6 spellcheck="false"
                                 placeholder="Paste text here, or upload a .txt file"
-                                prop:value=move || { version.track(); read(|h| if h.text.len() > 100_000 { String::new() } else { h.text.clone() }) }
+                                prop:value=move || shown_text.get()
                                 on:input=move |ev| {
                                     let text = event_target_value(&ev);
                                     change(|h| { h.text = text; h.text_name.clear(); });
@@ -323,13 +340,7 @@ pub fn TrainTab() -> impl IntoView {
                             <span class="label">"Upload a text file"</span>
                             <input type="file" accept=".txt,text/plain" data-testid="train-upload" on:change=on_upload/>
                         </label>
-                        <p class="hint" data-testid="train-text-size">{move || {
-                            version.track();
-                            read(|h| {
-                                let chars = h.text.chars().count();
-                                if h.text_name.is_empty() { format!("{chars} characters") } else { format!("{}: {chars} characters", h.text_name) }
-                            })
-                        }}</p>
+                        <p class="hint" data-testid="train-text-size">{move || text_size.get()}</p>
                     </div>
                 })}
             </fieldset>
