@@ -222,7 +222,7 @@ fn ClassicTable() -> impl IntoView {
         }
         _ => {}
     });
-    let share = |part: u64, p: &Params| format!("{:.0}%", part as f64 / p.total.max(1) as f64 * 100.0);
+    let share = |part: u64, p: &Params| format!("{:.1}%", part as f64 / p.total.max(1) as f64 * 100.0);
     let row = move |name: String, paper: String, p: Params, loaded: bool| {
         let data_name = name.clone();
         view! {
@@ -253,7 +253,7 @@ fn ClassicTable() -> impl IntoView {
                 </tbody>
             </table>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            <p class="hint">"Wide models spend most weights in the feed-forward layers; small-vocabulary-heavy ones in the embeddings."</p>
+            <p class="hint">"Small models with big vocabularies keep much of their weight in the embeddings (GPT-1: over a quarter); large ones in the feed-forward layers (GPT-3: two thirds). Paper figures are rounded; BERT-Large counts 335M, quoted as 340M."</p>
         </div>
     }
 }
