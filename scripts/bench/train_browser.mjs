@@ -1,12 +1,12 @@
 // In-browser training benchmark (not part of scripts/test.sh): uploads
 // ../shared/data/tinyshakespeare.txt in the Train tab, trains nanoGPT's CPU
 // configuration (GPT-2, 4 layers, 4 heads, width 128, context 64, batch 12,
-// char tokenizer, lr 1e-3 with 100 warmup steps) from scratch in the worker,
+// char tokenizer; by default lr 1e-3 with 100 warmup steps) from scratch in the worker,
 // and records the validation nats/char curve for MINUTES minutes (default
 // 10; the issue's target is ≤ 2.0 within 10 minutes on this machine).
 //
 // Usage (after `trunk build --release --offline --dist DIR`):
-//   E2E_DIST=DIR node scripts/bench/train_browser.mjs [MINUTES] [STEPS]
+//   E2E_DIST=DIR node scripts/bench/train_browser.mjs [MINUTES] [STEPS] [LR] [WARMUP]
 // Prints one line per new evaluation and a JSON summary at the end.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,8 @@ import { serveStatic, launch, newPage, waitWorkerReady, repoRoot, distDir } from
 
 const minutes = Number(process.argv[2] || 10);
 const steps = Number(process.argv[3] || 2500);
+const lr = Number(process.argv[4] || 0.001);
+const warmup = Number(process.argv[5] || 100);
 const corpus = path.resolve(repoRoot, '..', 'shared', 'data', 'tinyshakespeare.txt');
 if (!fs.existsSync(corpus)) {
   console.error(`skipped: ${corpus} is absent`);
@@ -25,7 +27,7 @@ const browser = await launch();
 try {
   const page = await newPage(browser);
   await page.goto(`${site.base}#tab=train&model=hub%3Atiny%2Fnone&tdata=text&ttok=char&tarch=gpt2&tlayers=4&theads=4`
-    + `&twidth=128&tctx=64&tbatch=12&tsteps=${steps}&tlr=0.001&twarm=100&taccum=1&tprec=fp32&seed=1337&tval=0.1`);
+    + `&twidth=128&tctx=64&tbatch=12&tsteps=${steps}&tlr=${lr}&twarm=${warmup}&taccum=1&tprec=fp32&seed=1337&tval=0.1`);
   await waitWorkerReady(page);
   await page.getByTestId('train-upload').setInputFiles(corpus);
   await page.getByTestId('train-text-size').getByText('tinyshakespeare.txt', { exact: false }).waitFor({ timeout: 30000 });
@@ -53,7 +55,7 @@ try {
   }
   const best = Math.min(...curve.map((p) => p.val_nats_per_char));
   const reached = curve.find((p) => p.val_nats_per_char <= 2.0);
-  console.log(JSON.stringify({ minutes, steps, tokens_per_sec: tokensPerSec, best_val_nats_per_char: best,
+  console.log(JSON.stringify({ minutes, steps, lr, warmup, tokens_per_sec: tokensPerSec, best_val_nats_per_char: best,
     reached_2_0_at_seconds: reached ? reached.seconds : null, curve }));
 } finally {
   await browser.close();
