@@ -4,7 +4,10 @@
 //!
 //! The corpus is generated here and by `scripts/fixtures/metrics_browser_corpus.py`
 //! with the same integer recipe; the constants below are what that script
-//! printed.
+//! printed. Counts and lengths must be equal; BLEU and chrF are compared
+//! within the 1e-9 because wasm has no system libm: `exp`/`log`
+//! come from the musl port, which can differ from glibc in the last bit
+//! (see `metrics/math.rs`; natively the scores are bit-identical).
 #![cfg(target_arch = "wasm32")]
 
 use llmlab_wasm::jobs::evaluate::{now_millis, score_corpus};
@@ -88,17 +91,18 @@ fn ten_thousand_pairs_score_like_sacrebleu_and_rouge_score() {
         panic!("expected scores, got {result:?}");
     };
     assert_eq!(lines, PAIRS);
-    assert_eq!(bleu.score, BLEU);
     assert_eq!(bleu.counts, BLEU_COUNTS);
-    assert_eq!(bleu.bp, BLEU_BP);
     assert_eq!((bleu.hyp_len, bleu.ref_len), (HYP_LEN, REF_LEN));
-    assert_eq!(chrf, CHRF);
-    assert_eq!(chrf_plus_plus, CHRF_PLUS_PLUS);
-    for (got, want) in rouge_mean.iter().zip(ROUGE_MEAN_F) {
-        assert!((got.fmeasure - want).abs() < 1e-12, "{} vs {want}", got.fmeasure);
+    let diffs = [(bleu.score - BLEU).abs(), (bleu.bp - BLEU_BP).abs(), (chrf - CHRF).abs(), (chrf_plus_plus - CHRF_PLUS_PLUS).abs()];
+    for (diff, name) in diffs.iter().zip(["BLEU", "BP", "chrF", "chrF++"]) {
+        assert!(*diff <= 1e-9, "{name} differs from sacrebleu by {diff:e}");
     }
-    web_sys::console::log_1(
-        &format!("evaluate: BLEU + chrF + chrF++ + ROUGE 1/2/L/Lsum of {PAIRS} pairs in {elapsed:.0} ms (headless Chromium, wasm)")
-            .into(),
+    // ROUGE uses no transcendental functions: equal to the last bit.
+    for (got, want) in rouge_mean.iter().zip(ROUGE_MEAN_F) {
+        assert_eq!(got.fmeasure, want);
+    }
+    let max_diff = diffs.iter().fold(0.0f64, |m, &d| m.max(d));
+    wasm_bindgen_test::console_log!(
+        "evaluate: BLEU + chrF + chrF++ + ROUGE 1/2/L/Lsum of {PAIRS} pairs in {elapsed:.0} ms (headless Chromium, wasm); max |diff| vs sacrebleu {max_diff:e}"
     );
 }
