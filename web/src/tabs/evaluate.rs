@@ -572,9 +572,12 @@ fn PerplexitySection() -> impl IntoView {
     }
 }
 
+// Run by `cargo test --target wasm32-unknown-unknown -p llmlab-web` (the
+// web crate only builds for the browser).
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn reference_sets_split_on_dash_lines() {

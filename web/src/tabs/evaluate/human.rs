@@ -353,9 +353,12 @@ pub fn HumanEval() -> impl IntoView {
     }
 }
 
+// Run by `cargo test --target wasm32-unknown-unknown -p llmlab-web` (the
+// web crate only builds for the browser).
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn csv_quotes_and_guards_cells() {

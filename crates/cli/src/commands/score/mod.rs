@@ -43,8 +43,16 @@ pub fn run(args: Args) -> Result<(), String> {
 }
 
 /// Reads a UTF-8 text file.
+///
+/// Validation uses SIMD (simdutf8), several times faster than the standard
+/// library on non-ASCII text, where it was a tenth of a 100k-pair ROUGE run;
+/// only an invalid file goes through `String::from_utf8` for its message.
 fn read_text(path: &std::path::Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if simdutf8::basic::from_utf8(&bytes).is_ok() {
+        // SAFETY: `bytes` was just validated as UTF-8.
+        return Ok(unsafe { String::from_utf8_unchecked(bytes) });
+    }
     String::from_utf8(bytes).map_err(|e| format!("{} is not valid UTF-8: {e}", path.display()))
 }
 
