@@ -315,6 +315,51 @@ mod tests {
         assert_eq!((encodings[0].rows, encodings[0].cols), (1, 2));
     }
 
+    /// Loads a committed tiny checkpoint into this thread's session.
+    fn load_fixture(family: &str) -> usize {
+        let dir = format!("{}/../../tests/fixtures/decoding/models/{family}", env!("CARGO_MANIFEST_DIR"));
+        let config_json = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
+        let mut store = WeightStore::new();
+        store.add_safetensors(std::fs::read(format!("{dir}/model.safetensors")).unwrap(), DEFAULT_HEADER_BUDGET).unwrap();
+        let model = models::load(&config_json, &store).unwrap();
+        let width = serde_json::from_str::<serde_json::Value>(&config_json).unwrap()
+            [if family == "gpt2" { "n_embd" } else { "head_dim" }]
+            .as_u64()
+            .unwrap() as usize;
+        session::set(Loaded { label: family.into(), model, tokenizer: None, config_json, bytes: 0, from_cache: false });
+        width
+    }
+
+    #[test]
+    fn positions_use_the_loaded_models_table_and_rope_shape() {
+        // GPT-2: the learned rows are the checkpoint's wpe, and the sinusoid is as wide as the model.
+        let width = load_fixture("gpt2");
+        let ModelResponse::Positions { encodings } = positions(16, 8) else { panic!("not a Positions answer") };
+        let kinds: Vec<&str> = encodings.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(kinds, ["sinusoidal", "learned", "rope"]);
+        assert!(encodings[0].source.contains(&format!("width {width}")), "{}", encodings[0].source);
+        let loaded = session::require().unwrap();
+        let models::AnyModel::Causal(m) = &loaded.model else { panic!("GPT-2 is causal") };
+        let wpe = m.positional_encoding(16);
+        let learned = &encodings[1];
+        assert_eq!((learned.rows, learned.cols), (16, 8.min(width as u32)));
+        for p in 0..16 {
+            for j in 0..learned.cols as usize {
+                assert_eq!(learned.values[p * learned.cols as usize + j], wpe[[p, j]]);
+            }
+        }
+        // Llama: RoPE with the checkpoint's head width (8) and base; no learned table.
+        let head_dim = load_fixture("llama");
+        let ModelResponse::Positions { encodings } = positions(16, 64) else { panic!("not a Positions answer") };
+        let kinds: Vec<&str> = encodings.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(kinds, ["sinusoidal", "rope"]);
+        let rope = &encodings[1];
+        assert_eq!(rope.cols as usize, head_dim);
+        assert!(rope.source.contains(&format!("head width {head_dim}")), "{}", rope.source);
+        // Row 2, column 1: cos(2·θ_1), θ_1 = 10000^(-2/8).
+        assert!((rope.values[2 * head_dim + 1] - (2.0 / 10000f32.powf(0.25)).cos()).abs() < 1e-5);
+    }
+
     #[test]
     fn classic_params_carry_counts_and_paper_figures() {
         let Ok(ModelResponse::ClassicParams { models }) = classic_params() else { panic!("no classic params") };
