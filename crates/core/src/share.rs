@@ -447,12 +447,12 @@ impl ShareState {
         pairs.push(("tab", self.tab.key().to_string()));
         pairs.push(("model", self.model.clone()));
         pairs.push(("seed", self.seed.to_string()));
-        pairs.push(("ttext", self.tok_text.clone()));
+        pairs.push(("ttext", link_text(&self.tok_text)));
         pairs.push(("tkz", self.tokenizer.clone()));
         pairs.push(("tkz2", self.tokenizer2.clone()));
         pairs.push(("vocab", self.train_vocab.to_string()));
         pairs.push(("tspecial", (if self.tok_special_tokens { "1" } else { "0" }).to_string()));
-        pairs.push(("prompt", self.prompt.clone()));
+        pairs.push(("prompt", link_text(&self.prompt)));
         pairs.push(("strategy", self.strategy.key().to_string()));
         pairs.push(("beams", self.num_beams.to_string()));
         pairs.push(("lp", self.length_penalty.to_string()));
@@ -485,8 +485,8 @@ impl ShareState {
         pairs.push(("ttok", self.train_tokenizer.clone()));
         pairs.push(("tval", self.train_val_fraction.to_string()));
         pairs.push(("tarch", self.train_arch.clone()));
-        pairs.push(("hyp", self.hyp.clone()));
-        pairs.push(("ref", self.refs.clone()));
+        pairs.push(("hyp", link_text(&self.hyp)));
+        pairs.push(("ref", link_text(&self.refs)));
         pairs.push(("btok", self.bleu_tokenize.clone()));
         pairs.push(("bsm", self.bleu_smooth.clone()));
         pairs.push(("bsv", self.bleu_smooth_value.map(|v| v.to_string()).unwrap_or_default()));
@@ -494,11 +494,11 @@ impl ShareState {
         pairs.push(("rtypes", self.rouge_types.clone()));
         pairs.push(("rstem", (if self.rouge_stem { "1" } else { "0" }).to_string()));
         pairs.push(("eline", self.eval_line.to_string()));
-        pairs.push(("ptext", self.ppl_text.clone()));
+        pairs.push(("ptext", link_text(&self.ppl_text)));
         pairs.push(("pmax", self.ppl_max_length.to_string()));
         pairs.push(("pstride", self.ppl_stride.to_string()));
-        pairs.push(("hypb", self.hyp_b.clone()));
-        pairs.push(("rank", self.rank_outputs.clone()));
+        pairs.push(("hypb", link_text(&self.hyp_b)));
+        pairs.push(("rank", link_text(&self.rank_outputs)));
         let mut out = String::from("#");
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
@@ -510,6 +510,13 @@ impl ShareState {
         }
         out
     }
+}
+
+/// A text as a link carries it: at most [`MAX_TEXT_CHARS`] characters, the
+/// same cap the parser applies, so a pasted megabyte never becomes a URL
+/// the browser refuses (the full text stays in `localStorage`).
+fn link_text(s: &str) -> String {
+    truncate_chars(s, MAX_TEXT_CHARS)
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {
@@ -682,6 +689,17 @@ mod tests {
         assert_eq!(s.temperature, 1.0);
         assert_eq!(s.length_penalty, 5.0);
         assert_eq!(s.seed, MAX_SAFE_SEED);
+    }
+
+    #[test]
+    fn a_megabyte_of_text_makes_a_bounded_link() {
+        let mut state = ShareState::default();
+        state.hyp = "x".repeat(1 << 20);
+        let hash = state.to_hash();
+        assert!(hash.len() < MAX_TEXT_CHARS + 4096, "hash of {} bytes", hash.len());
+        let (back, warnings) = ShareState::from_hash(&hash);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(back.hyp, "x".repeat(MAX_TEXT_CHARS));
     }
 
     #[test]
