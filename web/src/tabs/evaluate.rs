@@ -112,6 +112,45 @@ impl Job {
             worker_client::cancel(id);
         }
     }
+
+    /// Send `request` unless this job is already running: progress goes to
+    /// the bar, errors and cancellation (named by `what`) to `error`, and the
+    /// area's answer to `on_answer`.
+    fn start(
+        self,
+        request: EvaluateRequest,
+        what: &'static str,
+        starting: &str,
+        error: RwSignal<Option<String>>,
+        on_answer: impl Fn(EvaluateResponse) + 'static,
+    ) {
+        if self.id.get_untracked().is_some() {
+            return;
+        }
+        error.set(None);
+        self.fraction.set(0.0);
+        self.message.set(starting.into());
+        let id = worker_client::request(Request::Evaluate(request), move |r| match r {
+            Response::Progress { fraction, message } => {
+                self.fraction.set(fraction);
+                self.message.set(message);
+            }
+            Response::Evaluate(answer) => {
+                self.id.set(None);
+                on_answer(answer);
+            }
+            Response::Error { message } => {
+                self.id.set(None);
+                error.set(Some(message));
+            }
+            Response::Cancelled => {
+                self.id.set(None);
+                error.set(Some(format!("{what} was cancelled.")));
+            }
+            _ => {}
+        });
+        self.id.set(Some(id));
+    }
 }
 
 /// Reads a chosen file as text into `on_text(name, text)`.
@@ -154,22 +193,22 @@ pub fn EvaluateTab() -> impl IntoView {
     let upload_note = RwSignal::new(None::<String>);
     let scoring = Job::new();
     let score = move || {
-        if scoring.id.get_untracked().is_some() {
-            return;
-        }
         let (hypotheses, references, settings) =
             state.0.with_untracked(|s| (s.hyp.clone(), reference_sets(&s.refs), score_settings(s)));
-        score_error.set(None);
-        scoring.fraction.set(0.0);
-        scoring.message.set("Scoring…".into());
-        let id = worker_client::request(
-            Request::Evaluate(EvaluateRequest::Score { hypotheses, references, settings }),
-            move |r| match r {
-                Response::Progress { fraction, message } => {
-                    scoring.fraction.set(fraction);
-                    scoring.message.set(message);
-                }
-                Response::Evaluate(EvaluateResponse::Scored {
+        scoring.start(EvaluateRequest::Score { hypotheses, references, settings }, "Scoring", "Scoring…", score_error, move |answer| {
+            if let EvaluateResponse::Scored {
+                lines,
+                reference_sets,
+                bleu,
+                chrf,
+                chrf_plus_plus,
+                rouge_types,
+                rouge_mean,
+                rouge_per_line,
+                millis,
+            } = answer
+            {
+                scores.set(Some(Scores {
                     lines,
                     reference_sets,
                     bleu,
@@ -179,32 +218,9 @@ pub fn EvaluateTab() -> impl IntoView {
                     rouge_mean,
                     rouge_per_line,
                     millis,
-                }) => {
-                    scoring.id.set(None);
-                    scores.set(Some(Scores {
-                        lines,
-                        reference_sets,
-                        bleu,
-                        chrf,
-                        chrf_plus_plus,
-                        rouge_types,
-                        rouge_mean,
-                        rouge_per_line,
-                        millis,
-                    }));
-                }
-                Response::Error { message } => {
-                    scoring.id.set(None);
-                    score_error.set(Some(message));
-                }
-                Response::Cancelled => {
-                    scoring.id.set(None);
-                    score_error.set(Some("Scoring was cancelled.".into()));
-                }
-                _ => {}
-            },
-        );
-        scoring.id.set(Some(id));
+                }));
+            }
+        });
     };
     let on_hyp_file = move |ev: leptos::ev::Event| {
         read_file(&ev, upload_error, move |name, text| {
@@ -484,46 +500,14 @@ fn PerplexitySection() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let job = Job::new();
     let run = move || {
-        if job.id.get_untracked().is_some() {
-            return;
-        }
         let (text, max_length, stride) = state.0.with_untracked(|s| (s.ppl_text.clone(), s.ppl_max_length, s.ppl_stride));
-        error.set(None);
-        job.fraction.set(0.0);
-        job.message.set("Tokenizing…".into());
-        let id = worker_client::request(
-            Request::Evaluate(EvaluateRequest::Perplexity { text, max_length, stride }),
-            move |r| match r {
-                Response::Progress { fraction, message } => {
-                    job.fraction.set(fraction);
-                    job.message.set(message);
-                }
-                Response::Evaluate(EvaluateResponse::Perplexity {
-                    ppl,
-                    nll,
-                    tokens,
-                    bits_per_char,
-                    surprise,
-                    windows,
-                    max_length,
-                    stride,
-                    millis,
-                }) => {
-                    job.id.set(None);
-                    result.set(Some(PerplexityView { ppl, nll, tokens, bits_per_char, surprise, windows, max_length, stride, millis }));
-                }
-                Response::Error { message } => {
-                    job.id.set(None);
-                    error.set(Some(message));
-                }
-                Response::Cancelled => {
-                    job.id.set(None);
-                    error.set(Some("Perplexity was cancelled.".into()));
-                }
-                _ => {}
-            },
-        );
-        job.id.set(Some(id));
+        job.start(EvaluateRequest::Perplexity { text, max_length, stride }, "Perplexity", "Tokenizing…", error, move |answer| {
+            if let EvaluateResponse::Perplexity { ppl, nll, tokens, bits_per_char, surprise, windows, max_length, stride, millis } =
+                answer
+            {
+                result.set(Some(PerplexityView { ppl, nll, tokens, bits_per_char, surprise, windows, max_length, stride, millis }));
+            }
+        });
     };
     let loaded = move || matches!(model.get(), ModelState::Loaded(_));
     view! {
