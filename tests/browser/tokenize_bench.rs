@@ -6,8 +6,10 @@
 //! regex, byte-level BPE) with an 8,000-token vocabulary that HF trained on
 //! tinyshakespeare, committed under tests/fixtures/tokenizers: GPT-2's own
 //! 50k vocabulary lives outside the repository (../shared/data), which a
-//! browser test cannot read and CI does not have. The text is the first
-//! 200 KB of tinyshakespeare, five times (1 MB), one `encode` per line as
+//! browser test cannot read and CI does not have. The text is 200 KB of
+//! synthetic prose made from that vocabulary's words by the fixture script
+//! (the shared corpus is not copied into the repository), five times (1 MB),
+//! one `encode` per line as
 //! `llmlab bench-tokenize` does; the native figure for the same tokenizer and
 //! text is `llmlab bench-tokenize --tokenizer tests/fixtures/tokenizers/bench_bpe8k.tokenizer.json --text <the 1 MB>`.
 //!
