@@ -45,7 +45,25 @@ enum Command {
     // commands/.
 }
 
+/// Gives SIGPIPE back its default action (terminate quietly).
+///
+/// Rust's runtime ignores SIGPIPE, so writing to a closed pipe
+/// (`llmlab tokenize … | head -c 10`) returns `BrokenPipe`, which `println!`
+/// turns into a panic (an abort, exit 134, under the release profile's
+/// `panic = "abort"`). With the default action the process simply ends when
+/// the reader goes away, like `cat`, whatever subcommand was writing.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // `SIG_DFL` is a valid disposition for SIGPIPE and no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),

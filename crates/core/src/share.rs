@@ -18,6 +18,7 @@
 //! Text is kept as plain `String`s; the UI renders them as text nodes, never
 //! as HTML.
 
+use crate::decoding::limits::MAX_ROWS;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -390,10 +391,12 @@ impl ShareState {
             "tspecial" => self.tok_special_tokens = parse_bool(v).ok_or_else(bad)?,
             "prompt" => self.prompt = truncate_chars(v, MAX_TEXT_CHARS),
             "strategy" => self.strategy = Strategy::parse(v).ok_or_else(bad)?,
-            "beams" => self.num_beams = clamp_u32(v, 1, 8).ok_or_else(bad)?,
+            "beams" => self.num_beams = clamp_u32(v, 1, MAX_ROWS as u32).ok_or_else(bad)?,
             "lp" => self.length_penalty = clamp_f64(v, -5.0, 5.0).ok_or_else(bad)?,
             "es" => self.early_stopping = EarlyStopping::parse(v).ok_or_else(bad)?,
-            "nrs" => self.num_return_sequences = clamp_u32(v, 1, 8).ok_or_else(bad)?,
+            "nrs" => {
+                self.num_return_sequences = clamp_u32(v, 1, MAX_ROWS as u32).ok_or_else(bad)?
+            }
             "nrng" => self.no_repeat_ngram = clamp_u32(v, 0, 10).ok_or_else(bad)?,
             "temp" => self.temperature = clamp_f64(v, 0.0, 5.0).ok_or_else(bad)?,
             "topk" => self.top_k = clamp_u32(v, 0, 1000).ok_or_else(bad)?,
@@ -678,7 +681,7 @@ mod tests {
     #[test]
     fn clamps_ignores_unknown_and_warns_on_garbage() {
         let (s, w) = ShareState::from_hash("#beams=99&temp=-3&topp=7&zzz=1&seed=abc&tab=nope&max=0");
-        assert_eq!(s.num_beams, 8);
+        assert_eq!(s.num_beams, MAX_ROWS as u32);
         assert_eq!(s.temperature, 0.0);
         assert_eq!(s.top_p, 1.0);
         assert_eq!(s.max_new_tokens, 1);

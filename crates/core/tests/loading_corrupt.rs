@@ -230,6 +230,32 @@ fn sharded_index_and_duplicates() {
     assert!(matches!(store.add_safetensors(shard, 1 << 20), Err(LoadError::DuplicateTensor(_))));
 }
 
+/// 300,000 distinct shard names are refused with the limit named, after
+/// reading at most `MAX_SHARDS + 1` of them (the old de-duplication accepted
+/// them all, comparing each name with every earlier one: 4.5e10 string
+/// comparisons). A limit's worth of names repeated over 300,000 entries is
+/// accepted, sorted and unique.
+#[test]
+fn shard_index_with_too_many_files_is_refused_quickly() {
+    use llmlab_core::loading::safetensors::MAX_SHARDS;
+    use std::fmt::Write;
+    let index = |entries: usize, distinct: usize| {
+        let mut json = String::from(r#"{"weight_map":{"#);
+        for i in 0..entries {
+            let sep = if i == 0 { "" } else { "," };
+            write!(json, r#"{sep}"t{i}":"s{}.safetensors""#, i % distinct).unwrap();
+        }
+        json.push_str("}}");
+        json
+    };
+    let err = shard_files_from_index(&index(300_000, 300_000)).unwrap_err();
+    assert_eq!(err, LoadError::TooManyShards { limit: MAX_SHARDS });
+    assert!(err.to_string().contains(&MAX_SHARDS.to_string()), "{err}");
+    let files = shard_files_from_index(&index(300_000, MAX_SHARDS)).unwrap();
+    assert_eq!(files.len(), MAX_SHARDS);
+    assert!(files.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+}
+
 #[test]
 fn corrupt_llama2c_files_are_rejected() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/llama2c/model.bin");

@@ -15,7 +15,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::StepModel;
+use super::{RowFootprint, StepModel};
 use crate::models::{CausalLm, EncoderOutput, KvCache, Seq2SeqLm};
 use ndarray::{Array3, Axis};
 
@@ -51,6 +51,15 @@ impl StepModel for CausalStepper<'_> {
 
     fn max_positions(&self) -> Option<usize> {
         self.model.max_positions()
+    }
+
+    fn row_footprint(&self, positions: usize) -> RowFootprint {
+        RowFootprint {
+            layers: self.model.num_layers(),
+            kv_width: self.model.kv_width(),
+            positions,
+            vocab: self.model.vocab_size(),
+        }
     }
 
     fn start(&mut self, prompt: &[u32], rows: usize) -> Result<Vec<f32>, String> {
@@ -127,6 +136,16 @@ impl StepModel for Seq2SeqStepper<'_> {
     fn max_positions(&self) -> Option<usize> {
         // T5's relative position buckets have no hard length limit.
         None
+    }
+
+    fn row_footprint(&self, positions: usize) -> RowFootprint {
+        // Cross-attention caches the source's keys and values in every row.
+        RowFootprint {
+            layers: self.model.num_decoder_layers(),
+            kv_width: self.model.kv_width(),
+            positions: positions.saturating_add(self.encoded.seq_len()),
+            vocab: self.model.vocab_size(),
+        }
     }
 
     fn start(&mut self, prompt: &[u32], rows: usize) -> Result<Vec<f32>, String> {

@@ -20,7 +20,7 @@ use super::beam_search::{BeamCandidate, BeamConfig, BeamSearch, EarlyStopping};
 use super::logits_process::{check_finite, LogitsPipeline, ProcessReport, WarperConfig};
 use super::sampling::{log_softmax, sample_from_probs, softmax, top_candidates};
 use super::stopping::{DecodeFn, StoppingCriteria};
-use super::{greedy, DecodingError, StepModel};
+use super::{greedy, limits, DecodingError, StepModel};
 use crate::rng::Rng;
 
 /// How to pick the next token.
@@ -193,13 +193,19 @@ pub struct Generator {
 
 impl Generator {
     /// Validate `config` and prepare to generate from `prompt` (the decoder
-    /// prompt for encoder-decoder models).
+    /// prompt for encoder-decoder models). The row count is checked against
+    /// [`limits::MAX_ROWS`] here, before anything is allocated; the first
+    /// [`Generator::step`] checks it against the model's memory footprint.
     pub fn new(prompt: &[u32], config: &GenerateConfig) -> Result<Self, DecodingError> {
         if prompt.is_empty() {
             return Err(DecodingError::EmptyPrompt);
         }
         if config.num_return_sequences == 0 {
             return Err(DecodingError::InvalidParameter("num_return_sequences has to be at least 1".into()));
+        }
+        limits::check_row_cap("num_return_sequences", config.num_return_sequences)?;
+        if let Strategy::Beam { num_beams, .. } = config.strategy {
+            limits::check_row_cap("num_beams", num_beams)?;
         }
         let mut pipeline = LogitsPipeline::identity(prompt.len());
         pipeline.repetition_penalty = config.repetition_penalty;
@@ -274,8 +280,19 @@ impl Generator {
         self.forward_calls
     }
 
+    /// The rows every model call runs and the parameter that set them.
+    fn rows(&self) -> (&'static str, usize) {
+        match &self.phase {
+            Phase::Tokens { sequences, .. } => ("num_return_sequences", sequences.len()),
+            Phase::Beams { search, .. } => ("num_beams", search.num_beams()),
+        }
+    }
+
     /// Run one step: one model call, one new token per row. Returns `None`
-    /// when generation is already finished.
+    /// when generation is already finished. Before the first model call, the
+    /// rows are checked against the model's memory footprint
+    /// ([`limits::check_row_budget`]), so an oversized request fails before
+    /// the model allocates its caches.
     pub fn step<M: StepModel + ?Sized>(
         &mut self,
         model: &mut M,
@@ -283,6 +300,14 @@ impl Generator {
     ) -> Result<Option<StepEvent>, DecodingError> {
         if self.done {
             return Ok(None);
+        }
+        if self.step_index == 0 {
+            let mut positions = self.prompt.len().saturating_add(self.config.max_new_tokens);
+            if let Some(context) = model.max_positions() {
+                positions = positions.min(context.max(self.prompt.len()));
+            }
+            let (parameter, rows) = self.rows();
+            limits::check_row_budget(parameter, rows, &model.row_footprint(positions))?;
         }
         let stopping = StoppingCriteria {
             max_length: self.prompt.len() + self.config.max_new_tokens,
@@ -578,6 +603,102 @@ mod tests {
         cfg.strategy = Strategy::Beam { num_beams: 1, length_penalty: 1.0, early_stopping: EarlyStopping::False };
         let b = generate(&mut BigramModel::new(), &[2, 0], &cfg, None, &mut |_| true).unwrap();
         assert_eq!(g.sequences[0].ids, b.sequences[0].ids);
+    }
+
+    #[test]
+    fn beam_width_and_sample_count_over_the_cap_fail_before_allocating() {
+        let mut cfg = GenerateConfig::greedy(2, vec![3]);
+        cfg.strategy = Strategy::Beam {
+            num_beams: 1_000_000,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+        };
+        let err = Generator::new(&[0], &cfg).err().unwrap();
+        assert_eq!(
+            err,
+            DecodingError::TooManyRows {
+                parameter: "num_beams",
+                requested: 1_000_000,
+                limit: limits::MAX_ROWS
+            }
+        );
+        assert!(alloc::format!("{err}").contains("64"), "{err}");
+        cfg.strategy = Strategy::Sample {
+            warpers: WarperConfig::default(),
+            seed: 0,
+        };
+        cfg.num_return_sequences = 100_000_000;
+        let err = Generator::new(&[0], &cfg).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                DecodingError::TooManyRows {
+                    parameter: "num_return_sequences",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // The cap itself is allowed.
+        cfg.num_return_sequences = limits::MAX_ROWS;
+        assert!(Generator::new(&[0], &cfg).is_ok());
+    }
+
+    #[test]
+    fn rows_over_the_memory_budget_fail_before_the_model_runs() {
+        /// The bigram model with a 7B-sized cache: 32 layers × 4096 wide.
+        struct BigCache(BigramModel);
+        impl StepModel for BigCache {
+            fn vocab_size(&self) -> usize {
+                4
+            }
+            fn max_positions(&self) -> Option<usize> {
+                Some(4096)
+            }
+            fn start(&mut self, prompt: &[u32], rows: usize) -> Result<Vec<f32>, String> {
+                self.0.start(prompt, rows)
+            }
+            fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+                self.0.step(tokens)
+            }
+            fn reorder(&mut self, beam_idx: &[usize]) -> Result<(), String> {
+                self.0.reorder(beam_idx)
+            }
+            fn row_footprint(&self, positions: usize) -> limits::RowFootprint {
+                limits::RowFootprint {
+                    layers: 32,
+                    kv_width: 4096,
+                    positions,
+                    vocab: 4,
+                }
+            }
+        }
+        // 32 × 2 × 4096 × 1000 × 4 bytes = 1000 MiB per row at 1000 positions: one row fits, two do not.
+        let mut cfg = GenerateConfig::greedy(999, vec![]);
+        cfg.strategy = Strategy::Beam {
+            num_beams: 2,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+        };
+        let mut model = BigCache(BigramModel::new());
+        let err = generate(&mut model, &[0], &cfg, None, &mut |_| true).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodingError::RowsOverMemoryBudget {
+                    parameter: "num_beams",
+                    requested: 2,
+                    limit: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(model.0.calls, 0, "the model ran before the check");
+        // A short generation fits: 32 × 2 × 4096 × 11 × 4 bytes = 11 MiB per row.
+        cfg.max_new_tokens = 10;
+        let out = generate(&mut model, &[0], &cfg, None, &mut |_| true).unwrap();
+        assert_eq!(out.sequences.len(), 1);
     }
 
     #[test]

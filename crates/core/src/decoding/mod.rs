@@ -16,6 +16,8 @@
 //!   finished-hypothesis bank, length penalty, `early_stopping`
 //!   true / false / "never").
 //! - [`stopping`]: EOS, `max_new_tokens` and stop strings.
+//! - [`limits`]: how many beams / returned sequences fit in memory, checked
+//!   before anything is allocated.
 //! - [`generate`]: the driver that runs any [`StepModel`] (decoder-only or
 //!   encoder-decoder behind the same trait) with one of the strategies and
 //!   reports every step to a callback (streaming, probability bars, beam tree).
@@ -24,6 +26,7 @@ pub mod adapters;
 pub mod beam_search;
 pub mod generate;
 pub mod greedy;
+pub mod limits;
 pub mod logits_process;
 pub mod sampling;
 pub mod stopping;
@@ -32,6 +35,7 @@ use alloc::string::String;
 use core::fmt;
 
 pub use generate::{generate, GenerateConfig, GeneratedSequence, Generation, StepEvent, Strategy};
+pub use limits::RowFootprint;
 pub use logits_process::{LogitsPipeline, ProcessReport, WarperConfig};
 
 /// What can go wrong while decoding.
@@ -65,6 +69,29 @@ pub enum DecodingError {
     EmptyPrompt,
     /// The model's forward pass failed (message from the model).
     Model(String),
+    /// More beams / returned sequences than [`limits::MAX_ROWS`].
+    TooManyRows {
+        /// `"num_beams"` or `"num_return_sequences"`.
+        parameter: &'static str,
+        /// The value asked for.
+        requested: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// The rows' key/value caches and logits would exceed
+    /// [`limits::ROW_MEMORY_BUDGET`] for this model.
+    RowsOverMemoryBudget {
+        /// `"num_beams"` or `"num_return_sequences"`.
+        parameter: &'static str,
+        /// The value asked for.
+        requested: usize,
+        /// The most rows that fit.
+        limit: usize,
+        /// What one row needs, in bytes.
+        bytes_per_row: usize,
+        /// The budget, in bytes.
+        budget: usize,
+    },
 }
 
 impl fmt::Display for DecodingError {
@@ -87,6 +114,18 @@ impl fmt::Display for DecodingError {
             }
             DecodingError::EmptyPrompt => write!(f, "the prompt is empty (HF needs at least one input token)"),
             DecodingError::Model(msg) => write!(f, "model error: {msg}"),
+            DecodingError::TooManyRows { parameter, requested, limit } => write!(
+                f,
+                "{parameter} = {requested} is over the limit of {limit} rows per generation (MAX_ROWS)"
+            ),
+            DecodingError::RowsOverMemoryBudget { parameter, requested, limit, bytes_per_row, budget } => write!(
+                f,
+                "{parameter} = {requested} does not fit in memory: each row needs {:.1} MiB of key/value cache and \
+                 logits for this model and length, and the budget is {} MiB (ROW_MEMORY_BUDGET), so at most \
+                 {limit} rows; lower {parameter} or max_new_tokens",
+                *bytes_per_row as f64 / (1u64 << 20) as f64,
+                budget >> 20
+            ),
         }
     }
 }
@@ -115,4 +154,15 @@ pub trait StepModel {
     /// Keep cache row `beam_idx[i]` as new row `i` (beam search reorders, and
     /// sampling with several sequences never needs to).
     fn reorder(&mut self, beam_idx: &[usize]) -> Result<(), String>;
+    /// What one row costs in memory once it holds `positions` tokens (see
+    /// [`limits`]). The default counts only the logits, as for a model
+    /// without a key/value cache.
+    fn row_footprint(&self, positions: usize) -> RowFootprint {
+        RowFootprint {
+            layers: 0,
+            kv_width: 0,
+            positions,
+            vocab: self.vocab_size(),
+        }
+    }
 }

@@ -47,6 +47,11 @@ pub enum LoadError {
     Config(String),
     /// `model.safetensors.index.json` is malformed.
     Index(String),
+    /// `model.safetensors.index.json` names more distinct shard files than the limit.
+    TooManyShards {
+        /// The limit ([`safetensors::MAX_SHARDS`]).
+        limit: usize,
+    },
     /// A llama2.c `.bin` file is malformed.
     Llama2c(String),
     /// Reading a file failed.
@@ -77,6 +82,11 @@ impl fmt::Display for LoadError {
             LoadError::DuplicateTensor(name) => write!(f, "tensor '{name}' appears in more than one shard"),
             LoadError::Config(msg) => write!(f, "invalid config.json: {msg}"),
             LoadError::Index(msg) => write!(f, "invalid model.safetensors.index.json: {msg}"),
+            LoadError::TooManyShards { limit } => write!(
+                f,
+                "model.safetensors.index.json names more than {limit} shard files (the limit, MAX_SHARDS); \
+                 the largest public checkpoints use a few hundred"
+            ),
             LoadError::Llama2c(msg) => write!(f, "invalid llama2.c checkpoint: {msg}"),
             LoadError::Io(msg) => write!(f, "{msg}"),
         }

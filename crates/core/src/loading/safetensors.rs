@@ -8,7 +8,7 @@
 //! tensors are converted to f32 when a model asks for them.
 
 use super::LoadError;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -186,9 +186,20 @@ impl WeightStore {
     }
 }
 
+/// Most distinct shard files a `model.safetensors.index.json` may name.
+///
+/// The largest public checkpoints have a few hundred shards (Llama 3.1 405B:
+/// 191); an index naming more is refused before any file is opened, so a
+/// hostile index cannot make the loader open or fetch thousands of files.
+pub const MAX_SHARDS: usize = 4096;
+
 /// The shard file names listed by a `model.safetensors.index.json`
 /// (`{"weight_map": {"tensor": "file", ...}}`), deduplicated and sorted.
-/// Names must be plain file names (no path separators or `..`).
+/// Names must be plain file names (no path separators or `..`), and at most
+/// [`MAX_SHARDS`] distinct files may be named. Linear in the number of
+/// entries: names are deduplicated in an ordered set that never holds more
+/// than [`MAX_SHARDS`] names, so each entry costs at most about
+/// log2([`MAX_SHARDS`]) = 12 comparisons, whatever the names are.
 pub fn shard_files_from_index(index_json: &str) -> Result<Vec<String>, LoadError> {
     let value: serde_json::Value =
         serde_json::from_str(index_json).map_err(|e| LoadError::Index(format!("{e}")))?;
@@ -196,19 +207,18 @@ pub fn shard_files_from_index(index_json: &str) -> Result<Vec<String>, LoadError
         .get("weight_map")
         .and_then(|m| m.as_object())
         .ok_or_else(|| LoadError::Index("missing \"weight_map\" object".into()))?;
-    let mut files: Vec<String> = Vec::new();
+    let mut files: BTreeSet<&str> = BTreeSet::new();
     for (tensor, file) in map {
         let file = file.as_str().ok_or_else(|| LoadError::Index(format!("entry for '{tensor}' is not a string")))?;
         if file.is_empty() || file.contains('/') || file.contains('\\') || file.contains("..") {
             return Err(LoadError::Index(format!("shard name '{file}' is not a plain file name")));
         }
-        if !files.iter().any(|f| f == file) {
-            files.push(file.to_string());
+        if files.insert(file) && files.len() > MAX_SHARDS {
+            return Err(LoadError::TooManyShards { limit: MAX_SHARDS });
         }
     }
-    files.sort();
     if files.is_empty() {
         return Err(LoadError::Index("weight_map is empty".into()));
     }
-    Ok(files)
+    Ok(files.into_iter().map(String::from).collect())
 }

@@ -187,6 +187,9 @@ impl CausalLm for Gpt2 {
     fn num_layers(&self) -> usize {
         self.config.n_layer
     }
+    fn kv_width(&self) -> usize {
+        self.config.n_embd
+    }
     fn max_positions(&self) -> Option<usize> {
         Some(self.config.n_positions)
     }

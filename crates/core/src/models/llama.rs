@@ -270,6 +270,11 @@ impl CausalLm for Llama {
     fn num_layers(&self) -> usize {
         self.config.num_hidden_layers
     }
+    fn kv_width(&self) -> usize {
+        self.config
+            .kv_heads()
+            .saturating_mul(self.config.head_dim())
+    }
     fn max_positions(&self) -> Option<usize> {
         Some(self.config.max_position_embeddings)
     }

@@ -126,6 +126,9 @@ pub trait CausalLm {
     fn vocab_size(&self) -> usize;
     /// Decoder layers (the length of a cache).
     fn num_layers(&self) -> usize;
+    /// Values one layer caches per position for the keys (and again for the
+    /// values): key/value heads × head dim.
+    fn kv_width(&self) -> usize;
     /// Longest context the model supports, if it has a hard limit.
     fn max_positions(&self) -> Option<usize>;
     /// BOS/EOS/PAD ids from the config.
@@ -216,6 +219,9 @@ pub trait Seq2SeqLm {
     fn vocab_size(&self) -> usize;
     /// Decoder layers (the length of a cache).
     fn num_decoder_layers(&self) -> usize;
+    /// Values one decoder layer caches per position for the keys (and again
+    /// for the values), in self- and in cross-attention: heads × head dim.
+    fn kv_width(&self) -> usize;
     /// The token every decoder sequence starts with (T5: the pad id, 0).
     fn decoder_start_token_id(&self) -> u32;
     /// BOS/EOS/PAD ids from the config.

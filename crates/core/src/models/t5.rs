@@ -306,6 +306,9 @@ impl Seq2SeqLm for T5 {
     fn num_decoder_layers(&self) -> usize {
         self.decoder.len()
     }
+    fn kv_width(&self) -> usize {
+        self.config.num_heads.saturating_mul(self.config.d_kv)
+    }
     fn decoder_start_token_id(&self) -> u32 {
         self.config.decoder_start_token_id.or(self.config.pad_token_id).unwrap_or(0)
     }

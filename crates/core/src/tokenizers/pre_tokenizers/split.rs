@@ -16,6 +16,20 @@
 //!   `\s`, `\h`, `.`, `\p{L}`, `\p{N}`, `\p{P}`, `\p{S}` were measured equal;
 //! - POSIX brackets (`[[:alpha:]]`) are ASCII-only in Rust but Unicode in
 //!   Oniguruma: refused.
+//!
+//! A tokenizer.json is untrusted input, and a backtracking regex can take
+//! time exponential (or quadratic per match) in the text. `fancy-regex` runs
+//! lookaround-free patterns on `regex-automata`, which is linear; only
+//! patterns with lookaround, backreferences or atomic groups go through its
+//! backtracking VM, and two limits keep that VM from hanging:
+//! - [`MAX_LOOKAROUND_CHARS`]: a lookaround may only look at a bounded number
+//!   of characters (real tokenizers use one: `\s+(?!\S)`). An unbounded
+//!   one (`(?=(a+))a*b`) re-reads the rest of the text at every start
+//!   position, which no backtracking limit catches (each try backtracks
+//!   once), so it is refused when the tokenizer is loaded;
+//! - [`BACKTRACK_LIMIT`]: one search may backtrack this many times before it
+//!   stops with a [`TokenizerError`] naming the pattern and the limit, never
+//!   a panic and never a silently shorter list of matches.
 
 use super::super::error::TokenizerError;
 use super::super::normalized::{literal_matches, Offsets};
@@ -102,6 +116,18 @@ impl Eq for FancyPattern {}
 #[cfg(feature = "regex-split")]
 const MAX_REGEX_BYTES: usize = 4096;
 
+/// Most characters a lookaround's body may match (`(?!\S)` matches one).
+/// Bounding it bounds what one backtracking step costs.
+pub const MAX_LOOKAROUND_CHARS: usize = 32;
+
+/// Backtracks one search for the next match may make before it fails with
+/// an error (fancy-regex's default is 1,000,000). A search also counts one
+/// per start position it gives up on, so a pattern without a catch-all
+/// alternative, such as `\s+(?!\S)` alone, can skip about this many
+/// characters between two matches. At this limit a search costs at most a
+/// few milliseconds on a 100 KB piece of text.
+pub const BACKTRACK_LIMIT: usize = 10_000;
+
 #[cfg(feature = "regex-split")]
 impl FancyPattern {
     /// Compiles `source` with Oniguruma's (Ruby's) line-anchor semantics.
@@ -122,7 +148,14 @@ impl FancyPattern {
         let translated = translate_oniguruma(source).map_err(|why| refuse(alloc::format!("`{source}`: {why}")))?;
         // Ruby syntax: `^`/`$` are line anchors, always.
         let translated = alloc::format!("(?m:{translated})");
+        let tree = fancy_regex::Expr::parse_tree(&translated).map_err(|e| {
+            refuse(alloc::format!(
+                "`{source}` is not a regex we can compile: {e}"
+            ))
+        })?;
+        check_lookarounds(&tree.expr).map_err(|why| refuse(alloc::format!("`{source}`: {why}")))?;
         let regex = fancy_regex::RegexBuilder::new(&translated)
+            .backtrack_limit(BACKTRACK_LIMIT)
             .build()
             .map_err(|e| refuse(alloc::format!("`{source}` is not a regex we can compile: {e}")))?;
         Ok(Self { source: source.to_string(), regex })
@@ -136,12 +169,86 @@ impl FancyPattern {
         for m in self.regex.find_iter(text) {
             let m = m.map_err(|e| TokenizerError::Invalid {
                 path: "Split regex".into(),
-                reason: alloc::format!("`{}` failed on the input: {e}", self.source),
+                reason: match e {
+                    fancy_regex::Error::RuntimeError(fancy_regex::RuntimeError::BacktrackLimitExceeded) => {
+                        alloc::format!(
+                            "`{}` backtracked more than {BACKTRACK_LIMIT} times (BACKTRACK_LIMIT) looking for one \
+                             match in a piece of {} bytes; the pattern is too costly on this text",
+                            self.source,
+                            text.len()
+                        )
+                    }
+                    e => alloc::format!("`{}` failed on the input: {e}", self.source),
+                },
             })?;
             out.push((m.start(), m.end()));
         }
         Ok(out)
     }
+}
+
+/// Most characters `expr` can match, or `None` when unbounded (or unknown,
+/// as for backreferences and subroutine calls). Every `Delegate` the parser
+/// makes is one character class.
+#[cfg(feature = "regex-split")]
+fn max_chars(expr: &fancy_regex::Expr) -> Option<usize> {
+    use fancy_regex::Expr;
+    match expr {
+        Expr::Empty
+        | Expr::Assertion(_)
+        | Expr::LookAround(..)
+        | Expr::KeepOut
+        | Expr::ContinueFromPreviousMatchEnd
+        | Expr::BacktrackingControlVerb(_)
+        | Expr::BackrefExistsCondition { .. }
+        | Expr::DefineGroup { .. } => Some(0),
+        Expr::Any { .. } | Expr::Delegate { .. } => Some(1),
+        Expr::GeneralNewline { .. } => Some(2),
+        // Bytes bound characters from above (case folding never triples a
+        // character's length in chars).
+        Expr::Literal { val, .. } => Some(val.len()),
+        Expr::LiteralBytes { bytes } => Some(bytes.len()),
+        Expr::Concat(children) => children
+            .iter()
+            .try_fold(0usize, |sum, c| sum.checked_add(max_chars(c)?)),
+        Expr::Alt(children) => children
+            .iter()
+            .try_fold(0usize, |most, c| Some(most.max(max_chars(c)?))),
+        Expr::Group(child) => max_chars(child),
+        Expr::AtomicGroup(child) => max_chars(child),
+        Expr::Repeat { child, hi, .. } => match max_chars(child)? {
+            0 => Some(0),
+            _ if *hi == usize::MAX => None,
+            width => width.checked_mul(*hi),
+        },
+        Expr::Conditional {
+            condition,
+            true_branch,
+            false_branch,
+        } => {
+            max_chars(condition)?.checked_add(max_chars(true_branch)?.max(max_chars(false_branch)?))
+        }
+        Expr::Backref { .. }
+        | Expr::BackrefWithRelativeRecursionLevel { .. }
+        | Expr::SubroutineCall(_)
+        | Expr::Absent(_)
+        | Expr::AstNode(..) => None,
+    }
+}
+
+/// Refuses a lookaround whose body can match more than
+/// [`MAX_LOOKAROUND_CHARS`] characters, at any depth.
+#[cfg(feature = "regex-split")]
+fn check_lookarounds(expr: &fancy_regex::Expr) -> Result<(), String> {
+    if let fancy_regex::Expr::LookAround(body, _) = expr {
+        if max_chars(body).is_none_or(|n| n > MAX_LOOKAROUND_CHARS) {
+            return Err(alloc::format!(
+                "a lookaround may look at most {MAX_LOOKAROUND_CHARS} characters ahead or behind \
+                 (MAX_LOOKAROUND_CHARS); an unbounded one makes matching quadratic or worse"
+            ));
+        }
+    }
+    expr.children_iter().try_for_each(check_lookarounds)
 }
 
 /// Oniguruma's `\w` written for the Rust regex engine: Rust's `\w` plus
@@ -257,10 +364,73 @@ mod tests {
 
     #[test]
     fn arbitrary_regex_with_lookahead() {
-        let p = SplitPattern::from_regex(r"\d{1,3}(?=(?:\d{3})*\b)").unwrap();
+        let p = SplitPattern::from_regex(r"\d{1,3}(?=(?:\d{3}){0,9}\b)").unwrap();
         assert!(matches!(p, SplitPattern::Fancy(_)));
         assert_eq!(pieces(&p, "x 1234567 y"), ["1", "234", "567"]);
-        assert_eq!(p.regex_source(), Some(r"\d{1,3}(?=(?:\d{3})*\b)"));
+        assert_eq!(p.regex_source(), Some(r"\d{1,3}(?=(?:\d{3}){0,9}\b)"));
+    }
+
+    #[test]
+    fn unbounded_lookarounds_are_refused_when_loaded() {
+        // Each re-reads the rest of the text at every start position: on
+        // 100,000 `a`s + `!`, `(?=(a+))a*b` ran for minutes, backtracking
+        // once per position, so no backtracking limit stopped it.
+        for bad in [
+            r"(?=(a+))a*b",
+            r"(?=(?=(a+))a*)a*b",
+            r"(?=(.*))b",
+            r"x(?!(?:y|z)+)",
+            r"(?<=a.*)b",
+            r"\d{1,3}(?=(?:\d{3})*\b)",
+            r"(?=\w{33})",
+        ] {
+            let e = SplitPattern::from_regex(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("MAX_LOOKAROUND_CHARS"), "{e}");
+        }
+        // Bounded ones are what real tokenizers use.
+        for good in [
+            r"\s+(?!\S)|\s+",
+            r"(?<=\p{Ll})(?=\p{Lu})",
+            r"(?=(?=a)a{0,31})a",
+            r"(?=\w{32})",
+            r"\b",
+        ] {
+            assert!(SplitPattern::from_regex(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn catastrophic_patterns_fail_with_an_error_or_run_linearly() {
+        let text = alloc::format!("{}!", "a".repeat(100_000));
+        // Without lookaround (or with only a trailing positive lookahead,
+        // which fancy-regex rewrites as a capture), the pattern runs on
+        // regex-automata, which is linear: no error.
+        for linear in [
+            r"(a+)+$",
+            r"(a|aa)+b",
+            r"(a*)*b",
+            r"(?:a+|a)+!",
+            r"(a|aa)+(?=b)",
+        ] {
+            let p = SplitPattern::from_regex(linear).unwrap();
+            let matches = p.find_all(&text).unwrap();
+            assert!(matches.len() <= 1, "{linear}: {matches:?}");
+        }
+        // With (bounded) lookaround, the backtracking VM runs and stops at
+        // the limit with an error that names the pattern and the limit.
+        for exponential in [
+            r"(?:a|aa)+(?!a|!)",
+            r"(a+)+(?!a|!)",
+            r"(?:(?=a)a|a)+b",
+            r"(?:a|(?=a)aa)+(?=b)",
+        ] {
+            let p = SplitPattern::from_regex(exponential).unwrap();
+            let e = p.find_all(&text).unwrap_err().to_string();
+            assert!(
+                e.contains(exponential) && e.contains("BACKTRACK_LIMIT"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
