@@ -11,7 +11,7 @@ use crate::protocol::generate::{
     BeamView, GenerateRequest, GenerateResponse, GenerateSettings, RowView, SequenceView, StepView, TokenProb,
 };
 use crate::protocol::Response;
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, now_millis, post, Cancelled};
 use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
 use llmlab_core::decoding::beam_search::{CandidateFate, EarlyStopping};
 use llmlab_core::decoding::generate::Generator;
@@ -21,7 +21,7 @@ use llmlab_core::tokenizers::Tokenizer;
 use serde_json::Value;
 
 /// Run one request of this area for job `id`. Long loops call
-/// `crate::worker::checkpoint(id).await?` between chunks so the job can be
+/// `crate::runtime::checkpoint(id).await?` between chunks so the job can be
 /// cancelled and the worker stays responsive to messages.
 pub async fn run(id: u32, request: GenerateRequest) -> Result<Response, Cancelled> {
     match request {
@@ -129,20 +129,6 @@ fn prompt_ids(prompt: &str, tokenizer: Option<&Tokenizer>, vocab: usize) -> Resu
         return Err(format!("Token id {bad} is outside the model's vocabulary ({vocab} tokens)."));
     }
     Ok(ids)
-}
-
-/// Milliseconds from `performance.now()` (sub-millisecond, unlike `Date`:
-/// a tiny model's step can take well under a millisecond).
-fn now_millis() -> f64 {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    js_sys::Reflect::get(&global, &"performance".into())
-        .ok()
-        .and_then(|perf| {
-            let now: js_sys::Function = js_sys::Reflect::get(&perf, &"now".into()).ok()?.dyn_into().ok()?;
-            now.call0(&perf).ok()?.as_f64()
-        })
-        .unwrap_or_else(js_sys::Date::now)
 }
 
 /// Text of one token for display.

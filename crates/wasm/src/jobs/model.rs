@@ -8,7 +8,7 @@ use crate::protocol::model::{
 };
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, post, Cancelled};
 use llmlab_core::loading::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
 use llmlab_core::loading::WeightStore;
 use llmlab_core::models::{self, params};

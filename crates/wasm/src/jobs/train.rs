@@ -15,7 +15,7 @@ use crate::protocol::model::NamedFile;
 use crate::protocol::train::{EvalPoint, StepPoint, TrainData, TrainRequest, TrainResponse, TrainSettings};
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, post, Cancelled};
 use llmlab_core::loading::safetensors::DEFAULT_HEADER_BUDGET;
 use llmlab_core::loading::WeightStore;
 use llmlab_core::rng::Rng;
