@@ -174,11 +174,14 @@ pub struct UserSettings {
 
 impl From<&ShareState> for UserSettings {
     /// A share link's Generate tab: every control has a value, so every
-    /// setting is explicit (it overrides the checkpoint's).
+    /// setting is explicit (it overrides the checkpoint's). The Beams control
+    /// belongs to beam search: with greedy or sampling it is not sent (one
+    /// beam), as the tab shows it only for beam search.
     fn from(s: &ShareState) -> Self {
+        let strategy = StrategyChoice::parse(s.strategy.key()).ok();
         UserSettings {
-            strategy: StrategyChoice::parse(s.strategy.key()).ok(),
-            num_beams: Some(s.num_beams as usize),
+            strategy,
+            num_beams: (strategy == Some(StrategyChoice::Beam)).then_some(s.num_beams as usize),
             length_penalty: Some(s.length_penalty as f32),
             early_stopping: parse_early_stopping(s.early_stopping.key()).ok(),
             num_return_sequences: Some(s.num_return_sequences as usize),
@@ -526,6 +529,18 @@ mod tests {
             Err(SettingsError::FieldType { key, .. }) if key == "temperature"
         ));
         assert!(matches!(StrategyChoice::parse("nucleus"), Err(SettingsError::UnknownChoice { field: "strategy", .. })));
+    }
+
+    #[test]
+    fn default_share_state_decodes_greedily_whatever_the_beams_control_says() {
+        let mut state = ShareState::default();
+        state.strategy = crate::share::Strategy::Greedy;
+        state.num_beams = 4;
+        let cfg = resolve(&UserSettings::from(&state), &defaults(r#"{"num_beams": 3}"#), 2).unwrap();
+        assert_eq!((cfg.strategy, cfg.max_new_tokens), (Strategy::Greedy, state.max_new_tokens as usize));
+        state.strategy = crate::share::Strategy::Beam;
+        let cfg = resolve(&UserSettings::from(&state), &defaults("{}"), 2).unwrap();
+        assert!(matches!(cfg.strategy, Strategy::Beam { num_beams: 4, .. }));
     }
 
     #[test]
