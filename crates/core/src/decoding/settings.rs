@@ -533,9 +533,7 @@ mod tests {
 
     #[test]
     fn default_share_state_decodes_greedily_whatever_the_beams_control_says() {
-        let mut state = ShareState::default();
-        state.strategy = crate::share::Strategy::Greedy;
-        state.num_beams = 4;
+        let mut state = ShareState { strategy: crate::share::Strategy::Greedy, num_beams: 4, ..Default::default() };
         let cfg = resolve(&UserSettings::from(&state), &defaults(r#"{"num_beams": 3}"#), 2).unwrap();
         assert_eq!((cfg.strategy, cfg.max_new_tokens), (Strategy::Greedy, state.max_new_tokens as usize));
         state.strategy = crate::share::Strategy::Beam;
