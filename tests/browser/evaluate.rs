@@ -10,7 +10,8 @@
 //! (see `metrics/math.rs`; natively the scores are bit-identical).
 #![cfg(target_arch = "wasm32")]
 
-use llmlab_wasm::jobs::evaluate::{now_millis, score_corpus};
+use llmlab_wasm::jobs::evaluate::score_corpus;
+use llmlab_wasm::runtime::now_millis;
 use llmlab_wasm::protocol::evaluate::{EvaluateResponse, ScoreSettings};
 use wasm_bindgen_test::*;
 

@@ -141,3 +141,40 @@ fn kv_cache_changes_speed_not_tokens() {
         }
     }
 }
+
+/// With no user setting at all, a checkpoint's `generation_config.json`
+/// (strategy, lengths counted from the prompt, list EOS, processors) and
+/// transformers' defaults decide the decoding exactly as
+/// `model.generate(input_ids)` does with no arguments.
+#[test]
+fn generation_config_alone_decodes_like_generate_without_arguments() {
+    use llmlab_core::decoding::settings::{resolve, CheckpointDefaults, UserSettings};
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(root().join("generate_defaults.json")).unwrap()).unwrap();
+    let (mut identical, mut total, mut failures) = (0, 0, Vec::new());
+    for (i, case) in fx["cases"].as_array().unwrap().iter().enumerate() {
+        let name = case["model"].as_str().unwrap();
+        let (model, _) = load(name);
+        let config_json = std::fs::read_to_string(root().join("models").join(name).join("config.json")).unwrap();
+        let generation = case["generation_config"].to_string();
+        let defaults = CheckpointDefaults::from_json(Some(&generation), &config_json).unwrap();
+        let prompt = ids(&case["input_ids"]);
+        let decoder_prompt_len = if name == "t5" { 1 } else { prompt.len() };
+        let cfg = resolve(&UserSettings::default(), &defaults, decoder_prompt_len).unwrap();
+        let mut fixture_case = case.clone();
+        fixture_case["decoder_input_ids"] = match (name, defaults.decoder_start()) {
+            ("t5", Some(start)) => serde_json::json!([start]),
+            _ => Value::Null,
+        };
+        let (out, _) = run(&model, &fixture_case, &cfg, true);
+        let got: Vec<Vec<i64>> = out.sequences.iter().map(|s| s.ids.clone()).collect();
+        let expected: Vec<Vec<i64>> = serde_json::from_value(case["sequences"].clone()).unwrap();
+        total += 1;
+        if got == expected {
+            identical += 1;
+        } else {
+            failures.push(format!("case {i} ({name}, {generation}): got {got:?}, expected {expected:?} with {cfg:?}"));
+        }
+    }
+    println!("generation_config.json parity: {identical}/{total} identical to generate(input_ids)");
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}

@@ -5,7 +5,7 @@
 //! while streaming is abandoned.
 
 use crate::protocol::Response;
-use crate::worker::post;
+use crate::runtime::post;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

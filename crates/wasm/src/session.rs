@@ -16,6 +16,8 @@ pub struct Loaded {
     pub tokenizer: Option<Tokenizer>,
     /// The `config.json` text.
     pub config_json: String,
+    /// The `generation_config.json` text, when the checkpoint has one.
+    pub generation_config_json: Option<String>,
     /// Bytes of weights read.
     pub bytes: u64,
     /// Whether the files came from the Cache API.

@@ -2,51 +2,29 @@
 //!
 //! The UI never runs engine code on the main thread: it posts a
 //! [`RequestEnvelope`] here and renders the [`ResponseEnvelope`]s that come
-//! back. Long jobs are `async` and call [`checkpoint`] between chunks of
-//! work; that yields to the worker's event loop (so a `Cancel` message can
-//! arrive) and reports whether the job was cancelled.
+//! back. Long jobs are `async` and call [`runtime::checkpoint`] between
+//! chunks of work; that yields to the worker's event loop (so a `Cancel`
+//! message can arrive) and reports whether the job was cancelled.
 //!
 //! A panic cannot be caught in wasm (`panic = "abort"` traps), so the panic
 //! hook posts [`Response::Panic`] first; the UI then terminates this worker
 //! and starts a fresh one.
 
-use crate::protocol::{Request, RequestEnvelope, Response, ResponseEnvelope};
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use crate::protocol::{Request, RequestEnvelope, Response};
+use crate::runtime::{self, checkpoint, post, Cancelled};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-thread_local! {
-    /// Jobs whose cancellation was requested and not yet acknowledged.
-    static CANCELLED: RefCell<HashSet<u32>> = RefCell::new(HashSet::new());
-    /// The job currently executing, so a panic can be attributed to it.
-    static CURRENT_JOB: Cell<u32> = const { Cell::new(0) };
-}
-
 fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
-}
-
-/// Send one response to the UI.
-pub fn post(id: u32, response: Response) {
-    let envelope = ResponseEnvelope { id, response };
-    match crate::api::to_js(&envelope) {
-        Ok(value) => {
-            if let Err(e) = scope().post_message(&value) {
-                web_sys::console::error_2(&"llmlab worker: postMessage failed".into(), &e);
-            }
-        }
-        Err(e) => web_sys::console::error_1(&JsValue::from(e)),
-    }
 }
 
 /// Install the panic hook and the message handler, then announce `Ready`.
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
-        let job = CURRENT_JOB.with(Cell::get);
-        post(job, Response::Panic { message: info.to_string() });
+        post(runtime::current_job(), Response::Panic { message: info.to_string() });
     }));
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<RequestEnvelope>(event.data()) {
@@ -64,39 +42,19 @@ fn dispatch(envelope: RequestEnvelope) {
     let RequestEnvelope { id, request } = envelope;
     match request {
         Request::Cancel { target } => {
-            CANCELLED.with(|c| c.borrow_mut().insert(target));
+            runtime::request_cancel(target);
         }
         request => wasm_bindgen_futures::spawn_local(async move {
             let started = js_sys::Date::now();
-            CURRENT_JOB.with(|c| c.set(id));
+            runtime::enter(id);
             let response = match run(id, request).await {
                 Ok(Some(response)) => response,
                 Ok(None) => Response::Done { millis: js_sys::Date::now() - started },
                 Err(Cancelled) => Response::Cancelled,
             };
-            CANCELLED.with(|c| c.borrow_mut().remove(&id));
+            runtime::finish(id);
             post(id, response);
         }),
-    }
-}
-
-/// Marker error: the job was cancelled at a checkpoint.
-pub struct Cancelled;
-
-/// Yield to the event loop so pending messages (such as `Cancel`) are
-/// delivered, then report whether job `id` should stop. Call it between
-/// chunks of a long computation: `checkpoint(id).await?;`.
-pub async fn checkpoint(id: u32) -> Result<(), Cancelled> {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        // A zero timeout is the cheapest way to let queued messages run.
-        let _ = scope().set_timeout_with_callback(&resolve);
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-    CURRENT_JOB.with(|c| c.set(id));
-    if CANCELLED.with(|c| c.borrow().contains(&id)) {
-        Err(Cancelled)
-    } else {
-        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::tabs::inside::visible;
 use crate::worker_client;
 use leptos::prelude::*;
+use llmlab_core::decoding::settings::UserSettings;
 use llmlab_core::share::{EarlyStopping, ShareState, Strategy};
 use llmlab_wasm::protocol::generate::{
     BeamView, GenerateRequest, GenerateResponse, GenerateSettings, RowView, SequenceView, StepView,
@@ -62,26 +63,10 @@ struct FinishedView {
     cancelled: bool,
 }
 
-/// The tab's settings as the worker wants them.
+/// The tab's settings as the worker wants them (the core converts the
+/// share state, so a link decodes the same way in the CLI).
 fn settings(s: &ShareState) -> GenerateSettings {
-    GenerateSettings {
-        strategy: s.strategy.key().to_string(),
-        num_beams: s.num_beams,
-        length_penalty: s.length_penalty as f32,
-        early_stopping: s.early_stopping.key().to_string(),
-        num_return_sequences: s.num_return_sequences,
-        no_repeat_ngram: s.no_repeat_ngram,
-        temperature: s.temperature as f32,
-        top_k: s.top_k,
-        top_p: s.top_p as f32,
-        min_p: s.min_p as f32,
-        typical_p: s.typical_p as f32,
-        repetition_penalty: s.repetition_penalty as f32,
-        max_new_tokens: s.max_new_tokens,
-        min_new_tokens: s.min_new_tokens,
-        seed: s.seed,
-        kv_cache: s.kv_cache,
-    }
+    GenerateSettings { decoding: UserSettings::from(s), kv_cache: s.kv_cache }
 }
 
 /// Background color of a token of probability `p`: red (unlikely) to green (likely).

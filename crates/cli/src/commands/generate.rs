@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! llmlab generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--decoder-start-ids ..]
-//!     --strategy greedy|beam|sample [--num-beams N] [--length-penalty X]
+//!     [--strategy greedy|beam|sample] [--num-beams N] [--length-penalty X]
 //!     [--early-stopping true|false|never] [--num-return-sequences N] [--no-repeat-ngram-size N]
 //!     [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--typical-p P]
-//!     [--repetition-penalty R] --max-new-tokens N [--min-new-tokens N] [--seed S]
+//!     [--repetition-penalty R] [--max-new-tokens N] [--min-new-tokens N] [--seed S]
 //!     [--stop STRING]... [--no-kv-cache] [--steps]
 //! ```
 //!
@@ -20,16 +20,18 @@
 //!   the chosen tokens' log-probabilities under the processed distribution.
 //!
 //! Unset options take their value from `DIR/generation_config.json`, then from
-//! HF's global defaults (e.g. `top_k = 50` when sampling), like `generate`.
+//! HF's global defaults (e.g. `top_k = 50` when sampling, 20 new tokens), like
+//! `generate` (see `llmlab_core::decoding::settings`): with no option at all,
+//! the tokens are those of `model.generate(input_ids)`.
 //! Timing and warnings go to stderr; `--steps` adds every step's candidates.
 
 use std::path::Path;
 use std::time::Instant;
 
 use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
-use llmlab_core::decoding::beam_search::EarlyStopping;
+use llmlab_core::decoding::settings::{parse_early_stopping, resolve, CheckpointDefaults, StrategyChoice, UserSettings};
 use llmlab_core::decoding::stopping::DecodeFn;
-use llmlab_core::decoding::{generate, GenerateConfig, Generation, StepEvent, StepModel, Strategy, WarperConfig};
+use llmlab_core::decoding::{generate, Generation, StepEvent, StepModel, Strategy};
 use llmlab_core::models::AnyModel;
 use llmlab_core::tokenizers::Tokenizer;
 use serde_json::{json, Value};
@@ -51,9 +53,9 @@ pub struct Args {
     /// Decoder start ids for encoder-decoder models (default: decoder_start_token_id).
     #[arg(long)]
     decoder_start_ids: Option<String>,
-    /// greedy | beam | sample.
-    #[arg(long, default_value = "greedy")]
-    strategy: String,
+    /// greedy | beam | sample (default: the checkpoint's do_sample / num_beams, else greedy).
+    #[arg(long)]
+    strategy: Option<String>,
     /// Beams for beam search (1 = greedy, as in HF).
     #[arg(long)]
     num_beams: Option<usize>,
@@ -87,15 +89,15 @@ pub struct Args {
     /// CTRL repetition penalty (1 = off).
     #[arg(long)]
     repetition_penalty: Option<f32>,
-    /// Number of new tokens at most.
+    /// Number of new tokens at most (default: the checkpoint's, else HF's 20).
     #[arg(long)]
-    max_new_tokens: usize,
+    max_new_tokens: Option<usize>,
     /// EOS is forbidden before this many new tokens.
     #[arg(long)]
     min_new_tokens: Option<usize>,
-    /// Seed of the sampler (same seed, same text, natively and in the browser).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the sampler (same seed, same text, natively and in the browser; default 0).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Stop once this string appears in the decoded text (needs tokenizer.json); repeatable.
     #[arg(long)]
     stop: Vec<String>,
@@ -107,117 +109,45 @@ pub struct Args {
     steps: bool,
 }
 
-/// `generation_config.json` (or `config.json`) values that `generate` uses
-/// when the caller does not set them.
-struct ModelDefaults {
-    json: Value,
-}
-
-impl ModelDefaults {
-    fn read(dir: &Path) -> Self {
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        // HF loads generation_config.json when present, else derives one from config.json.
-        let json = read("generation_config.json").or_else(|| read("config.json")).unwrap_or(Value::Null);
-        Self { json }
-    }
-    fn f32(&self, key: &str) -> Option<f32> {
-        self.json.get(key).and_then(Value::as_f64).map(|v| v as f32)
-    }
-    fn usize(&self, key: &str) -> Option<usize> {
-        self.json.get(key).and_then(Value::as_u64).map(|v| v as usize)
-    }
-    fn ids(&self, key: &str) -> Vec<u32> {
-        match self.json.get(key) {
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|v| v as u32).collect(),
-            Some(v) => v.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
-            None => Vec::new(),
-        }
-    }
-}
-
-fn parse_early_stopping(text: &str) -> Result<EarlyStopping, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" => Ok(EarlyStopping::True),
-        "false" => Ok(EarlyStopping::False),
-        "never" => Ok(EarlyStopping::Never),
-        other => Err(format!("--early-stopping must be true, false or never, not '{other}'")),
-    }
-}
-
-/// Builds the decoding configuration: flag > generation_config.json > HF default.
-fn build_config(args: &Args, defaults: &ModelDefaults) -> Result<GenerateConfig, String> {
-    let eos = defaults.ids("eos_token_id");
-    let mut cfg = GenerateConfig::greedy(args.max_new_tokens, eos);
-    cfg.pad_token_id = defaults.usize("pad_token_id").map(|v| v as u32);
-    cfg.min_new_tokens = args.min_new_tokens.or(defaults.usize("min_new_tokens")).unwrap_or(0);
-    cfg.repetition_penalty = args.repetition_penalty.or(defaults.f32("repetition_penalty")).unwrap_or(1.0);
-    cfg.no_repeat_ngram_size = args.no_repeat_ngram_size.or(defaults.usize("no_repeat_ngram_size")).unwrap_or(0);
-    cfg.num_return_sequences = args.num_return_sequences.or(defaults.usize("num_return_sequences")).unwrap_or(1);
-    cfg.stop_strings = args.stop.clone();
-    let explicit_beams = args.num_beams.unwrap_or(1);
-    if explicit_beams > 1 && args.strategy != "beam" {
-        // HF would run beam search (or beam sampling) here: say so rather
-        // than silently decoding differently.
-        return Err(format!("--num-beams {explicit_beams} needs --strategy beam (beam sampling is not supported)"));
-    }
-    cfg.strategy = match args.strategy.as_str() {
-        "greedy" => Strategy::Greedy,
-        "beam" => {
-            let num_beams = args.num_beams.or(defaults.usize("num_beams")).unwrap_or(1);
-            if num_beams == 0 {
-                return Err("--num-beams must be at least 1".into());
-            }
-            let early_stopping = match (&args.early_stopping, defaults.json.get("early_stopping")) {
-                (Some(flag), _) => parse_early_stopping(flag)?,
-                (None, Some(Value::Bool(true))) => EarlyStopping::True,
-                (None, Some(Value::String(s))) if s == "never" => EarlyStopping::Never,
-                _ => EarlyStopping::False,
-            };
-            let length_penalty = args.length_penalty.or(defaults.f32("length_penalty")).unwrap_or(1.0);
-            if num_beams == 1 {
-                // HF's generation mode for num_beams=1 without sampling is greedy search.
-                if cfg.num_return_sequences > 1 {
-                    return Err("num_return_sequences has to be smaller or equal to num_beams".into());
-                }
-                Strategy::Greedy
-            } else {
-                Strategy::Beam { num_beams, length_penalty, early_stopping }
-            }
-        }
-        "sample" => {
-            let temperature = args.temperature.or(defaults.f32("temperature")).unwrap_or(1.0);
-            if temperature == 0.0 {
-                eprintln!("note: temperature 0 means greedy decoding; generating greedily");
-                if cfg.num_return_sequences > 1 {
-                    return Err("temperature 0 is greedy decoding, which returns one sequence".into());
-                }
-                Strategy::Greedy
-            } else {
-                let top_k = match args.top_k {
-                    Some(k) if k < 0 => return Err(format!("--top-k has to be >= 0 (0 = off), not {k}")),
-                    Some(k) => k as usize,
-                    None => defaults.usize("top_k").unwrap_or(50),
-                };
-                let warpers = WarperConfig {
-                    temperature,
-                    top_k,
-                    top_p: args.top_p.or(defaults.f32("top_p")).unwrap_or(1.0),
-                    min_p: args.min_p.or(defaults.f32("min_p")),
-                    typical_p: args.typical_p.or(defaults.f32("typical_p")).unwrap_or(1.0),
-                    min_tokens_to_keep: 1,
-                };
-                Strategy::Sample { warpers, seed: args.seed }
-            }
-        }
-        other => return Err(format!("--strategy must be greedy, beam or sample, not '{other}'")),
+/// The user's settings from the flags (unset flags stay `None`).
+fn user_settings(args: &Args) -> Result<UserSettings, String> {
+    let top_k = match args.top_k {
+        Some(k) if k < 0 => return Err(format!("--top-k has to be >= 0 (0 = off), not {k}")),
+        Some(k) => Some(k as usize),
+        None => None,
     };
-    Ok(cfg)
+    Ok(UserSettings {
+        strategy: args.strategy.as_deref().map(StrategyChoice::parse).transpose().map_err(|e| format!("--{e}"))?,
+        num_beams: args.num_beams,
+        length_penalty: args.length_penalty,
+        early_stopping: args.early_stopping.as_deref().map(parse_early_stopping).transpose().map_err(|e| format!("--{e}"))?,
+        num_return_sequences: args.num_return_sequences,
+        no_repeat_ngram_size: args.no_repeat_ngram_size,
+        temperature: args.temperature,
+        top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        typical_p: args.typical_p,
+        repetition_penalty: args.repetition_penalty,
+        max_new_tokens: args.max_new_tokens,
+        min_new_tokens: args.min_new_tokens,
+        seed: args.seed,
+        stop_strings: args.stop.clone(),
+    })
+}
+
+/// Reads `DIR/config.json` and, when present, `DIR/generation_config.json`.
+fn checkpoint_defaults(dir: &Path) -> Result<CheckpointDefaults, String> {
+    let config = std::fs::read_to_string(dir.join("config.json")).map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
+    let generation = std::fs::read_to_string(dir.join("generation_config.json")).ok();
+    CheckpointDefaults::from_json(generation.as_deref(), &config).map_err(|e| e.to_string())
 }
 
 /// Runs `args` and prints the generated sequences.
 pub fn run(args: Args) -> Result<(), String> {
     let dir = Path::new(&args.model);
-    let defaults = ModelDefaults::read(dir);
+    let defaults = checkpoint_defaults(dir)?;
+    let user = user_settings(&args)?;
     let tokenizer = match std::fs::read_to_string(dir.join("tokenizer.json")) {
         Ok(text) => Some(Tokenizer::from_json(&text).map_err(|e| format!("tokenizer.json: {e}"))?),
         Err(_) => None,
@@ -236,8 +166,17 @@ pub fn run(args: Args) -> Result<(), String> {
     if !args.stop.is_empty() && tokenizer.is_none() {
         return Err("--stop needs DIR/tokenizer.json to decode the text".into());
     }
-    let mut cfg = build_config(&args, &defaults)?;
     let model = load_model(dir)?;
+    let start = match (&model, &args.decoder_start_ids) {
+        (AnyModel::Seq2Seq(_), Some(ids)) => parse_ids(ids)?,
+        (AnyModel::Seq2Seq(m), None) => vec![defaults.decoder_start().unwrap_or(m.decoder_start_token_id())],
+        _ => Vec::new(),
+    };
+    let decoder_prompt_len = if start.is_empty() { prompt.len() } else { start.len() };
+    let mut cfg = resolve(&user, &defaults, decoder_prompt_len).map_err(|e| e.to_string())?;
+    if matches!(cfg.strategy, Strategy::Greedy) && user.temperature == Some(0.0) && user.strategy == Some(StrategyChoice::Sample) {
+        eprintln!("note: temperature 0 means greedy decoding; generating greedily");
+    }
 
     let decode_text = |ids: &[u32]| tokenizer.as_ref().map(|t| t.decode(ids, true));
     let decode_fn = |ids: &[u32]| decode_text(ids);
@@ -280,13 +219,6 @@ pub fn run(args: Args) -> Result<(), String> {
             (out, prompt.len())
         }
         AnyModel::Seq2Seq(m) => {
-            let start = match &args.decoder_start_ids {
-                Some(ids) => parse_ids(ids)?,
-                None => match defaults.ids("decoder_start_token_id").first() {
-                    Some(&id) => vec![id],
-                    None => vec![m.decoder_start_token_id()],
-                },
-            };
             let mut stepper = Seq2SeqStepper::new(m.as_ref(), &prompt, use_cache)?;
             let out = generate(&mut stepper as &mut dyn StepModel, &start, &cfg, decode, &mut record).map_err(|e| e.to_string())?;
             (out, start.len())

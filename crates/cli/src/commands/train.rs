@@ -14,13 +14,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use llmlab_core::rng::Rng;
-use llmlab_core::tokenizers::trainers::default_pipeline;
-use llmlab_core::tokenizers::Tokenizer;
-use llmlab_core::train::char_tokenizer::CharTokenizer;
 use llmlab_core::train::checkpoint::{config_from_json, config_to_json, params_from_safetensors, params_to_safetensors, read_tensor_from_bytes, write_tensors};
-use llmlab_core::train::optim::AdamWConfig;
+use llmlab_core::train::recipe::{self, TextTokenizer, TokenizerSpec};
 use llmlab_core::train::trainer::{evaluate, TrainConfig, Trainer};
-use llmlab_core::train::{Arch, Config, Model, Precision};
+use llmlab_core::train::{Arch, Model, Precision};
 use serde_json::{json, Value};
 
 /// Arguments of `llmlab train`.
@@ -33,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Tokenizer: `char` (one token per character) or `bpe:N` (a byte-level
-    /// BPE with N tokens trained on the training split).
+    /// BPE with N tokens, 257 ≤ N ≤ 32768, trained on the training split).
     #[arg(long, default_value = "char")]
     tokenizer: String,
     /// Architecture: gpt2 or llama.
@@ -67,13 +64,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     grad_accum: usize,
     /// AdamW decoupled weight decay (matrices and embeddings only).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = recipe::WEIGHT_DECAY)]
     weight_decay: f64,
     /// AdamW β₂.
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = recipe::ADAMW_BETA2)]
     beta2: f64,
     /// Global gradient-norm clip (0 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = recipe::GRAD_CLIP)]
     grad_clip: f64,
     /// Compute precision: fp32, bf16 or fp16 (dynamic loss scaling).
     #[arg(long, default_value = "fp32")]
@@ -100,69 +97,10 @@ pub struct Args {
     logits_only: bool,
 }
 
-/// The text tokenizer of a run.
-enum TextTokenizer {
-    /// One token per character.
-    Char(CharTokenizer),
-    /// A trained (or loaded) HF-style tokenizer, e.g. byte-level BPE.
-    Hf(Box<Tokenizer>),
-}
-
-impl TextTokenizer {
-    fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        match self {
-            Self::Char(t) => t.encode(text).map_err(|e| e.to_string()),
-            Self::Hf(t) => t.encode(text, false).map(|e| e.ids).map_err(|e| e.to_string()),
-        }
-    }
-    fn vocab_size(&self) -> usize {
-        match self {
-            Self::Char(t) => t.vocab_size(),
-            Self::Hf(t) => t.vocab_size(),
-        }
-    }
-    fn to_json(&self) -> Result<String, String> {
-        match self {
-            Self::Char(t) => serde_json::to_string_pretty(&t.to_hf_json()).map_err(|e| e.to_string()),
-            Self::Hf(t) => Ok(t.to_json()),
-        }
-    }
-    /// Characters of text that `ids` stand for.
-    fn chars_of(&self, ids: &[u32]) -> usize {
-        match self {
-            Self::Char(_) => ids.len(),
-            Self::Hf(t) => t.decode(ids, false).chars().count(),
-        }
-    }
-    fn load(path: &Path) -> Result<Self, String> {
-        let text = fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-        match CharTokenizer::from_hf_json(&text) {
-            Ok(t) => Ok(Self::Char(t)),
-            Err(_) => Tokenizer::from_json(&text).map(|t| Self::Hf(Box::new(t))).map_err(|e| format!("{}: {e}", path.display())),
-        }
-    }
-    fn key(&self) -> String {
-        match self {
-            Self::Char(_) => "char".into(),
-            Self::Hf(t) => format!("bpe:{}", t.vocab_size()),
-        }
-    }
-}
-
-/// Builds the tokenizer named by `--tokenizer` from the corpus (char) or the
-/// training split (bpe:N).
-fn build_tokenizer(spec: &str, corpus: &str, train_text: &str) -> Result<TextTokenizer, String> {
-    if spec == "char" {
-        return Ok(TextTokenizer::Char(CharTokenizer::from_corpus(corpus)));
-    }
-    let size = spec
-        .strip_prefix("bpe:")
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|&n| n >= 257)
-        .ok_or_else(|| format!("--tokenizer {spec:?}: use `char` or `bpe:N` with N ≥ 257"))?;
-    let (mut tok, trainer) = default_pipeline("bpe", size, 2, Vec::new()).map_err(|e| e.to_string())?;
-    tok.train([train_text], &trainer).map_err(|e| e.to_string())?;
-    Ok(TextTokenizer::Hf(Box::new(tok)))
+/// Reads a run's `tokenizer.json`.
+fn load_tokenizer(path: &Path) -> Result<TextTokenizer, String> {
+    let text = fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    TextTokenizer::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `--logits-only`: the engine's logits for an exported model.
@@ -173,9 +111,9 @@ fn print_logits(args: &Args) -> Result<(), String> {
     let table = llmlab_core::train::params::ParamTable::new(&config);
     let params = params_from_safetensors(&table, &read("model.safetensors")?).map_err(|e| e.to_string())?;
     let mut model = Model::from_params(config, params).map_err(|e| e.to_string())?;
-    let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"))?;
+    let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
     let text = fs::read_to_string(&args.corpus).map_err(|e| io_err(&args.corpus, e))?;
-    let mut ids = tokenizer.encode(&text)?;
+    let mut ids = tokenizer.encode(&text).map_err(|e| e.to_string())?;
     ids.truncate(model.config.context);
     if ids.is_empty() {
         return Err("no tokens to score".into());
@@ -198,7 +136,7 @@ fn export(dir: &Path, model: &Model, tokenizer: &TextTokenizer) -> Result<(), St
     let write = |name: &str, data: &[u8]| fs::write(dir.join(name), data).map_err(|e| io_err(&dir.join(name), e));
     write("model.safetensors", &bytes)?;
     write("config.json", serde_json::to_string_pretty(&config_to_json(&model.config)).map_err(|e| e.to_string())?.as_bytes())?;
-    write("tokenizer.json", tokenizer.to_json()?.as_bytes())?;
+    write("tokenizer.json", tokenizer.to_json().map_err(|e| e.to_string())?.as_bytes())?;
     Ok(())
 }
 
@@ -260,25 +198,20 @@ pub fn run(args: Args) -> Result<(), String> {
         return print_logits(&args);
     }
     let text = fs::read_to_string(&args.corpus).map_err(|e| io_err(&args.corpus, e))?;
-    if !(0.0..1.0).contains(&args.val_fraction) {
-        return Err("--val-fraction must be in [0, 1)".into());
-    }
     let arch = Arch::parse(&args.arch).ok_or_else(|| format!("unknown --arch {:?} (gpt2 or llama)", args.arch))?;
     let precision = Precision::parse(&args.precision).ok_or_else(|| format!("unknown --precision {:?} (fp32, bf16, fp16)", args.precision))?;
 
     // nanoGPT split: by characters, first part trains, the rest validates.
-    let chars: Vec<char> = text.chars().collect();
-    let split = ((chars.len() as f64) * (1.0 - args.val_fraction)) as usize;
-    let train_text: String = chars[..split].iter().collect();
-    let val_text: String = chars[split..].iter().collect();
+    let (train_text, val_text) = recipe::split_text(&text, args.val_fraction).map_err(|e| format!("--val-fraction: {e}"))?;
     // On resume, reuse the checkpoint's tokenizer so ids keep their meaning.
     let tokenizer = if args.resume {
-        TextTokenizer::load(&args.out.join("checkpoint").join("tokenizer.json"))?
+        load_tokenizer(&args.out.join("checkpoint").join("tokenizer.json"))?
     } else {
-        build_tokenizer(&args.tokenizer, &text, &train_text)?
+        let spec = TokenizerSpec::parse(&args.tokenizer).map_err(|e| format!("--{e}"))?;
+        recipe::build_tokenizer(spec, &text, train_text).map_err(|e| e.to_string())?
     };
-    let train_ids = tokenizer.encode(&train_text)?;
-    let val_ids = tokenizer.encode(&val_text)?;
+    let train_ids = tokenizer.encode(train_text).map_err(|e| e.to_string())?;
+    let val_ids = tokenizer.encode(val_text).map_err(|e| e.to_string())?;
     if val_ids.len() < 2 {
         return Err("the validation split is too short (raise --val-fraction)".into());
     }
@@ -287,10 +220,7 @@ pub fn run(args: Args) -> Result<(), String> {
     }
 
     let v = tokenizer.vocab_size();
-    let config = match arch {
-        Arch::Gpt2 => Config::gpt2(v, args.context, args.layers, args.heads, args.width),
-        Arch::Llama => Config::llama(v, args.context, args.layers, args.heads, args.width),
-    };
+    let config = recipe::model_config(arch, v, args.context, args.layers, args.heads, args.width).map_err(|e| e.to_string())?;
     let model = Model::new(config, &mut Rng::new(args.seed)).map_err(|e| e.to_string())?;
     let train_config = TrainConfig {
         batch: args.batch,
@@ -300,7 +230,7 @@ pub fn run(args: Args) -> Result<(), String> {
         lr: args.lr,
         warmup: args.warmup,
         grad_clip: args.grad_clip,
-        adamw: AdamWConfig { beta1: 0.9, beta2: args.beta2, eps: 1e-8, weight_decay: args.weight_decay },
+        adamw: recipe::adamw(args.beta2, args.weight_decay),
         precision,
         seed: args.seed,
     };

@@ -18,6 +18,9 @@
 //! - [`stopping`]: EOS, `max_new_tokens` and stop strings.
 //! - [`limits`]: how many beams / returned sequences fit in memory, checked
 //!   before anything is allocated.
+//! - [`settings`]: the checkpoint's `generation_config.json`, the user's
+//!   settings and transformers' defaults, resolved into one [`GenerateConfig`]
+//!   with HF's precedence (used by the CLI and the browser alike).
 //! - [`generate`]: the driver that runs any [`StepModel`] (decoder-only or
 //!   encoder-decoder behind the same trait) with one of the strategies and
 //!   reports every step to a callback (streaming, probability bars, beam tree).
@@ -29,6 +32,7 @@ pub mod greedy;
 pub mod limits;
 pub mod logits_process;
 pub mod sampling;
+pub mod settings;
 pub mod stopping;
 
 use alloc::string::String;

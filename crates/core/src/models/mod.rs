@@ -401,12 +401,10 @@ pub(crate) fn special_tokens_from_json(config_json: &str) -> SpecialTokens {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(config_json) else {
         return SpecialTokens::default();
     };
-    let id = |key: &str| value.get(key).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok());
-    let eos = match value.get("eos_token_id") {
-        Some(serde_json::Value::Array(items)) => {
-            items.iter().filter_map(|v| v.as_u64()).filter_map(|v| u32::try_from(v).ok()).collect()
-        }
-        _ => id("eos_token_id").into_iter().collect(),
-    };
-    SpecialTokens { bos: id("bos_token_id"), eos, pad: id("pad_token_id") }
+    use crate::decoding::settings::{token_id, token_ids};
+    SpecialTokens {
+        bos: token_id(&value, "bos_token_id"),
+        eos: token_ids(&value, "eos_token_id"),
+        pad: token_id(&value, "pad_token_id"),
+    }
 }

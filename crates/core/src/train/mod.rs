@@ -15,6 +15,8 @@
 //!   with exact-match accuracy.
 //! - [`char_tokenizer`]: the character-level vocabulary and its HF
 //!   `tokenizer.json`.
+//! - [`recipe`]: settings → text split, tokenizer, model shape and AdamW,
+//!   shared by `llmlab train` and the browser's Train tab.
 
 use alloc::string::String;
 use core::fmt;
@@ -28,6 +30,7 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod precision;
+pub mod recipe;
 pub mod toy;
 pub mod trainer;
 

@@ -11,7 +11,7 @@ use crate::protocol::evaluate::{
     BleuView, EvaluateRequest, EvaluateResponse, Piece, RougeView, ScoreSettings, SurpriseToken,
 };
 use crate::protocol::Response;
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, now_millis, post, Cancelled};
 use llmlab_core::metrics::bleu::{compute_bleu, BleuConfig, BleuScorer, BleuStats, SmoothMethod};
 use llmlab_core::metrics::bleu_tokenizers::BleuTokenizer;
 use llmlab_core::metrics::chrf::{chrf_f_score, ChrfConfig, ChrfScorer, ChrfStats};
@@ -36,7 +36,7 @@ pub const MAX_PERPLEXITY_TOKENS: usize = 50_000;
 const LINES_PER_CHUNK: usize = 2000;
 
 /// Run one request of this area for job `id`. Long loops call
-/// `crate::worker::checkpoint(id).await?` between chunks so the job can be
+/// `crate::runtime::checkpoint(id).await?` between chunks so the job can be
 /// cancelled and the worker stays responsive to messages.
 pub async fn run(id: u32, request: EvaluateRequest) -> Result<Response, Cancelled> {
     let result = match request {
@@ -52,19 +52,6 @@ pub async fn run(id: u32, request: EvaluateRequest) -> Result<Response, Cancelle
         Ok(response) => Response::Evaluate(response),
         Err(message) => Response::Error { message },
     })
-}
-
-/// Milliseconds from `performance.now()` (falls back to `Date.now()`).
-pub fn now_millis() -> f64 {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    js_sys::Reflect::get(&global, &"performance".into())
-        .ok()
-        .and_then(|perf| {
-            let now: js_sys::Function = js_sys::Reflect::get(&perf, &"now".into()).ok()?.dyn_into().ok()?;
-            now.call0(&perf).ok()?.as_f64()
-        })
-        .unwrap_or_else(js_sys::Date::now)
 }
 
 /// Segments of a text the way the CLI reads a file: split on `\n`, a final

@@ -4,24 +4,26 @@
 //! A run drives the core's resumable [`Generator`] one token at a time and
 //! posts every step, so the tab shows tokens as they appear; between steps
 //! it yields to the event loop, where a Stop (cancel) is noticed and the
-//! partial output is returned. The configuration is built exactly as the
-//! CLI's `llmlab generate` builds it from its flags.
+//! partial output is returned. The configuration comes from the same core
+//! function as the CLI's (`llmlab_core::decoding::settings::resolve`): the
+//! tab's settings over the checkpoint's `generation_config.json` over
+//! transformers' defaults.
 
 use crate::protocol::generate::{
     BeamView, GenerateRequest, GenerateResponse, GenerateSettings, RowView, SequenceView, StepView, TokenProb,
 };
 use crate::protocol::Response;
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, now_millis, post, Cancelled};
 use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
-use llmlab_core::decoding::beam_search::{CandidateFate, EarlyStopping};
+use llmlab_core::decoding::beam_search::CandidateFate;
 use llmlab_core::decoding::generate::Generator;
-use llmlab_core::decoding::{GenerateConfig, StepEvent, StepModel, Strategy, WarperConfig};
+use llmlab_core::decoding::settings::{resolve, CheckpointDefaults};
+use llmlab_core::decoding::{GenerateConfig, StepEvent, StepModel, Strategy};
 use llmlab_core::models::AnyModel;
 use llmlab_core::tokenizers::Tokenizer;
-use serde_json::Value;
 
 /// Run one request of this area for job `id`. Long loops call
-/// `crate::worker::checkpoint(id).await?` between chunks so the job can be
+/// `crate::runtime::checkpoint(id).await?` between chunks so the job can be
 /// cancelled and the worker stays responsive to messages.
 pub async fn run(id: u32, request: GenerateRequest) -> Result<Response, Cancelled> {
     match request {
@@ -32,76 +34,14 @@ pub async fn run(id: u32, request: GenerateRequest) -> Result<Response, Cancelle
     }
 }
 
-/// `config.json` values `generate` falls back on (EOS, pad, decoder start).
-fn config_ids(config: &Value, key: &str) -> Vec<u32> {
-    match config.get(key) {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).filter_map(|v| u32::try_from(v).ok()).collect(),
-        Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).into_iter().collect(),
-        None => Vec::new(),
+/// Name of the strategy that will run (after "one beam is greedy" and
+/// "temperature 0 is greedy").
+fn strategy_name(strategy: &Strategy) -> &'static str {
+    match strategy {
+        Strategy::Greedy => "greedy",
+        Strategy::Beam { .. } => "beam",
+        Strategy::Sample { .. } => "sample",
     }
-}
-
-/// The decoding configuration, built like the CLI's `build_config` from the
-/// tab's settings. Returns it with the effective strategy name.
-fn build_config(settings: &GenerateSettings, config: &Value) -> Result<(GenerateConfig, &'static str), String> {
-    let max_new_tokens = settings.max_new_tokens as usize;
-    let mut cfg = GenerateConfig::greedy(max_new_tokens, config_ids(config, "eos_token_id"));
-    cfg.pad_token_id = config_ids(config, "pad_token_id").first().copied();
-    cfg.min_new_tokens = settings.min_new_tokens as usize;
-    cfg.repetition_penalty = settings.repetition_penalty;
-    cfg.no_repeat_ngram_size = settings.no_repeat_ngram as usize;
-    cfg.num_return_sequences = (settings.num_return_sequences as usize).max(1);
-    cfg.report_top = 20;
-    let greedy_only = |cfg: &GenerateConfig, why: &str| {
-        if cfg.num_return_sequences > 1 {
-            Err(format!("{why}, which returns one sequence: set Return sequences to 1"))
-        } else {
-            Ok(())
-        }
-    };
-    let (strategy, name) = match settings.strategy.as_str() {
-        "greedy" => {
-            greedy_only(&cfg, "Greedy decoding")?;
-            (Strategy::Greedy, "greedy")
-        }
-        "beam" => {
-            let num_beams = settings.num_beams as usize;
-            if num_beams == 0 {
-                return Err("Beams must be at least 1".into());
-            }
-            let early_stopping = match settings.early_stopping.as_str() {
-                "true" => EarlyStopping::True,
-                "never" => EarlyStopping::Never,
-                _ => EarlyStopping::False,
-            };
-            if num_beams == 1 {
-                // HF's generation mode for one beam without sampling is greedy search.
-                greedy_only(&cfg, "One beam is greedy decoding")?;
-                (Strategy::Greedy, "greedy")
-            } else {
-                (Strategy::Beam { num_beams, length_penalty: settings.length_penalty, early_stopping }, "beam")
-            }
-        }
-        "sample" => {
-            if settings.temperature == 0.0 {
-                greedy_only(&cfg, "Temperature 0 is greedy decoding")?;
-                (Strategy::Greedy, "greedy")
-            } else {
-                let warpers = WarperConfig {
-                    temperature: settings.temperature,
-                    top_k: settings.top_k as usize,
-                    top_p: settings.top_p,
-                    min_p: if settings.min_p > 0.0 { Some(settings.min_p) } else { None },
-                    typical_p: settings.typical_p,
-                    min_tokens_to_keep: 1,
-                };
-                (Strategy::Sample { warpers, seed: settings.seed }, "sample")
-            }
-        }
-        other => return Err(format!("Unknown strategy '{other}': choose greedy, beam or sample")),
-    };
-    cfg.strategy = strategy;
-    Ok((cfg, name))
 }
 
 /// Prompt ids: tokenized text, or the ids typed when there is no tokenizer.
@@ -129,20 +69,6 @@ fn prompt_ids(prompt: &str, tokenizer: Option<&Tokenizer>, vocab: usize) -> Resu
         return Err(format!("Token id {bad} is outside the model's vocabulary ({vocab} tokens)."));
     }
     Ok(ids)
-}
-
-/// Milliseconds from `performance.now()` (sub-millisecond, unlike `Date`:
-/// a tiny model's step can take well under a millisecond).
-fn now_millis() -> f64 {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    js_sys::Reflect::get(&global, &"performance".into())
-        .ok()
-        .and_then(|perf| {
-            let now: js_sys::Function = js_sys::Reflect::get(&perf, &"now".into()).ok()?.dyn_into().ok()?;
-            now.call0(&perf).ok()?.as_f64()
-        })
-        .unwrap_or_else(js_sys::Date::now)
 }
 
 /// Text of one token for display.
@@ -197,19 +123,25 @@ fn view_step(event: &StepEvent, tokenizer: Option<&Tokenizer>) -> StepView {
 
 async fn generate(id: u32, prompt: &str, settings: &GenerateSettings) -> Result<Response, String> {
     let loaded = crate::session::require()?;
-    let config_json: Value = serde_json::from_str(&loaded.config_json).unwrap_or(Value::Null);
-    let (mut cfg, strategy_name) = build_config(settings, &config_json)?;
+    let defaults = CheckpointDefaults::from_json(loaded.generation_config_json.as_deref(), &loaded.config_json)
+        .map_err(|e| format!("The model's settings could not be read: {e}"))?;
     let tokenizer = loaded.tokenizer.as_ref();
     let use_cache = settings.kv_cache;
     let mut note = None;
+    let config_for = |decoder_prompt_len: usize| {
+        let mut cfg = resolve(&settings.decoding, &defaults, decoder_prompt_len).map_err(|e| format!("Settings: {e}."))?;
+        cfg.report_top = 20;
+        Ok::<_, String>(cfg)
+    };
 
     // The stepper borrows the model for the whole run; the prompt fed to the
     // generator is the decoder prompt (the start ids for T5).
     let mut causal;
     let mut seq2seq;
-    let (stepper, prompt): (&mut dyn StepModel, Vec<u32>) = match &loaded.model {
+    let (stepper, prompt, cfg): (&mut dyn StepModel, Vec<u32>, GenerateConfig) = match &loaded.model {
         AnyModel::Causal(m) => {
             let mut ids = prompt_ids(prompt, tokenizer, m.vocab_size())?;
+            let mut cfg = config_for(ids.len())?;
             if let Some(context) = m.max_positions() {
                 if ids.len() >= context {
                     let keep = context.saturating_sub(cfg.max_new_tokens).max(1);
@@ -234,21 +166,20 @@ async fn generate(id: u32, prompt: &str, settings: &GenerateSettings) -> Result<
                 }
             }
             causal = CausalStepper::new(m.as_ref(), use_cache);
-            (&mut causal, ids)
+            (&mut causal, ids, cfg)
         }
         AnyModel::Seq2Seq(m) => {
             let source = prompt_ids(prompt, tokenizer, m.vocab_size())?;
-            let start = match config_ids(&config_json, "decoder_start_token_id").first() {
-                Some(&s) => vec![s],
-                None => vec![m.decoder_start_token_id()],
-            };
+            let start = vec![defaults.decoder_start().unwrap_or(m.decoder_start_token_id())];
+            let cfg = config_for(start.len())?;
             seq2seq = Seq2SeqStepper::new(m.as_ref(), &source, use_cache)?;
-            (&mut seq2seq, start)
+            (&mut seq2seq, start, cfg)
         }
         AnyModel::Masked(_) => {
             return Err("A masked language model (BERT) cannot generate text: load a GPT-2, Llama or T5 model.".into())
         }
     };
+    let strategy_name = strategy_name(&cfg.strategy);
     let mut generator = Generator::new(&prompt, &cfg).map_err(|e| e.to_string())?;
     let num_beams = match cfg.strategy {
         Strategy::Beam { num_beams, .. } => num_beams,

@@ -8,7 +8,8 @@ use crate::protocol::model::{
 };
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, post, Cancelled};
+use llmlab_core::decoding::settings::CheckpointDefaults;
 use llmlab_core::loading::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
 use llmlab_core::loading::WeightStore;
 use llmlab_core::models::{self, params};
@@ -76,16 +77,26 @@ fn summary(l: &Loaded) -> ModelSummary {
     }
 }
 
+/// The JSON files of a checkpoint.
+struct JsonFiles {
+    /// `config.json`.
+    config: String,
+    /// `generation_config.json`, if present.
+    generation_config: Option<String>,
+    /// `tokenizer.json`, if present.
+    tokenizer: Option<String>,
+}
+
 /// Build the model from its parts and make it the session's model.
 fn finish_load(
     ticket: u64,
     label: String,
-    config_json: String,
+    files: JsonFiles,
     store: WeightStore,
-    tokenizer_json: Option<String>,
     bytes: u64,
     from_cache: bool,
 ) -> Result<ModelResponse, String> {
+    let JsonFiles { config: config_json, generation_config: generation_config_json, tokenizer: tokenizer_json } = files;
     if NEWEST_LOAD.with(std::cell::Cell::get) != ticket {
         return Err("A newer model load replaced this one.".into());
     }
@@ -94,7 +105,10 @@ fn finish_load(
         Some(text) => Some(Tokenizer::from_json(&text).map_err(|e| format!("tokenizer.json: {e}"))?),
         None => None,
     };
-    let loaded = session::set(Loaded { label, model, tokenizer, config_json, bytes, from_cache });
+    if let Some(text) = &generation_config_json {
+        CheckpointDefaults::from_json(Some(text), &config_json).map_err(|e| format!("The model's generation settings: {e}"))?;
+    }
+    let loaded = session::set(Loaded { label, model, tokenizer, config_json, generation_config_json, bytes, from_cache });
     Ok(ModelResponse::Loaded(summary(&loaded)))
 }
 
@@ -145,13 +159,22 @@ async fn load_url(id: u32, base: &str, label: &str, use_cache: bool, ticket: u64
         Err(_) if from_cache => None,
         Err(e) => return Err(e),
     };
+    // Optional like tokenizer.json: the decoding defaults `generate` honours.
+    let generation_config = match fetch_bytes(id, &format!("{base}generation_config.json"), "generation_config.json", use_cache).await {
+        Ok(Some(f)) => Some(utf8(f.bytes, "generation_config.json")?),
+        Ok(None) => None,
+        Err(_) if from_cache => None,
+        Err(e) => return Err(e),
+    };
     post(id, Response::Progress { fraction: 1.0, message: "Building the model…".into() });
-    finish_load(ticket, label.to_string(), config_json, store, tokenizer_json, bytes, from_cache)
+    let files = JsonFiles { config: config_json, generation_config, tokenizer: tokenizer_json };
+    finish_load(ticket, label.to_string(), files, store, bytes, from_cache)
 }
 
 async fn load_files(id: u32, files: Vec<NamedFile>, ticket: u64) -> Result<ModelResponse, String> {
     let mut config_json = None;
     let mut tokenizer_json = None;
+    let mut generation_config = None;
     let mut store = WeightStore::new();
     let mut bytes = 0u64;
     let count = files.len();
@@ -161,19 +184,22 @@ async fn load_files(id: u32, files: Vec<NamedFile>, ticket: u64) -> Result<Model
             config_json = Some(utf8(data, "config.json")?);
         } else if name == "tokenizer.json" {
             tokenizer_json = Some(utf8(data, "tokenizer.json")?);
+        } else if name == "generation_config.json" {
+            generation_config = Some(utf8(data, "generation_config.json")?);
         } else if name.ends_with(".safetensors") {
             bytes += data.len() as u64;
             store.add_safetensors(data, DEFAULT_HEADER_BUDGET).map_err(|e| format!("{name}: {e}"))?;
         } else if name.ends_with(".bin") || name.ends_with(".pt") || name.ends_with(".pth") || looks_like_pickle(&data) {
             return Err(format!("{name} is a PyTorch pickle; pickles can run code and are never opened here. Convert it to safetensors."));
         } else if name.ends_with(".json") {
-            // Other metadata (generation_config.json, index): not needed.
+            // Other metadata (the shard index, special_tokens_map.json): not needed.
         } else {
             return Err(format!("{name}: expected config.json, tokenizer.json or *.safetensors."));
         }
     }
     let config_json = config_json.ok_or_else(|| "config.json is missing among the files.".to_string())?;
-    finish_load(ticket, "Your files".into(), config_json, store, tokenizer_json, bytes, false)
+    let files = JsonFiles { config: config_json, generation_config, tokenizer: tokenizer_json };
+    finish_load(ticket, "Your files".into(), files, store, bytes, false)
 }
 
 fn trace(text: &str) -> Result<ModelResponse, String> {
@@ -326,7 +352,15 @@ mod tests {
             [if family == "gpt2" { "n_embd" } else { "head_dim" }]
             .as_u64()
             .unwrap() as usize;
-        session::set(Loaded { label: family.into(), model, tokenizer: None, config_json, bytes: 0, from_cache: false });
+        session::set(Loaded {
+            label: family.into(),
+            model,
+            tokenizer: None,
+            config_json,
+            generation_config_json: None,
+            bytes: 0,
+            from_cache: false,
+        });
         width
     }
 

@@ -10,7 +10,7 @@ use crate::fetch::fetch_bytes;
 use crate::protocol::tokenize::{ReplayStep, TokenizeRequest, TokenizeResponse, TokenizerSource};
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
-use crate::worker::{checkpoint, post, Cancelled};
+use crate::runtime::{checkpoint, post, Cancelled};
 use llmlab_core::tokenizers::trainers::{add_bert_processor, default_pipeline};
 use llmlab_core::tokenizers::{Model, Tokenizer};
 use std::cell::RefCell;
@@ -196,7 +196,7 @@ async fn replay(id: u32, source: &TokenizerSource, word: &str) -> Result<Tokeniz
 }
 
 /// Run one request of this area for job `id`. Long loops call
-/// `crate::worker::checkpoint(id).await?` between chunks so the job can be
+/// `crate::runtime::checkpoint(id).await?` between chunks so the job can be
 /// cancelled and the worker stays responsive to messages.
 pub async fn run(id: u32, request: TokenizeRequest) -> Result<Response, Cancelled> {
     checkpoint(id).await?;

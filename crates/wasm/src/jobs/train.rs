@@ -14,17 +14,15 @@ use std::cell::{Cell, RefCell};
 use crate::protocol::model::NamedFile;
 use crate::protocol::train::{EvalPoint, StepPoint, TrainData, TrainRequest, TrainResponse, TrainSettings};
 use crate::protocol::Response;
+use crate::runtime::{checkpoint, post, Cancelled};
 use crate::session::{self, Loaded};
-use crate::worker::{checkpoint, post, Cancelled};
 use llmlab_core::loading::safetensors::DEFAULT_HEADER_BUDGET;
 use llmlab_core::loading::WeightStore;
 use llmlab_core::rng::Rng;
-use llmlab_core::tokenizers::trainers::default_pipeline;
 use llmlab_core::tokenizers::Tokenizer;
-use llmlab_core::train::char_tokenizer::CharTokenizer;
 use llmlab_core::train::checkpoint::{config_to_json, params_to_safetensors};
-use llmlab_core::train::optim::AdamWConfig;
 use llmlab_core::train::params::ParamTable;
+use llmlab_core::train::recipe::{self, TextTokenizer, TokenizerSpec};
 use llmlab_core::train::toy::{self, Probe, ToyTask};
 use llmlab_core::train::trainer::{evaluate, TrainConfig, Trainer};
 use llmlab_core::train::{Arch, Config, Model, Precision};
@@ -54,48 +52,6 @@ const SAMPLE_TOKENS: usize = 120;
 /// Label of the trained model once it is in use.
 const TRAINED_LABEL: &str = "Trained in the Train tab";
 
-/// The tokenizer of a run.
-enum RunTokenizer {
-    /// One token per character.
-    Char(CharTokenizer),
-    /// A byte-level BPE trained on the training split.
-    Bpe(Box<Tokenizer>),
-}
-
-impl RunTokenizer {
-    fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        match self {
-            Self::Char(t) => t.encode(text).map_err(|e| e.to_string()),
-            Self::Bpe(t) => t.encode(text, false).map(|e| e.ids).map_err(|e| e.to_string()),
-        }
-    }
-    fn decode(&self, ids: &[u32]) -> String {
-        match self {
-            Self::Char(t) => t.decode(ids),
-            Self::Bpe(t) => t.decode(ids, false),
-        }
-    }
-    fn vocab_size(&self) -> usize {
-        match self {
-            Self::Char(t) => t.vocab_size(),
-            Self::Bpe(t) => t.vocab_size(),
-        }
-    }
-    fn to_json(&self) -> Result<String, String> {
-        match self {
-            Self::Char(t) => serde_json::to_string_pretty(&t.to_hf_json()).map_err(|e| e.to_string()),
-            Self::Bpe(t) => Ok(t.to_json()),
-        }
-    }
-    /// Characters of text that `ids` stand for.
-    fn chars_of(&self, ids: &[u32]) -> usize {
-        match self {
-            Self::Char(_) => ids.len(),
-            Self::Bpe(t) => t.decode(ids, false).chars().count(),
-        }
-    }
-}
-
 /// A toy task's accuracy probes, encoded once.
 struct ToyProbes {
     probes: Vec<Probe>,
@@ -107,7 +63,7 @@ struct ToyProbes {
 /// Everything a run keeps between jobs.
 struct Run {
     trainer: Trainer,
-    tokenizer: RunTokenizer,
+    tokenizer: TextTokenizer,
     train_ids: Vec<u32>,
     val_ids: Vec<u32>,
     toy: Option<ToyProbes>,
@@ -205,11 +161,8 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
         }
         (TrainData::Toy { .. }, None) => return Err("Unknown toy task.".into()),
     };
-    // nanoGPT split: the first (1 − f) of the characters train, the rest validate.
+    let (train_text, val_text) = recipe::split_text(text, s.val_fraction).map_err(|e| format!("{e}."))?;
     let chars = text.chars().count();
-    let split_chars = ((chars as f64) * (1.0 - s.val_fraction)) as usize;
-    let split = text.char_indices().nth(split_chars).map_or(text.len(), |(i, _)| i);
-    let (train_text, val_text) = text.split_at(split);
     let val_text = if val_text.chars().count() < 2 {
         // No held-out text requested (or too little): validate on the end of
         // the training text so the curve still shows something meaningful.
@@ -219,8 +172,8 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
         val_text
     };
     let tokenizer = build_tokenizer(&s.tokenizer, text, train_text, toy_task)?;
-    let train_ids = tokenizer.encode(train_text)?;
-    let val_ids = tokenizer.encode(val_text)?;
+    let train_ids = tokenizer.encode(train_text).map_err(|e| format!("{e}."))?;
+    let val_ids = tokenizer.encode(val_text).map_err(|e| format!("{e}."))?;
     let context = s.context as usize;
     if train_ids.len() <= context + 1 {
         return Err(format!(
@@ -232,11 +185,7 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
         return Err("The validation text is too short: raise the validation fraction or add text.".into());
     }
     let (vocab, layers, heads, width) = (tokenizer.vocab_size(), s.layers as usize, s.heads as usize, s.width as usize);
-    let config = match arch {
-        Arch::Gpt2 => Config::gpt2(vocab, context, layers, heads, width),
-        Arch::Llama => Config::llama(vocab, context, layers, heads, width),
-    };
-    config.validate().map_err(|e| format!("Model size: {e}."))?;
+    let config = recipe::model_config(arch, vocab, context, layers, heads, width).map_err(|e| format!("{e}."))?;
     let needed = planned_bytes(&config, s.batch as usize, context);
     if needed > MAX_RUN_BYTES {
         return Err(format!(
@@ -253,9 +202,9 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
         steps: u64::from(s.steps),
         lr: s.lr,
         warmup: u64::from(s.warmup),
-        grad_clip: 1.0,
+        grad_clip: recipe::GRAD_CLIP,
         // nanoGPT's small-model settings (as `llmlab train` defaults).
-        adamw: AdamWConfig { beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1 },
+        adamw: recipe::adamw(recipe::ADAMW_BETA2, recipe::WEIGHT_DECAY),
         precision,
         seed: s.seed,
     };
@@ -276,23 +225,19 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
     })
 }
 
-/// The tokenizer named by `spec` (`char` or `bpe:N`).
-fn build_tokenizer(spec: &str, text: &str, train_text: &str, toy: Option<ToyTask>) -> Result<RunTokenizer, String> {
-    if spec == "char" {
-        let mut vocab_text = String::from(text);
+/// The tokenizer named by `spec` (`char` or `bpe:N`): the shared recipe,
+/// with a toy task's whole alphabet in a character vocabulary (its probes
+/// may use characters the generated corpus happens to lack).
+fn build_tokenizer(spec: &str, text: &str, train_text: &str, toy: Option<ToyTask>) -> Result<TextTokenizer, String> {
+    let spec = TokenizerSpec::parse(spec).map_err(|e| format!("Tokenizer: {e}."))?;
+    let mut vocab_text = String::new();
+    if spec == TokenizerSpec::Char {
+        vocab_text.push_str(text);
         if let Some(task) = toy {
             vocab_text.push_str(task.alphabet());
         }
-        return Ok(RunTokenizer::Char(CharTokenizer::from_corpus(&vocab_text)));
     }
-    let size = spec
-        .strip_prefix("bpe:")
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|n| (257..=8000).contains(n))
-        .ok_or_else(|| format!("Tokenizer {spec:?}: use char or bpe:N with N from 257 to 8000."))?;
-    let (mut tok, trainer) = default_pipeline("bpe", size, 2, Vec::new()).map_err(|e| e.to_string())?;
-    tok.train([train_text], &trainer).map_err(|e| e.to_string())?;
-    Ok(RunTokenizer::Bpe(Box::new(tok)))
+    recipe::build_tokenizer(spec, &vocab_text, train_text).map_err(|e| format!("{e}."))
 }
 
 /// Rough memory of a run: parameters, gradients, two AdamW moments and the
@@ -310,11 +255,12 @@ fn planned_bytes(c: &Config, batch: usize, seq: usize) -> f64 {
 
 /// Encodes the accuracy probes of a toy task: each with about a context's
 /// worth of earlier lines before the prompt.
-fn toy_probes(task: ToyTask, seed: u64, tokenizer: &RunTokenizer, context: usize) -> Result<ToyProbes, String> {
+fn toy_probes(task: ToyTask, seed: u64, tokenizer: &TextTokenizer, context: usize) -> Result<ToyProbes, String> {
     // A different stream than the training corpus: fresh examples.
     let probes = task.probes(seed ^ 0x5EED_70F0, TOY_PROBES, context);
-    let contexts = probes.iter().map(|p| tokenizer.encode(&p.context)).collect::<Result<Vec<_>, _>>()?;
-    let longest = probes.iter().map(|p| tokenizer.encode(&p.answer).map(|a| a.len())).collect::<Result<Vec<_>, _>>()?;
+    let encode = |text: &str| tokenizer.encode(text).map_err(|e| format!("{e}."));
+    let contexts = probes.iter().map(|p| encode(&p.context)).collect::<Result<Vec<_>, _>>()?;
+    let longest = probes.iter().map(|p| encode(&p.answer).map(|a| a.len())).collect::<Result<Vec<_>, _>>()?;
     Ok(ToyProbes { probes, contexts, new_tokens: longest.into_iter().max().unwrap_or(1) + 1 })
 }
 
@@ -454,7 +400,7 @@ fn eval_point(run: &mut Run) -> Result<EvalPoint, String> {
 
 /// Seeded sampling (temperature 0.8) of [`SAMPLE_TOKENS`] tokens after the
 /// first few tokens of the validation text.
-fn sample_text(model: &mut Model, tokenizer: &RunTokenizer, val_ids: &[u32], seed: u64) -> Result<String, String> {
+fn sample_text(model: &mut Model, tokenizer: &TextTokenizer, val_ids: &[u32], seed: u64) -> Result<String, String> {
     let context = model.config.context;
     let v = model.config.vocab_size;
     let mut ids: Vec<u32> = val_ids.iter().copied().take(8.min(context)).collect();
@@ -485,7 +431,7 @@ fn export_files(run: &Run) -> Result<Vec<NamedFile>, String> {
     Ok(vec![
         NamedFile { name: "config.json".into(), bytes: config.into_bytes() },
         NamedFile { name: "model.safetensors".into(), bytes: weights },
-        NamedFile { name: "tokenizer.json".into(), bytes: run.tokenizer.to_json()?.into_bytes() },
+        NamedFile { name: "tokenizer.json".into(), bytes: run.tokenizer.to_json().map_err(|e| e.to_string())?.into_bytes() },
     ])
 }
 
@@ -508,7 +454,8 @@ fn use_model(files: Vec<NamedFile>) -> Result<TrainResponse, String> {
     }
     let model = llmlab_core::models::load(&config_json, &store).map_err(|e| format!("The trained model could not be loaded: {e}"))?;
     let tokenizer = Tokenizer::from_json(&tokenizer_json).map_err(|e| format!("tokenizer.json: {e}"))?;
-    session::set(Loaded { label: TRAINED_LABEL.into(), model, tokenizer: Some(tokenizer), config_json, bytes, from_cache: false });
+    let trained = Loaded { label: TRAINED_LABEL.into(), model, tokenizer: Some(tokenizer), config_json, generation_config_json: None, bytes, from_cache: false };
+    session::set(trained);
     Ok(TrainResponse::InUse { label: TRAINED_LABEL.into() })
 }
 

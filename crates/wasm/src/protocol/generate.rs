@@ -5,41 +5,16 @@
 //! then one [`GenerateResponse::Step`] per generated token (or beam step), then
 //! ends with [`GenerateResponse::Finished`] (also after Stop: the partial output).
 
+use llmlab_core::decoding::settings::UserSettings;
 use serde::{Deserialize, Serialize};
 
-/// Every decoding setting of the Generate tab (the share state's fields).
+/// The Generate tab's settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct GenerateSettings {
-    /// `greedy`, `beam` or `sample`.
-    pub strategy: String,
-    /// Beams (beam search only; 1 = greedy, as in HF).
-    pub num_beams: u32,
-    /// Exponent on the generated length in beam scores.
-    pub length_penalty: f32,
-    /// `true`, `false` or `never` (HF's `early_stopping`).
-    pub early_stopping: String,
-    /// Sequences to return.
-    pub num_return_sequences: u32,
-    /// No-repeat n-gram size (0 = off).
-    pub no_repeat_ngram: u32,
-    /// Sampling temperature (0 = greedy).
-    pub temperature: f32,
-    /// Top-k (0 = off).
-    pub top_k: u32,
-    /// Top-p (1 = off).
-    pub top_p: f32,
-    /// Min-p (0 = off).
-    pub min_p: f32,
-    /// Typical-p (1 = off).
-    pub typical_p: f32,
-    /// CTRL repetition penalty (1 = off).
-    pub repetition_penalty: f32,
-    /// New tokens at most.
-    pub max_new_tokens: u32,
-    /// EOS forbidden before this many new tokens.
-    pub min_new_tokens: u32,
-    /// Sampler seed.
-    pub seed: u64,
+    /// Decoding settings. A field left `None` takes the loaded checkpoint's
+    /// `generation_config.json` value, then transformers' default (the same
+    /// rule as the CLI's flags); the tab sets them all from the share state.
+    pub decoding: UserSettings,
     /// Use the KV cache (off: every step re-reads the whole sequence).
     pub kv_cache: bool,
 }
