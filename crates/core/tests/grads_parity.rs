@@ -85,3 +85,22 @@ fn llama_tied_gelu_with_linear_rope_matches_torch() {
 fn llama_mqa_with_llama3_rope_matches_torch() {
     check_case("llama_mqa_llama3_rope");
 }
+
+/// A checkpoint tensor the model does not read is an error that names it;
+/// the buffers transformers itself stores and ignores are accepted.
+#[test]
+fn an_unused_checkpoint_tensor_is_an_error_naming_it() {
+    for (case, ignored_buffer) in [
+        ("gpt2_tied_gelu_new_padded", "transformer.h.0.attn.bias"),
+        ("llama_mqa_llama3_rope", "model.layers.0.self_attn.rotary_emb.inv_freq"),
+    ] {
+        let Checkpoint::HuggingFace { config_json, mut store } = load_checkpoint(&fixture_dir(case)).unwrap() else {
+            panic!("{case}: not a Hugging Face checkpoint");
+        };
+        store.insert_f32(ignored_buffer, vec![2], vec![0.0; 2]);
+        assert!(llmlab_core::models::load(&config_json, &store).is_ok(), "{case}: {ignored_buffer} must be accepted");
+        store.insert_f32("model.layers.0.mlp.lora_A.weight", vec![2], vec![0.0; 2]);
+        let err = llmlab_core::models::load(&config_json, &store).err().expect("an unused tensor must be an error");
+        assert!(format!("{err}").contains("model.layers.0.mlp.lora_A.weight"), "{err}");
+    }
+}

@@ -160,7 +160,9 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
 impl Gpt2 {
     /// Builds the model from `config.json` text and the checkpoint's tensors.
     /// Accepts keys with the `transformer.` prefix (saved `GPT2LMHeadModel`)
-    /// or without it (the original `gpt2` checkpoint, a `GPT2Model`).
+    /// or without it (the original `gpt2` checkpoint, a `GPT2Model`). Any
+    /// other tensor is an error, except the buffers transformers itself
+    /// ignores (`attn.bias`, `attn.masked_bias`) and a tied `lm_head.weight`.
     pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
         let cfg = Config::from_json(config_json)?;
         let root = Weights::new(store);
@@ -177,6 +179,12 @@ impl Gpt2 {
         } else {
             Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
         };
+        root.check_all_used(|name| {
+            // Causal-mask buffers older transformers saved, and the tied head's duplicate.
+            name.ends_with(".attn.bias")
+                || name.ends_with(".attn.masked_bias")
+                || (cfg.tie_word_embeddings && name == "lm_head.weight")
+        })?;
         let stack = DecoderOnly { embed, positions: Some(positions), blocks, final_norm, lm_head };
         Ok(Self { config: cfg, stack, special: special_tokens_from_json(config_json) })
     }

@@ -240,6 +240,8 @@ impl Llama {
     }
 
     /// Builds the model from an already-validated config (used by llama2.c).
+    /// A tensor the model does not read is an error naming it, except the
+    /// `rotary_emb.inv_freq` buffers transformers ignores.
     pub fn from_config(cfg: Config, store: &WeightStore, special: SpecialTokens) -> Result<Self, ModelError> {
         cfg.validate()?;
         let root = Weights::new(store);
@@ -257,6 +259,8 @@ impl Llama {
         } else {
             Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
         };
+        // Older transformers saved the RoPE frequencies as a buffer; they are recomputed.
+        root.check_all_used(|name| name.ends_with(".rotary_emb.inv_freq"))?;
         let stack = DecoderOnly { embed, positions: None, blocks, final_norm, lm_head };
         Ok(Self { config: cfg, stack, special })
     }
