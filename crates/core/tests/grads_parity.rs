@@ -37,7 +37,11 @@ fn check_case(case: &str) {
     let out = causal_lm_gradients(&config_json, &store, &input).unwrap();
     let want_loss = expected["loss"].as_f64().unwrap();
     println!("{case}: loss {:.7} vs torch {want_loss:.7}", out.loss);
-    assert!((out.loss - want_loss).abs() <= 1e-4 * want_loss.abs().max(1.0), "{case}: loss {} vs {want_loss}", out.loss);
+    assert!(
+        (out.loss - want_loss).abs() <= 1e-4 * want_loss.abs().max(1.0),
+        "{case}: loss {} vs {want_loss}",
+        out.loss
+    );
 
     let names: BTreeSet<String> = out.gradients.iter().map(|t| t.name.clone()).collect();
     let want_names: BTreeSet<String> =

@@ -33,10 +33,13 @@ pub struct Args {
 
 /// Runs `args`.
 pub fn run(args: Args) -> Result<(), String> {
-    let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref()).map_err(|e| e.to_string())?;
+    let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref())
+        .map_err(|e| e.to_string())?;
     let (config_json, store) = match load_checkpoint(Path::new(&args.model)).map_err(|e| e.to_string())? {
         Checkpoint::HuggingFace { config_json, store } => (config_json, store),
-        Checkpoint::Llama2c(_) => return Err("grad needs a Hugging Face checkpoint directory, not a llama2.c .bin".into()),
+        Checkpoint::Llama2c(_) => {
+            return Err("grad needs a Hugging Face checkpoint directory, not a llama2.c .bin".into())
+        }
     };
     let out = causal_lm_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?;
     let bytes = out.to_safetensors().map_err(|e| e.to_string())?;

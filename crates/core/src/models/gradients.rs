@@ -89,7 +89,10 @@ pub fn parse_rows(text: &str, field: &str) -> Result<Vec<Vec<i64>>, ModelError> 
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<i64>().map_err(|_| ModelError::BadInput(format!("{field}: '{s}' in row {} is not an integer", r + 1))))
+            .map(|s| {
+                s.parse::<i64>()
+                    .map_err(|_| ModelError::BadInput(format!("{field}: '{s}' in row {} is not an integer", r + 1)))
+            })
             .collect::<Result<Vec<i64>, _>>()?;
         if values.is_empty() {
             return Err(ModelError::BadInput(format!("{field}: row {} is empty", r + 1)));
@@ -177,10 +180,9 @@ pub fn causal_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f
             if label == IGNORE_INDEX {
                 continue;
             }
-            let target = u32::try_from(label)
-                .ok()
-                .filter(|&l| (l as usize) < v)
-                .ok_or_else(|| ModelError::BadInput(format!("label {label} is outside the vocabulary of {v} (use -100 to ignore)")))?;
+            let target = u32::try_from(label).ok().filter(|&l| (l as usize) < v).ok_or_else(|| {
+                ModelError::BadInput(format!("label {label} is outside the vocabulary of {v} (use -100 to ignore)"))
+            })?;
             rows.push(b * t + ti - 1);
             targets.push(target);
         }
@@ -219,7 +221,9 @@ impl Trainable {
         match detect_model_type(config_json)?.as_str() {
             "gpt2" => Ok(Trainable::Gpt2(Gpt2::load(config_json, store)?)),
             "llama" => Ok(Trainable::Llama(Llama::load(config_json, store)?)),
-            other => Err(ModelError::Unsupported(format!("gradients are implemented for gpt2 and llama, not '{other}'"))),
+            other => {
+                Err(ModelError::Unsupported(format!("gradients are implemented for gpt2 and llama, not '{other}'")))
+            }
         }
     }
 
@@ -255,7 +259,11 @@ impl Trainable {
 }
 
 /// Loads the checkpoint and computes [`Trainable::gradients`].
-pub fn causal_lm_gradients(config_json: &str, store: &WeightStore, input: &GradInput) -> Result<GradOutput, ModelError> {
+pub fn causal_lm_gradients(
+    config_json: &str,
+    store: &WeightStore,
+    input: &GradInput,
+) -> Result<GradOutput, ModelError> {
     Trainable::load(config_json, store)?.gradients(input)
 }
 
