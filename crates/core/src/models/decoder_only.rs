@@ -12,7 +12,8 @@
 //! gradient is added to the token embedding's.
 
 use super::{batch_shape, flatten_ids, make_trace, row_norms, to_batched, ModelError, Trace};
-use crate::nn::attention::{AttentionMask, AttentionRecord};
+use crate::nn::attention::{AttentionGrad, AttentionMask, AttentionRecord};
+use crate::nn::ffn::{FeedForward, FeedForwardGrad};
 use crate::nn::blocks::{PreNormActivations, PreNormBlock, PreNormGrad, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::kv_cache::KvCache;
@@ -161,6 +162,44 @@ impl DecoderOnly {
             blocks: self.blocks.iter().map(PreNormBlock::zero_grad).collect(),
             final_norm: self.final_norm.zero_grad(),
             lm_head: self.lm_head.as_ref().map(LinearGrad::zeros),
+        }
+    }
+
+    /// A copy of every parameter, laid out like the gradients, so that the
+    /// families' name tables (`Gpt2::named_tensors`, `Llama::named_tensors`)
+    /// name weights and gradients alike.
+    pub fn parameters(&self) -> DecoderOnlyGrad {
+        let linear = |l: &Linear| LinearGrad { weight: l.weight.view().to_owned(), bias: l.bias.as_ref().map(|b| b.view().to_owned()) };
+        let norm = |n: &Norm| match n {
+            Norm::Layer(l) => NormGrad { weight: l.weight.view().to_owned(), bias: Some(l.bias.view().to_owned()) },
+            Norm::Rms(r) => NormGrad { weight: r.weight.view().to_owned(), bias: None },
+        };
+        let ffn = |f: &FeedForward| match f {
+            FeedForward::Plain { up, down, .. } => FeedForwardGrad { gate: None, up: linear(up), down: linear(down) },
+            FeedForward::Gated { gate, up, down, .. } => {
+                FeedForwardGrad { gate: Some(linear(gate)), up: linear(up), down: linear(down) }
+            }
+        };
+        DecoderOnlyGrad {
+            embed: self.embed.weight.view().to_owned(),
+            positions: self.positions.as_ref().map(|p| p.weight.view().to_owned()),
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| PreNormGrad {
+                    norm1: norm(&b.norm1),
+                    attn: AttentionGrad {
+                        q_proj: linear(&b.attn.q_proj),
+                        k_proj: linear(&b.attn.k_proj),
+                        v_proj: linear(&b.attn.v_proj),
+                        o_proj: linear(&b.attn.o_proj),
+                    },
+                    norm2: norm(&b.norm2),
+                    ffn: ffn(&b.ffn),
+                })
+                .collect(),
+            final_norm: norm(&self.final_norm),
+            lm_head: self.lm_head.as_ref().map(linear),
         }
     }
 

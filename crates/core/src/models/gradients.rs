@@ -244,6 +244,12 @@ impl Trainable {
         }
     }
 
+    /// Every trainable parameter under its HF name, in the checkpoint's
+    /// layout (the same table [`gradients`](Self::gradients) uses).
+    pub fn named_parameters(&self) -> Vec<NamedTensor> {
+        self.named_tensors(&self.stack().parameters())
+    }
+
     /// The loss and every trainable parameter's gradient for `input`.
     pub fn gradients(&self, input: &GradInput) -> Result<GradOutput, ModelError> {
         let labels: Vec<Vec<i64>> = match &input.labels {

@@ -15,6 +15,8 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::{json, Value};
 
 use super::config::{Arch, Config};
+use crate::loading::WeightStore;
+use crate::models::gradients::Trainable;
 use super::params::ParamTable;
 use super::TrainError;
 
@@ -107,6 +109,31 @@ pub fn params_from_safetensors(table: &ParamTable, bytes: &[u8]) -> Result<Vec<f
         params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&values);
     }
     Ok(params)
+}
+
+/// Starts training from a loaded Hugging Face checkpoint: `config.json` must
+/// describe a model this trainer represents exactly ([`config_from_json`]
+/// refuses the other options by name), and the parameters come from the
+/// inference model's name table ([`Trainable::named_parameters`]), so the
+/// two engines agree on every tensor. Returns the trainer's config and its
+/// flat parameter buffer.
+pub fn params_from_checkpoint(config_json: &str, store: &WeightStore) -> Result<(Config, Vec<f32>), TrainError> {
+    let config = config_from_json(config_json)?;
+    let model = Trainable::load(config_json, store).map_err(|e| format_err(format!("{e}")))?;
+    let table = ParamTable::new(&config);
+    let mut params = vec![0.0f32; table.total];
+    let named = model.named_parameters();
+    for t in &table.tensors {
+        let source = named.iter().find(|n| n.name == t.name).ok_or_else(|| format_err(format!("missing tensor {}", t.name)))?;
+        if source.shape != t.shape {
+            return Err(format_err(format!("tensor {} has shape {:?}, expected {:?}", t.name, source.shape, t.shape)));
+        }
+        params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&source.data);
+    }
+    if let Some(extra) = named.iter().find(|n| !table.tensors.iter().any(|t| t.name == n.name)) {
+        return Err(format_err(format!("parameter {} has no place in the trainer's model", extra.name)));
+    }
+    Ok((config, params))
 }
 
 /// HF `config.json` for the model.
