@@ -24,6 +24,7 @@ use super::llama::Llama;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
 use crate::train::layers::cross_entropy;
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -210,17 +211,17 @@ pub fn causal_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f
 /// A causal LM whose parameters (and gradients) have HF names.
 pub enum Trainable {
     /// `GPT2LMHeadModel`.
-    Gpt2(Gpt2),
+    Gpt2(Box<Gpt2>),
     /// `LlamaForCausalLM`.
-    Llama(Llama),
+    Llama(Box<Llama>),
 }
 
 impl Trainable {
     /// Loads a GPT-2 or Llama checkpoint.
     pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
         match detect_model_type(config_json)?.as_str() {
-            "gpt2" => Ok(Trainable::Gpt2(Gpt2::load(config_json, store)?)),
-            "llama" => Ok(Trainable::Llama(Llama::load(config_json, store)?)),
+            "gpt2" => Ok(Trainable::Gpt2(Box::new(Gpt2::load(config_json, store)?))),
+            "llama" => Ok(Trainable::Llama(Box::new(Llama::load(config_json, store)?))),
             other => {
                 Err(ModelError::Unsupported(format!("gradients are implemented for gpt2 and llama, not '{other}'")))
             }

@@ -175,7 +175,8 @@ mod tests {
         check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
             loss(&ffn, &Array2::from_shape_vec((n, c), p.to_vec()).unwrap())
         });
-        let layers: [(fn(&mut FeedForward) -> Option<&mut Linear>, Option<&LinearGrad>); 3] = [
+        type Field = fn(&mut FeedForward) -> Option<&mut Linear>;
+        let layers: [(Field, Option<&LinearGrad>); 3] = [
             (|f| match f { FeedForward::Gated { gate, .. } => Some(gate), FeedForward::Plain { .. } => None }, grad.gate.as_ref()),
             (|f| match f { FeedForward::Gated { up, .. } | FeedForward::Plain { up, .. } => Some(up) }, Some(&grad.up)),
             (|f| match f { FeedForward::Gated { down, .. } | FeedForward::Plain { down, .. } => Some(down) }, Some(&grad.down)),
