@@ -41,6 +41,8 @@ enum Command {
     Generate(commands::generate::Args),
     /// Train a small GPT-2/Llama on a text file and export it in HF layout.
     Train(commands::train::Args),
+    /// Loss and the gradient of every parameter (HF names) as safetensors.
+    Grad(commands::grad::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Grad(args) => commands::grad::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
         Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),

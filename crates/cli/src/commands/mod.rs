@@ -3,6 +3,7 @@
 //! `error: ...` with a non-zero exit code.
 
 pub mod generate;
+pub mod grad;
 pub mod score;
 pub mod share_link;
 pub mod bench_decode;

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use llmlab_core::rng::Rng;
-use llmlab_core::train::checkpoint::{config_from_json, config_to_json, params_from_safetensors, params_to_safetensors, read_tensor_from_bytes, write_tensors};
+use llmlab_core::loading::fs::{load_checkpoint as load_hf_checkpoint, Checkpoint};
+use llmlab_core::train::checkpoint::{config_from_json, config_to_json, params_from_checkpoint, params_from_safetensors, params_to_safetensors, read_tensor_from_bytes, write_tensors};
 use llmlab_core::train::recipe::{self, TextTokenizer, TokenizerSpec};
 use llmlab_core::train::trainer::{evaluate, TrainConfig, Trainer};
 use llmlab_core::train::{Arch, Model, Precision};
@@ -90,6 +91,11 @@ pub struct Args {
     /// Continue from DIR/checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start from a Hugging Face GPT-2 or Llama checkpoint directory (with its
+    /// tokenizer.json) instead of random weights; --arch, --layers, --heads,
+    /// --width and --tokenizer then come from the checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// Do not train: load the model exported in --out and print the training
     /// engine's logits for the first `context` tokens of --corpus as JSON
     /// (scripts/check_export.py compares them with HF transformers).
@@ -192,6 +198,24 @@ fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<Vec<Value>, Stri
     Ok(state.get("history").and_then(Value::as_array).cloned().unwrap_or_default())
 }
 
+/// `--init-from DIR`: the trainer's model from a Hugging Face checkpoint
+/// (mapped by `params_from_checkpoint`), checked against the tokenizer's
+/// vocabulary and the requested context.
+fn init_from(dir: &Path, tokenizer_vocab: usize, context: usize) -> Result<Model, String> {
+    let (config_json, store) = match load_hf_checkpoint(dir).map_err(|e| e.to_string())? {
+        Checkpoint::HuggingFace { config_json, store } => (config_json, store),
+        Checkpoint::Llama2c(_) => return Err("--init-from needs a Hugging Face checkpoint directory".into()),
+    };
+    let (config, params) = params_from_checkpoint(&config_json, &store).map_err(|e| format!("--init-from {}: {e}", dir.display()))?;
+    if tokenizer_vocab > config.vocab_size {
+        return Err(format!("--init-from: tokenizer.json has {tokenizer_vocab} tokens but the model only {}", config.vocab_size));
+    }
+    if context > config.context {
+        return Err(format!("--context {context} exceeds the checkpoint's {} positions", config.context));
+    }
+    Model::from_params(config, params).map_err(|e| e.to_string())
+}
+
 /// Train, checkpoint, export and summarise.
 pub fn run(args: Args) -> Result<(), String> {
     if args.logits_only {
@@ -203,9 +227,11 @@ pub fn run(args: Args) -> Result<(), String> {
 
     // nanoGPT split: by characters, first part trains, the rest validates.
     let (train_text, val_text) = recipe::split_text(&text, args.val_fraction).map_err(|e| format!("--val-fraction: {e}"))?;
-    // On resume, reuse the checkpoint's tokenizer so ids keep their meaning.
+    // On resume (or init-from), reuse the checkpoint's tokenizer so ids keep their meaning.
     let tokenizer = if args.resume {
         load_tokenizer(&args.out.join("checkpoint").join("tokenizer.json"))?
+    } else if let Some(dir) = &args.init_from {
+        load_tokenizer(&dir.join("tokenizer.json"))?
     } else {
         let spec = TokenizerSpec::parse(&args.tokenizer).map_err(|e| format!("--{e}"))?;
         recipe::build_tokenizer(spec, &text, train_text).map_err(|e| e.to_string())?
@@ -220,8 +246,15 @@ pub fn run(args: Args) -> Result<(), String> {
     }
 
     let v = tokenizer.vocab_size();
-    let config = recipe::model_config(arch, v, args.context, args.layers, args.heads, args.width).map_err(|e| e.to_string())?;
-    let model = Model::new(config, &mut Rng::new(args.seed)).map_err(|e| e.to_string())?;
+    let model = match &args.init_from {
+        Some(dir) => init_from(dir, v, args.context)?,
+        None => {
+            let config = recipe::model_config(arch, v, args.context, args.layers, args.heads, args.width).map_err(|e| e.to_string())?;
+            Model::new(config, &mut Rng::new(args.seed)).map_err(|e| e.to_string())?
+        }
+    };
+    let arch = model.config.arch;
+    let v = model.config.vocab_size;
     let train_config = TrainConfig {
         batch: args.batch,
         seq: args.context,

@@ -43,6 +43,9 @@ pub enum LoadError {
     NonFinite(String),
     /// Two shards define the same tensor.
     DuplicateTensor(String),
+    /// The checkpoint holds a tensor the model does not use (a different
+    /// architecture or an option `config.json` does not enable).
+    UnusedTensor(String),
     /// `config.json` is malformed or describes an impossible or oversized model.
     Config(String),
     /// `model.safetensors.index.json` is malformed.
@@ -80,6 +83,11 @@ impl fmt::Display for LoadError {
             }
             LoadError::NonFinite(name) => write!(f, "tensor '{name}' contains NaN or infinite values"),
             LoadError::DuplicateTensor(name) => write!(f, "tensor '{name}' appears in more than one shard"),
+            LoadError::UnusedTensor(name) => write!(
+                f,
+                "checkpoint tensor '{name}' is not used by the model that config.json describes \
+                 (a different architecture or a disabled option?)"
+            ),
             LoadError::Config(msg) => write!(f, "invalid config.json: {msg}"),
             LoadError::Index(msg) => write!(f, "invalid model.safetensors.index.json: {msg}"),
             LoadError::TooManyShards { limit } => write!(

@@ -1,11 +1,18 @@
 //! [`Weights`]: a prefix-scoped view of a [`WeightStore`], like candle's
 //! `VarBuilder`. `weights.pp("h").pp(3).get2("attn.c_attn.weight", (c, 3*c))`
 //! reads `h.3.attn.c_attn.weight` and checks its shape.
+//!
+//! Every view made from one root shares a record of the names it read, so a
+//! loader can finish with [`Weights::check_all_used`]: a checkpoint tensor
+//! that the model never read is an error naming it, not silently dropped.
 
 use super::safetensors::WeightStore;
 use super::LoadError;
+use alloc::collections::BTreeSet;
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::{String, ToString};
+use core::cell::RefCell;
 use ndarray::{Array1, Array2};
 
 /// A view of the store under a name prefix.
@@ -13,18 +20,33 @@ use ndarray::{Array1, Array2};
 pub struct Weights<'a> {
     store: &'a WeightStore,
     prefix: String,
+    /// Full names read so far through this root and its sub-views.
+    used: Rc<RefCell<BTreeSet<String>>>,
 }
 
 impl<'a> Weights<'a> {
     /// The root view (no prefix).
     pub fn new(store: &'a WeightStore) -> Self {
-        Self { store, prefix: String::new() }
+        Self { store, prefix: String::new(), used: Rc::default() }
     }
 
     /// The view under `prefix.name` ("push prefix"); accepts numbers for layer indices.
     pub fn pp(&self, name: impl core::fmt::Display) -> Self {
         let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{}", self.prefix, name) };
-        Self { store: self.store, prefix }
+        Self { store: self.store, prefix, used: Rc::clone(&self.used) }
+    }
+
+    /// Errors with the first (sorted) store tensor that no view of this root
+    /// has read and that `ignored` does not accept (buffers Hugging Face
+    /// itself stores and ignores, tied duplicates).
+    pub fn check_all_used(&self, ignored: impl Fn(&str) -> bool) -> Result<(), LoadError> {
+        let used = self.used.borrow();
+        let mut names: alloc::vec::Vec<&String> = self.store.tensors.keys().collect();
+        names.sort();
+        match names.into_iter().find(|n| !used.contains(n.as_str()) && !ignored(n)) {
+            Some(name) => Err(LoadError::UnusedTensor(name.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Full name of `name` under this prefix.
@@ -52,7 +74,9 @@ impl<'a> Weights<'a> {
         if found != expected {
             return Err(LoadError::ShapeMismatch { name: full, expected: expected.to_vec(), found: found.to_vec() });
         }
-        self.store.to_f32(&full)
+        let values = self.store.to_f32(&full)?;
+        self.used.borrow_mut().insert(full);
+        Ok(values)
     }
 
     /// A 1-D tensor of exactly `len` values.
@@ -89,5 +113,17 @@ mod tests {
         assert!(w.pp("h").pp(0).get2("w", (2, 3)).is_ok());
         assert!(matches!(w.pp("h").pp(0).get2("w", (3, 2)), Err(LoadError::ShapeMismatch { .. })));
         assert!(matches!(w.pp("h").pp(1).get1("w", 6), Err(LoadError::MissingTensor(_))));
+    }
+
+    #[test]
+    fn an_unread_tensor_is_named_unless_ignored() {
+        let mut store = WeightStore::new();
+        store.insert_f32("a", vec![1], vec![0.0]);
+        store.insert_f32("h.0.extra", vec![1], vec![0.0]);
+        let w = Weights::new(&store);
+        assert!(w.pp("h").pp(0).contains("extra")); // looking is not using
+        w.get1("a", 1).unwrap();
+        assert_eq!(w.check_all_used(|_| false), Err(LoadError::UnusedTensor("h.0.extra".into())));
+        assert_eq!(w.check_all_used(|n| n.ends_with(".extra")), Ok(()));
     }
 }

@@ -5,7 +5,12 @@
 //! `(in, out)`, the transpose of `nn.Linear`; they are transposed on load.
 //! The fused `c_attn` `(C, 3C)` is split into query, key and value.
 
-use super::decoder_only::DecoderOnly;
+use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
+use super::gradients::NamedTensor;
+use crate::nn::linear::LinearGrad;
+use crate::nn::norm::NormGrad;
+use alloc::format;
+use alloc::vec;
 use super::{special_tokens_from_json, CausalLm, KvCache, ModelError, SpecialTokens, Trace};
 use crate::loading::config::{check_divides, check_positive_float, check_size, parse_json, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH};
 use crate::loading::{LoadError, WeightStore, Weights};
@@ -155,7 +160,9 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
 impl Gpt2 {
     /// Builds the model from `config.json` text and the checkpoint's tensors.
     /// Accepts keys with the `transformer.` prefix (saved `GPT2LMHeadModel`)
-    /// or without it (the original `gpt2` checkpoint, a `GPT2Model`).
+    /// or without it (the original `gpt2` checkpoint, a `GPT2Model`). Any
+    /// other tensor is an error, except the buffers transformers itself
+    /// ignores (`attn.bias`, `attn.masked_bias`) and a tied `lm_head.weight`.
     pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
         let cfg = Config::from_json(config_json)?;
         let root = Weights::new(store);
@@ -172,8 +179,62 @@ impl Gpt2 {
         } else {
             Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
         };
+        root.check_all_used(|name| {
+            // Causal-mask buffers older transformers saved, and the tied head's duplicate.
+            name.ends_with(".attn.bias")
+                || name.ends_with(".attn.masked_bias")
+                || (cfg.tie_word_embeddings && name == "lm_head.weight")
+        })?;
         let stack = DecoderOnly { embed, positions: Some(positions), blocks, final_norm, lm_head };
         Ok(Self { config: cfg, stack, special: special_tokens_from_json(config_json) })
+    }
+}
+
+impl Gpt2 {
+    /// Lays out per-layer tensors under `GPT2LMHeadModel`'s parameter names:
+    /// `Conv1D` weights back to `(in, out)`, `q, k, v` fused into `c_attn`,
+    /// `lm_head.weight` only when untied.
+    pub fn named_tensors(&self, t: &DecoderOnlyGrad) -> Vec<NamedTensor> {
+        let conv1d_weight = |g: &LinearGrad| g.weight.t().to_owned();
+        let mut out = vec![NamedTensor::new("transformer.wte.weight", &t.embed)];
+        if let Some(wpe) = &t.positions {
+            out.push(NamedTensor::new("transformer.wpe.weight", wpe));
+        }
+        let norm = |out: &mut Vec<NamedTensor>, prefix: &str, g: &NormGrad| {
+            out.push(NamedTensor::new(format!("{prefix}.weight"), &g.weight));
+            if let Some(b) = &g.bias {
+                out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+            }
+        };
+        let conv = |out: &mut Vec<NamedTensor>, prefix: &str, g: &LinearGrad| {
+            out.push(NamedTensor::new(format!("{prefix}.weight"), &conv1d_weight(g)));
+            if let Some(b) = &g.bias {
+                out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+            }
+        };
+        for (i, b) in t.blocks.iter().enumerate() {
+            let p = format!("transformer.h.{i}");
+            norm(&mut out, &format!("{p}.ln_1"), &b.norm1);
+            let a = &b.attn;
+            let fused = ndarray::concatenate(Axis(1), &[conv1d_weight(&a.q_proj).view(), conv1d_weight(&a.k_proj).view(), conv1d_weight(&a.v_proj).view()]);
+            if let Ok(fused) = fused {
+                out.push(NamedTensor::new(format!("{p}.attn.c_attn.weight"), &fused));
+            }
+            if let (Some(q), Some(k), Some(v)) = (&a.q_proj.bias, &a.k_proj.bias, &a.v_proj.bias) {
+                if let Ok(fused) = ndarray::concatenate(Axis(0), &[q.view(), k.view(), v.view()]) {
+                    out.push(NamedTensor::new(format!("{p}.attn.c_attn.bias"), &fused));
+                }
+            }
+            conv(&mut out, &format!("{p}.attn.c_proj"), &a.o_proj);
+            norm(&mut out, &format!("{p}.ln_2"), &b.norm2);
+            conv(&mut out, &format!("{p}.mlp.c_fc"), &b.ffn.up);
+            conv(&mut out, &format!("{p}.mlp.c_proj"), &b.ffn.down);
+        }
+        norm(&mut out, "transformer.ln_f", &t.final_norm);
+        if let Some(head) = &t.lm_head {
+            out.push(NamedTensor::new("lm_head.weight", &head.weight));
+        }
+        out
     }
 }
 

@@ -2,7 +2,9 @@
 //! llama2.c models exported to Hugging Face: RMSNorm, rotary positions,
 //! grouped-query attention, SwiGLU MLP, optionally tied embeddings.
 
-use super::decoder_only::DecoderOnly;
+use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
+use super::gradients::NamedTensor;
+use crate::nn::linear::LinearGrad;
 use super::{special_tokens_from_json, CausalLm, KvCache, ModelError, SpecialTokens, Trace};
 use crate::loading::config::{check_divides, check_positive_float, check_size, parse_json, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH};
 use crate::loading::{LoadError, WeightStore, Weights};
@@ -238,6 +240,8 @@ impl Llama {
     }
 
     /// Builds the model from an already-validated config (used by llama2.c).
+    /// A tensor the model does not read is an error naming it, except the
+    /// `rotary_emb.inv_freq` buffers transformers ignores.
     pub fn from_config(cfg: Config, store: &WeightStore, special: SpecialTokens) -> Result<Self, ModelError> {
         cfg.validate()?;
         let root = Weights::new(store);
@@ -255,8 +259,49 @@ impl Llama {
         } else {
             Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
         };
+        // Older transformers saved the RoPE frequencies as a buffer; they are recomputed.
+        root.check_all_used(|name| name.ends_with(".rotary_emb.inv_freq"))?;
         let stack = DecoderOnly { embed, positions: None, blocks, final_norm, lm_head };
         Ok(Self { config: cfg, stack, special })
+    }
+}
+
+impl Llama {
+    /// Lays out per-layer tensors under `LlamaForCausalLM`'s parameter
+    /// names; `lm_head.weight` only when untied. A tied checkpoint that still
+    /// stores `lm_head.weight` reports the head's share under the
+    /// embedding's name, since transformers ties the two.
+    pub fn named_tensors(&self, t: &DecoderOnlyGrad) -> Vec<NamedTensor> {
+        let mut embed = t.embed.clone();
+        let mut out = Vec::new();
+        let linear = |out: &mut Vec<NamedTensor>, prefix: &str, g: &LinearGrad| {
+            out.push(NamedTensor::new(format!("{prefix}.weight"), &g.weight));
+            if let Some(b) = &g.bias {
+                out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+            }
+        };
+        for (i, b) in t.blocks.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push(NamedTensor::new(format!("{p}.input_layernorm.weight"), &b.norm1.weight));
+            linear(&mut out, &format!("{p}.self_attn.q_proj"), &b.attn.q_proj);
+            linear(&mut out, &format!("{p}.self_attn.k_proj"), &b.attn.k_proj);
+            linear(&mut out, &format!("{p}.self_attn.v_proj"), &b.attn.v_proj);
+            linear(&mut out, &format!("{p}.self_attn.o_proj"), &b.attn.o_proj);
+            out.push(NamedTensor::new(format!("{p}.post_attention_layernorm.weight"), &b.norm2.weight));
+            if let Some(gate) = &b.ffn.gate {
+                linear(&mut out, &format!("{p}.mlp.gate_proj"), gate);
+            }
+            linear(&mut out, &format!("{p}.mlp.up_proj"), &b.ffn.up);
+            linear(&mut out, &format!("{p}.mlp.down_proj"), &b.ffn.down);
+        }
+        out.push(NamedTensor::new("model.norm.weight", &t.final_norm.weight));
+        match &t.lm_head {
+            Some(head) if self.config.tie_word_embeddings => embed += &head.weight,
+            Some(head) => out.push(NamedTensor::new("lm_head.weight", &head.weight)),
+            None => {}
+        }
+        out.insert(0, NamedTensor::new("model.embed_tokens.weight", &embed));
+        out
     }
 }
 

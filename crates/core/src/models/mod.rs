@@ -33,6 +33,7 @@
 pub mod bert;
 pub mod decoder_only;
 pub mod gpt2;
+pub mod gradients;
 pub mod llama;
 pub mod llama2c;
 pub mod params;

@@ -1,8 +1,11 @@
 //! Elementwise non-linearities, named as in Hugging Face configs
 //! (`activation_function`, `hidden_act`, `dense_act_fn`).
+//!
+//! Each has its derivative next to it ([`Activation::derivative`]) for the
+//! backward pass: `dx = dy ⊙ f'(x)` with `x` the saved pre-activation.
 
 use super::NnError;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 /// An activation function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +54,47 @@ impl Activation {
     pub fn apply_inplace(self, x: &mut Array2<f32>) {
         x.mapv_inplace(|v| self.apply(v));
     }
+
+    /// `f'(x)`. ReLU's derivative at 0 is 0, as in PyTorch.
+    #[inline]
+    pub fn derivative(self, x: f32) -> f32 {
+        match self {
+            Activation::GeluExact => {
+                // Φ(x) + x·φ(x)
+                const INV_SQRT_2PI: f32 = 0.398_942_3;
+                let cdf = 0.5 * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2));
+                cdf + x * INV_SQRT_2PI * libm::expf(-0.5 * x * x)
+            }
+            Activation::GeluTanh => {
+                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+                let t = libm::tanhf(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
+                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+            }
+            Activation::QuickGelu => {
+                let s = 1.0 / (1.0 + libm::expf(-1.702 * x));
+                s + 1.702 * x * s * (1.0 - s)
+            }
+            Activation::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Silu => {
+                let s = 1.0 / (1.0 + libm::expf(-x));
+                s * (1.0 + x * (1.0 - s))
+            }
+        }
+    }
+
+    /// Backward: `x` the saved pre-activation, `dy` the output gradient ->
+    /// `dx = dy ⊙ f'(x)`.
+    pub fn backward(self, x: ArrayView2<f32>, dy: ArrayView2<f32>) -> Array2<f32> {
+        let mut dx = dy.to_owned();
+        ndarray::Zip::from(&mut dx).and(&x).for_each(|d, &v| *d *= self.derivative(v));
+        dx
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +109,16 @@ mod tests {
         assert!((Activation::Silu.apply(1.0) - 0.731_058_6).abs() < 1e-6);
         assert_eq!(Activation::Relu.apply(-3.0), 0.0);
         assert!(Activation::from_hf_name("tanh_of_doom").is_err());
+    }
+
+    #[test]
+    fn every_derivative_matches_finite_differences() {
+        use crate::train::layers::gradcheck::{check_gradient, random_vec};
+        for act in [Activation::GeluExact, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu, Activation::Silu] {
+            // Spread over [-3, 3]; keep ReLU's points away from its kink.
+            let x: alloc::vec::Vec<f32> = random_vec(40, 3).iter().map(|v| v * 3.0).map(|v| if v.abs() < 0.05 { 0.5 } else { v }).collect();
+            let analytic: alloc::vec::Vec<f32> = x.iter().map(|&v| act.derivative(v)).collect();
+            check_gradient(&x, &analytic, |p| p.iter().map(|&v| f64::from(act.apply(v))).sum());
+        }
     }
 }

@@ -7,9 +7,18 @@
 //! (causal). Multi-head attention runs `H` heads side by side on slices of
 //! the projected width; grouped-query attention (GQA) lets `H/Hkv` query
 //! heads share one key/value head, which shrinks the KV cache.
+//!
+//! Training runs the same code on a whole sequence ([`MultiHeadAttention::forward_train`])
+//! and keeps what the backward pass needs. For one head with `P = softmax(S)`,
+//! `S = scale·Q·Kᵀ` and `O = P·V`:
+//! `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`,
+//! `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`; with GQA a key/value head sums the
+//! gradients of every query head that shares it. RoPE's gradient is the
+//! rotation undone ([`Rope::rotate_back`]); masked keys have `P = 0` and get
+//! no gradient.
 
 use super::kv_cache::LayerKv;
-use super::linear::Linear;
+use super::linear::{Linear, LinearGrad};
 use super::positional::Rope;
 use alloc::vec::Vec;
 use super::{block, block_mut};
@@ -165,7 +174,90 @@ impl MultiHeadAttention {
         let mut q = self.q_proj.forward(x); // (B*T, H*D)
         self.rotate_queries(&mut q, batch, positions);
         let causal = mask.causal;
-        self.attend(q, batch, kv, mask.key_mask, bias, record, |i, j| !causal || j <= past + i)
+        let context = self.attend(q.view(), batch, kv, mask.key_mask, bias, record, |i, j| !causal || j <= past + i);
+        self.o_proj.forward(context.view())
+    }
+
+    /// Causal self-attention over whole sequences, keeping the activations
+    /// for [`backward`](Self::backward). `x: (B*T, C)`, `positions: (B, T)`,
+    /// `key_mask: (B, T)` -> `(B*T, C)`.
+    pub fn forward_train(
+        &self,
+        x: ArrayView2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        key_mask: &[Vec<u8>],
+    ) -> (Array2<f32>, AttentionActivations) {
+        let mut kv = LayerKv::new(batch, self.num_kv_heads, self.head_dim);
+        self.append_keys_values(x, batch, positions, &mut kv);
+        let mut q = self.q_proj.forward(x); // (B*T, H*D)
+        self.rotate_queries(&mut q, batch, positions);
+        let mut record = AttentionRecord::new();
+        let context = self.attend(q.view(), batch, &kv, key_mask, None, Some(&mut record), |i, j| j <= i);
+        let out = self.o_proj.forward(context.view());
+        let probs = record.pop().unwrap_or_else(|| Array4::zeros((0, 0, 0, 0)));
+        let acts = AttentionActivations { x: x.to_owned(), q, kv, probs, context, positions: positions.to_vec() };
+        (out, acts)
+    }
+
+    /// Backward of [`forward_train`](Self::forward_train): `dy: (B*T, C)` ->
+    /// `dx: (B*T, C)`, accumulating the four projections' gradients.
+    pub fn backward(&self, acts: &AttentionActivations, dy: ArrayView2<f32>, grad: &mut AttentionGrad) -> Array2<f32> {
+        let (batch, h_count, t, s_len) = acts.probs.dim();
+        let d = self.head_dim;
+        let hkv = self.num_kv_heads.max(1);
+        let group = (self.num_heads / hkv).max(1);
+        let dcontext = self.o_proj.backward(acts.context.view(), dy, &mut grad.o_proj); // (B*T, H*D)
+        let mut dq = Array2::<f32>::zeros((batch * t, self.num_heads * d)); // (B*T, H*D)
+        let mut dk = Array2::<f32>::zeros((batch * t, hkv * d)); // (B*T, Hkv*D)
+        let mut dv = Array2::<f32>::zeros((batch * t, hkv * d));
+        for b in 0..batch {
+            for h in 0..h_count {
+                let kv_head = h / group;
+                let kv_index = b * hkv + kv_head;
+                let (Ok(k), Ok(v)) = (
+                    ArrayView2::from_shape((s_len, d), &acts.kv.keys[kv_index][..]),
+                    ArrayView2::from_shape((s_len, d), &acts.kv.values[kv_index][..]),
+                ) else {
+                    continue;
+                };
+                let p = acts.probs.index_axis(Axis(0), b);
+                let p = p.index_axis(Axis(0), h); // (T, S)
+                let d_out = block(dcontext.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
+                let q_bh = block(acts.q.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
+                let mut dv_block = block_mut(dv.view_mut(), b * t..(b + 1) * t, kv_head * d..(kv_head + 1) * d);
+                dv_block += &p.t().dot(&d_out); // (S, D)
+                let mut ds = d_out.dot(&v.t()); // dP: (T, S)
+                for (mut ds_row, p_row) in ds.axis_iter_mut(Axis(0)).zip(p.axis_iter(Axis(0))) {
+                    let inner: f32 = ds_row.iter().zip(p_row.iter()).map(|(g, p)| g * p).sum();
+                    ds_row.zip_mut_with(&p_row, |g, &p| *g = p * (*g - inner) * self.scale);
+                }
+                block_mut(dq.view_mut(), b * t..(b + 1) * t, h * d..(h + 1) * d).assign(&ds.dot(&k)); // (T, D)
+                let mut dk_block = block_mut(dk.view_mut(), b * t..(b + 1) * t, kv_head * d..(kv_head + 1) * d);
+                dk_block += &ds.t().dot(&q_bh); // (S, D)
+            }
+        }
+        if let Some(rope) = &self.rope {
+            for b in 0..batch {
+                for ti in 0..t {
+                    let (cos, sin) = rope.cos_sin(acts.positions[b][ti]);
+                    for (grad_rows, heads) in [(&mut dq, self.num_heads), (&mut dk, hkv)] {
+                        let mut row = grad_rows.row_mut(b * t + ti);
+                        for head in 0..heads {
+                            let mut part = row.slice_axis_mut(Axis(0), Slice::from(head * d..(head + 1) * d));
+                            if let Some(slice) = part.as_slice_mut() {
+                                Rope::rotate_back(slice, &cos, &sin);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let x = acts.x.view();
+        let mut dx = self.q_proj.backward(x, dq.view(), &mut grad.q_proj);
+        dx += &self.k_proj.backward(x, dk.view(), &mut grad.k_proj);
+        dx += &self.v_proj.backward(x, dv.view(), &mut grad.v_proj);
+        dx
     }
 
     /// Cross-attention from decoder states `x: (B*T, C)` to encoder states
@@ -188,7 +280,8 @@ impl MultiHeadAttention {
             kv
         });
         let q = self.q_proj.forward(x);
-        self.attend(q, batch, kv, memory_mask, None, record, |_, _| true)
+        let context = self.attend(q.view(), batch, kv, memory_mask, None, record, |_, _| true);
+        self.o_proj.forward(context.view())
     }
 
     fn rotate_queries(&self, q: &mut Array2<f32>, batch: usize, positions: &[Vec<usize>]) {
@@ -210,11 +303,12 @@ impl MultiHeadAttention {
     }
 
     /// Runs every head of every batch row: `q: (B*T, H*D)` against the
-    /// `(S, D)` keys/values in `kv`, then the output projection.
+    /// `(S, D)` keys/values in `kv`; returns the heads' outputs side by side,
+    /// `(B*T, H*D)`, before the output projection.
     #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
-        q: Array2<f32>,
+        q: ArrayView2<f32>,
         batch: usize,
         kv: &LayerKv,
         key_mask: &[Vec<u8>],
@@ -238,7 +332,7 @@ impl MultiHeadAttention {
                 ) else {
                     continue;
                 };
-                let q_bh = block(q.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
+                let q_bh = block(q, b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
                 let head_bias = bias.map(|all| all.index_axis(Axis(0), h));
                 let (out, probs) = scaled_dot_product_attention(q_bh, k, v, self.scale, head_bias, |i, j| {
                     row_mask.get(j).is_some_and(|&m| m != 0) && visible(i, j)
@@ -252,6 +346,117 @@ impl MultiHeadAttention {
         if let (Some(record), Some(w)) = (record, weights) {
             record.push(w);
         }
-        self.o_proj.forward(context.view())
+        context
+    }
+}
+
+/// What [`MultiHeadAttention::forward_train`] keeps for the backward pass.
+#[derive(Clone, Debug)]
+pub struct AttentionActivations {
+    /// The input, `(B*T, C)`.
+    pub x: Array2<f32>,
+    /// Queries after RoPE, `(B*T, H*D)`.
+    pub q: Array2<f32>,
+    /// Keys (after RoPE) and values per (batch row, key/value head), each `(T, D)`.
+    pub kv: LayerKv,
+    /// Attention weights `(B, H, T, T)`.
+    pub probs: Array4<f32>,
+    /// The heads' outputs before the output projection, `(B*T, H*D)`.
+    pub context: Array2<f32>,
+    /// Position ids `(B, T)`, for undoing RoPE.
+    pub positions: Vec<Vec<usize>>,
+}
+
+/// Gradients of the four projections of a [`MultiHeadAttention`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionGrad {
+    /// Of `q_proj`.
+    pub q_proj: LinearGrad,
+    /// Of `k_proj`.
+    pub k_proj: LinearGrad,
+    /// Of `v_proj`.
+    pub v_proj: LinearGrad,
+    /// Of `o_proj`.
+    pub o_proj: LinearGrad,
+}
+
+impl AttentionGrad {
+    /// Zero gradients shaped like `attn`.
+    pub fn zeros(attn: &MultiHeadAttention) -> Self {
+        Self {
+            q_proj: LinearGrad::zeros(&attn.q_proj),
+            k_proj: LinearGrad::zeros(&attn.k_proj),
+            v_proj: LinearGrad::zeros(&attn.v_proj),
+            o_proj: LinearGrad::zeros(&attn.o_proj),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::positional::RopeScaling;
+    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use alloc::vec;
+    use ndarray::Array1;
+
+    fn linear(out: usize, inp: usize, seed: u64) -> Linear {
+        Linear::new(
+            Array2::from_shape_vec((out, inp), random_vec(out * inp, seed)).unwrap(),
+            Some(Array1::from(random_vec(out, seed + 100))),
+        )
+    }
+
+    /// GQA (4 query heads sharing 2 key/value heads), RoPE with linear
+    /// scaling, biases, and a padded second row.
+    #[test]
+    fn backward_matches_finite_differences_with_gqa_rope_and_padding() {
+        let (c, h, hkv, d, batch, t) = (6, 4, 2, 4, 2, 3);
+        let attn = MultiHeadAttention {
+            q_proj: linear(h * d, c, 1),
+            k_proj: linear(hkv * d, c, 2),
+            v_proj: linear(hkv * d, c, 3),
+            o_proj: linear(c, h * d, 4),
+            num_heads: h,
+            num_kv_heads: hkv,
+            head_dim: d,
+            scale: 0.5,
+            rope: Some(Rope::new(d, 10000.0, &RopeScaling::Linear { factor: 2.0 })),
+        };
+        let positions = vec![vec![0, 1, 2], vec![0, 1, 2]];
+        let key_mask = vec![vec![1u8, 1, 1], vec![1, 1, 0]];
+        let x = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 5)).unwrap();
+        let r = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 6)).unwrap();
+        let loss = |attn: &MultiHeadAttention, x: &Array2<f32>| {
+            let (y, _) = attn.forward_train(x.view(), batch, &positions, &key_mask);
+            (y * &r).iter().map(|&v| f64::from(v)).sum::<f64>()
+        };
+        let (_, acts) = attn.forward_train(x.view(), batch, &positions, &key_mask);
+        let mut grad = AttentionGrad::zeros(&attn);
+        let dx = attn.backward(&acts, r.view(), &mut grad);
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&attn, &Array2::from_shape_vec((batch * t, c), p.to_vec()).unwrap())
+        });
+        let pick: [(fn(&mut MultiHeadAttention) -> &mut Linear, &LinearGrad); 4] = [
+            (|a| &mut a.q_proj, &grad.q_proj),
+            (|a| &mut a.k_proj, &grad.k_proj),
+            (|a| &mut a.v_proj, &grad.v_proj),
+            (|a| &mut a.o_proj, &grad.o_proj),
+        ];
+        for (field, g) in pick {
+            let mut probe = attn.clone();
+            let w = field(&mut probe).weight.clone();
+            check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |p| {
+                let mut changed = attn.clone();
+                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap();
+                loss(&changed, &x)
+            });
+            let bias = field(&mut probe).bias.clone().unwrap();
+            check_gradient(bias.as_slice().unwrap(), g.bias.as_ref().unwrap().as_slice().unwrap(), |p| {
+                let mut changed = attn.clone();
+                field(&mut changed).bias = Some(Array1::from(p.to_vec()));
+                loss(&changed, &x)
+            });
+        }
     }
 }

@@ -8,10 +8,10 @@
 //! - [`DecoderBlock`]: an encoder-decoder's decoder layer (pre-norm, T5):
 //!   masked self-attention, then cross-attention to the encoder, then FFN.
 
-use super::attention::{AttentionMask, AttentionRecord, MultiHeadAttention};
-use super::ffn::FeedForward;
+use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, AttentionRecord, MultiHeadAttention};
+use super::ffn::{FeedForward, FeedForwardActivations, FeedForwardGrad};
 use super::kv_cache::LayerKv;
-use super::norm::Norm;
+use super::norm::{Norm, NormGrad};
 use alloc::vec::Vec;
 use ndarray::{Array2, Array3, ArrayView2};
 
@@ -86,6 +86,74 @@ impl PreNormBlock {
         let normed = self.norm2.forward(&h);
         h += &self.ffn.forward(normed.view());
         h
+    }
+}
+
+/// What [`PreNormBlock::forward_train`] keeps for the backward pass.
+#[derive(Clone, Debug)]
+pub struct PreNormActivations {
+    /// The block's input `(B*T, C)` (input of `norm1`).
+    pub x: Array2<f32>,
+    /// After the attention residual `(B*T, C)` (input of `norm2`).
+    pub h: Array2<f32>,
+    /// Inside the attention.
+    pub attn: AttentionActivations,
+    /// Inside the FFN.
+    pub ffn: FeedForwardActivations,
+}
+
+/// Gradients of a [`PreNormBlock`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreNormGrad {
+    /// Of `norm1`.
+    pub norm1: NormGrad,
+    /// Of the attention.
+    pub attn: AttentionGrad,
+    /// Of `norm2`.
+    pub norm2: NormGrad,
+    /// Of the FFN.
+    pub ffn: FeedForwardGrad,
+}
+
+impl PreNormBlock {
+    /// Causal self-attention block over whole sequences, keeping the
+    /// activations. `x: (B*T, C)`, `positions, key_mask: (B, T)`.
+    pub fn forward_train(
+        &self,
+        x: Array2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        key_mask: &[Vec<u8>],
+    ) -> (Array2<f32>, PreNormActivations) {
+        let normed = self.norm1.forward(&x);
+        let (attn_out, attn) = self.attn.forward_train(normed.view(), batch, positions, key_mask);
+        let h = &x + &attn_out;
+        let normed = self.norm2.forward(&h);
+        let (ffn_out, ffn) = self.ffn.forward_train(normed.view());
+        let out = &h + &ffn_out;
+        (out, PreNormActivations { x, h, attn, ffn })
+    }
+
+    /// Backward: `dy: (B*T, C)` -> `dx: (B*T, C)`. The residual passes `dy`
+    /// straight through; each branch adds its own gradient.
+    pub fn backward(&self, acts: &PreNormActivations, dy: ArrayView2<f32>, grad: &mut PreNormGrad) -> Array2<f32> {
+        let d_normed = self.ffn.backward(&acts.ffn, dy, &mut grad.ffn);
+        let mut dh = dy.to_owned();
+        dh += &self.norm2.backward(acts.h.view(), d_normed.view(), &mut grad.norm2);
+        let d_normed = self.attn.backward(&acts.attn, dh.view(), &mut grad.attn);
+        let mut dx = dh;
+        dx += &self.norm1.backward(acts.x.view(), d_normed.view(), &mut grad.norm1);
+        dx
+    }
+
+    /// Zero gradients shaped like this block.
+    pub fn zero_grad(&self) -> PreNormGrad {
+        PreNormGrad {
+            norm1: self.norm1.zero_grad(),
+            attn: AttentionGrad::zeros(&self.attn),
+            norm2: self.norm2.zero_grad(),
+            ffn: self.ffn.zero_grad(),
+        }
     }
 }
 

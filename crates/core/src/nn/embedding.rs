@@ -1,7 +1,11 @@
 //! Lookup tables: token ids (or positions, or segment ids) to vectors.
+//!
+//! Backward: a lookup copies row `id` to the output, so the gradient of the
+//! table is the output gradient scattered back, `dW[id] += dy[row]`
+//! (a token that occurs twice collects both rows).
 
 use super::NnError;
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 /// A `(num_embeddings, dim)` table.
 #[derive(Clone, Debug)]
@@ -50,5 +54,38 @@ impl Embedding {
             row.assign(&self.weight.row(position));
         }
         Ok(out)
+    }
+
+    /// Backward of [`forward`](Self::forward) (or of
+    /// [`forward_positions`](Self::forward_positions) with positions as
+    /// `ids`): adds row `i` of `dy: (N, dim)` to row `ids[i]` of
+    /// `grad: (num_embeddings, dim)`.
+    pub fn backward(&self, ids: &[usize], dy: ArrayView2<f32>, grad: &mut Array2<f32>) -> Result<(), NnError> {
+        if dy.nrows() != ids.len() || grad.dim() != self.weight.dim() {
+            return Err(NnError::ShapeMismatch("embedding backward: ids, output gradient and table gradient"));
+        }
+        for (&id, row) in ids.iter().zip(dy.axis_iter(Axis(0))) {
+            if id >= self.num_embeddings() {
+                return Err(NnError::PositionOutOfRange { position: id, max_positions: self.num_embeddings() });
+            }
+            let mut target = grad.row_mut(id);
+            target += &row;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn backward_scatters_rows_and_sums_repeats() {
+        let table = Embedding::new(Array2::zeros((4, 2)));
+        let mut grad = Array2::zeros((4, 2));
+        table.backward(&[1, 3, 1], array![[1.0, 2.0], [3.0, 4.0], [10.0, 20.0]].view(), &mut grad).unwrap();
+        assert_eq!(grad, array![[0.0, 0.0], [11.0, 22.0], [0.0, 0.0], [3.0, 4.0]]);
+        assert!(table.backward(&[4], array![[1.0, 1.0]].view(), &mut grad).is_err());
     }
 }

@@ -5,7 +5,12 @@
 //! is a single row) a sequence of contiguous dot products that stream the
 //! weight from memory exactly once, which is what bounds decode speed.
 //! Prompts (many rows) go through `ndarray`'s blocked matrix product.
+//!
+//! Backward (training): for `y = x·Wᵀ + b` and an output gradient `dy`,
+//! `dx = dy·W`, `dW += dyᵀ·x`, `db += Σ_rows dy`. Both products go through
+//! the same blocked GEMM as the prompt path.
 
+use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 /// Rows up to this count use the streaming kernel (each weight row is read
@@ -50,6 +55,37 @@ impl Linear {
             y += bias;
         }
         y
+    }
+
+    /// Backward of [`forward`](Self::forward): `x: (N, in)` is the saved
+    /// input, `dy: (N, out)` the output gradient. Adds `dyᵀ·x` to
+    /// `grad.weight` and the column sums of `dy` to `grad.bias`, and returns
+    /// `dx: (N, in)`.
+    pub fn backward(&self, x: ArrayView2<f32>, dy: ArrayView2<f32>, grad: &mut LinearGrad) -> Array2<f32> {
+        general_mat_mul(1.0, &dy.t(), &x, 1.0, &mut grad.weight); // (out, in)
+        if let Some(db) = grad.bias.as_mut() {
+            *db += &dy.sum_axis(Axis(0));
+        }
+        dy.dot(&self.weight.view()) // (N, out)·(out, in)
+    }
+}
+
+/// Gradients of one [`Linear`], kept apart from the (immutable) weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearGrad {
+    /// `(out, in)`.
+    pub weight: Array2<f32>,
+    /// `(out)`, present when the layer has a bias.
+    pub bias: Option<Array1<f32>>,
+}
+
+impl LinearGrad {
+    /// Zero gradients shaped like `layer`.
+    pub fn zeros(layer: &Linear) -> Self {
+        Self {
+            weight: Array2::zeros((layer.out_features(), layer.in_features())),
+            bias: layer.bias.as_ref().map(|b| Array1::zeros(b.len())),
+        }
     }
 }
 
@@ -189,6 +225,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn backward_matches_finite_differences() {
+        use crate::train::layers::gradcheck::{check_gradient, random_vec};
+        let (n, k, m) = (3, 5, 4);
+        let w = Array2::from_shape_vec((m, k), random_vec(m * k, 1)).unwrap();
+        let b = Array1::from(random_vec(m, 2));
+        let x = Array2::from_shape_vec((n, k), random_vec(n * k, 3)).unwrap();
+        let r = Array2::from_shape_vec((n, m), random_vec(n * m, 4)).unwrap(); // loss = Σ r ⊙ y
+        let layer = Linear::new(w.clone(), Some(b.clone()));
+        let mut grad = LinearGrad::zeros(&layer);
+        let dx = layer.backward(x.view(), r.view(), &mut grad);
+        let loss = |layer: &Linear, x: &Array2<f32>| (layer.forward(x.view()) * &r).iter().map(|&v| f64::from(v)).sum::<f64>();
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&layer, &Array2::from_shape_vec((n, k), p.to_vec()).unwrap())
+        });
+        check_gradient(w.as_slice().unwrap(), grad.weight.as_slice().unwrap(), |p| {
+            loss(&Linear::new(Array2::from_shape_vec((m, k), p.to_vec()).unwrap(), Some(b.clone())), &x)
+        });
+        check_gradient(b.as_slice().unwrap(), grad.bias.as_ref().unwrap().as_slice().unwrap(), |p| {
+            loss(&Linear::new(w.clone(), Some(Array1::from(p.to_vec()))), &x)
+        });
     }
 
     #[test]

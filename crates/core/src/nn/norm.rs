@@ -3,8 +3,61 @@
 //! - LayerNorm (GPT-2, BERT): `(x - mean) / sqrt(var + eps) * γ + β`.
 //! - RMSNorm (Llama, and T5's `T5LayerNorm`): `x / sqrt(mean(x²) + eps) * γ`,
 //!   no centring and no bias.
+//!
+//! Backward (per row, `n̂` the normalised row before the gain, `r` the
+//! inverse standard deviation or RMS, `g = dy ⊙ γ`):
+//! - LayerNorm: `dx = r·(g − mean(g) − n̂·mean(g ⊙ n̂))`, `dγ += dy ⊙ n̂`, `dβ += dy`.
+//! - RMSNorm: `dx = r·(g − n̂·mean(g ⊙ n̂))`, `dγ += dy ⊙ n̂`.
+//!
+//! The statistics are recomputed from the saved input rather than stored.
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+/// Gradients of a norm's gain (and LayerNorm's bias), kept apart from the layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormGrad {
+    /// dγ, `(C)`.
+    pub weight: Array1<f32>,
+    /// dβ, `(C)` (LayerNorm only).
+    pub bias: Option<Array1<f32>>,
+}
+
+/// Shared backward of both norms for one row: `x` input, `dy` output
+/// gradient, `gain` γ; writes `dx` and accumulates `dγ` (and `dβ`).
+fn norm_row_backward(
+    x: ArrayView1<f32>,
+    dy: ArrayView1<f32>,
+    gain: ArrayView1<f32>,
+    eps: f32,
+    centred: bool,
+    mut dx: ndarray::ArrayViewMut1<f32>,
+    grad: &mut NormGrad,
+) {
+    let n = x.len() as f32;
+    let mean = if centred { x.sum() / n } else { 0.0 };
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let r = 1.0 / libm::sqrtf(var + eps);
+    let (mut mean_g, mut mean_gn) = (0.0f32, 0.0f32);
+    for ((&xi, &di), &gi) in x.iter().zip(dy.iter()).zip(gain.iter()) {
+        let normed = (xi - mean) * r;
+        let g = di * gi;
+        mean_g += g;
+        mean_gn += g * normed;
+    }
+    mean_g /= n;
+    mean_gn /= n;
+    if !centred {
+        mean_g = 0.0;
+    }
+    for (i, ((&xi, &di), &gi)) in x.iter().zip(dy.iter()).zip(gain.iter()).enumerate() {
+        let normed = (xi - mean) * r;
+        dx[i] = r * (di * gi - mean_g - normed * mean_gn);
+        grad.weight[i] += di * normed;
+        if let Some(db) = grad.bias.as_mut() {
+            db[i] += di;
+        }
+    }
+}
 
 /// LayerNorm over the last axis.
 #[derive(Clone, Debug)]
@@ -39,6 +92,18 @@ impl LayerNorm {
     }
 }
 
+impl LayerNorm {
+    /// Backward of [`forward`](Self::forward): `x: (N, C)` saved input,
+    /// `dy: (N, C)`; accumulates into `grad`, returns `dx: (N, C)`.
+    pub fn backward(&self, x: ArrayView2<f32>, dy: ArrayView2<f32>, grad: &mut NormGrad) -> Array2<f32> {
+        let mut dx = Array2::zeros(x.raw_dim());
+        for ((xr, dr), dxr) in x.axis_iter(Axis(0)).zip(dy.axis_iter(Axis(0))).zip(dx.axis_iter_mut(Axis(0))) {
+            norm_row_backward(xr, dr, self.weight.view(), self.eps, true, dxr, grad);
+        }
+        dx
+    }
+}
+
 /// RMSNorm over the last axis (also T5's LayerNorm).
 #[derive(Clone, Debug)]
 pub struct RmsNorm {
@@ -68,6 +133,18 @@ impl RmsNorm {
     }
 }
 
+impl RmsNorm {
+    /// Backward of [`forward`](Self::forward): `x: (N, C)` saved input,
+    /// `dy: (N, C)`; accumulates into `grad`, returns `dx: (N, C)`.
+    pub fn backward(&self, x: ArrayView2<f32>, dy: ArrayView2<f32>, grad: &mut NormGrad) -> Array2<f32> {
+        let mut dx = Array2::zeros(x.raw_dim());
+        for ((xr, dr), dxr) in x.axis_iter(Axis(0)).zip(dy.axis_iter(Axis(0))).zip(dx.axis_iter_mut(Axis(0))) {
+            norm_row_backward(xr, dr, self.weight.view(), self.eps, false, dxr, grad);
+        }
+        dx
+    }
+}
+
 /// Either normalisation, so that blocks can be written once.
 #[derive(Clone, Debug)]
 pub enum Norm {
@@ -93,6 +170,22 @@ impl Norm {
             Norm::Rms(n) => n.forward_inplace(x),
         }
     }
+
+    /// Backward: `x: (N, C)` saved input, `dy: (N, C)` -> `dx: (N, C)`.
+    pub fn backward(&self, x: ArrayView2<f32>, dy: ArrayView2<f32>, grad: &mut NormGrad) -> Array2<f32> {
+        match self {
+            Norm::Layer(n) => n.backward(x, dy, grad),
+            Norm::Rms(n) => n.backward(x, dy, grad),
+        }
+    }
+
+    /// Zero gradients for this norm's parameters.
+    pub fn zero_grad(&self) -> NormGrad {
+        match self {
+            Norm::Layer(n) => NormGrad { weight: Array1::zeros(n.weight.len()), bias: Some(Array1::zeros(n.bias.len())) },
+            Norm::Rms(n) => NormGrad { weight: Array1::zeros(n.weight.len()), bias: None },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +201,50 @@ mod tests {
         let s = 1.0 / 1.25f32.sqrt();
         assert!((y[[0, 0]] + 1.5 * s).abs() < 1e-6);
         assert!((y[[0, 3]] - (1.5 * s + 1.0)).abs() < 1e-6);
+    }
+
+    fn check_norm_backward(norm: Norm) {
+        use crate::train::layers::gradcheck::{check_gradient, random_vec};
+        let (n, c) = (3, 6);
+        let x = Array2::from_shape_vec((n, c), random_vec(n * c, 7)).unwrap();
+        let r = Array2::from_shape_vec((n, c), random_vec(n * c, 8)).unwrap();
+        let mut grad = norm.zero_grad();
+        let dx = norm.backward(x.view(), r.view(), &mut grad);
+        let loss = |norm: &Norm, x: &Array2<f32>| (norm.forward(x) * &r).iter().map(|&v| f64::from(v)).sum::<f64>();
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&norm, &Array2::from_shape_vec((n, c), p.to_vec()).unwrap())
+        });
+        let gain = match &norm {
+            Norm::Layer(l) => l.weight.clone(),
+            Norm::Rms(l) => l.weight.clone(),
+        };
+        check_gradient(gain.as_slice().unwrap(), grad.weight.as_slice().unwrap(), |p| {
+            let mut changed = norm.clone();
+            match &mut changed {
+                Norm::Layer(l) => l.weight = Array1::from(p.to_vec()),
+                Norm::Rms(l) => l.weight = Array1::from(p.to_vec()),
+            }
+            loss(&changed, &x)
+        });
+        if let (Norm::Layer(l), Some(db)) = (&norm, &grad.bias) {
+            check_gradient(l.bias.as_slice().unwrap(), db.as_slice().unwrap(), |p| {
+                let changed = Norm::Layer(LayerNorm { bias: Array1::from(p.to_vec()), ..l.clone() });
+                loss(&changed, &x)
+            });
+        }
+    }
+
+    #[test]
+    fn layer_norm_backward_matches_finite_differences() {
+        let weight = Array1::from(crate::train::layers::gradcheck::random_vec(6, 9)) + 1.0;
+        let bias = Array1::from(crate::train::layers::gradcheck::random_vec(6, 10));
+        check_norm_backward(Norm::Layer(LayerNorm { weight, bias, eps: 1e-5 }));
+    }
+
+    #[test]
+    fn rms_norm_backward_matches_finite_differences() {
+        let weight = Array1::from(crate::train::layers::gradcheck::random_vec(6, 11)) + 1.0;
+        check_norm_backward(Norm::Rms(RmsNorm { weight, eps: 1e-6 }));
     }
 
     #[test]

@@ -109,6 +109,22 @@ impl Rope {
         }
     }
 
+    /// The inverse (= transposed) rotation, used by the backward pass: a
+    /// rotation is orthogonal, so the gradient of its input is the output
+    /// gradient rotated back by the same angle.
+    pub fn rotate_back(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+        let half = cos.len();
+        if x.len() < 2 * half {
+            return;
+        }
+        let (first, second) = x.split_at_mut(half);
+        for i in 0..half {
+            let (a, b) = (first[i], second[i]);
+            first[i] = a * cos[i] + b * sin[i];
+            second[i] = b * cos[i] - a * sin[i];
+        }
+    }
+
     /// The rotation angles as a `(positions, D/2)` matrix, for the teaching heatmap.
     pub fn angle_table(&self, positions: usize) -> Array2<f32> {
         Array2::from_shape_fn((positions, self.inv_freq.len()), |(p, i)| p as f32 * self.inv_freq[i])
@@ -273,6 +289,11 @@ mod tests {
         Rope::rotate(&mut q, &c, &s);
         let norm_after: f32 = q.iter().map(|v| v * v).sum();
         assert!((norm_before - norm_after).abs() < 1e-5);
+        // Rotating back restores the input: the backward of a rotation is its transpose.
+        Rope::rotate_back(&mut q, &c, &s);
+        for (a, b) in q.iter().zip([1.0f32, 0.5, -0.3, 0.2, 0.7, -1.0, 0.1, 0.4]) {
+            assert!((a - b).abs() < 1e-6);
+        }
     }
 
     #[test]

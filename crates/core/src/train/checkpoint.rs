@@ -15,6 +15,8 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::{json, Value};
 
 use super::config::{Arch, Config};
+use crate::loading::WeightStore;
+use crate::models::gradients::Trainable;
 use super::params::ParamTable;
 use super::TrainError;
 
@@ -75,9 +77,20 @@ pub fn params_to_safetensors(table: &ParamTable, params: &[f32]) -> Result<Vec<u
     write_tensors(&tensors)
 }
 
+/// Tensors a checkpoint may hold that are not parameters: the buffers
+/// transformers itself stores and ignores (GPT-2's causal-mask `attn.bias` /
+/// `attn.masked_bias`, Llama's `rotary_emb.inv_freq`) and the duplicate of a
+/// tied `lm_head.weight`.
+pub fn is_ignored_buffer(name: &str) -> bool {
+    name.ends_with(".attn.bias")
+        || name.ends_with(".attn.masked_bias")
+        || name.ends_with(".rotary_emb.inv_freq")
+        || name == "lm_head.weight"
+}
+
 /// Loads the flat parameter buffer for `config` from HF safetensors bytes.
-/// Extra tensors (e.g. a duplicated tied `lm_head.weight`, GPT-2's causal
-/// mask buffers) are ignored; a missing or misshapen one is an error.
+/// A missing or misshapen tensor is an error, and so is a tensor the model
+/// does not use (named in the message), apart from [`is_ignored_buffer`]s.
 pub fn params_from_safetensors(table: &ParamTable, bytes: &[u8]) -> Result<Vec<f32>, TrainError> {
     // Every parameter needs at least two bytes (f16/bf16): refuse before
     // allocating for a file that cannot possibly hold the model.
@@ -85,12 +98,42 @@ pub fn params_from_safetensors(table: &ParamTable, bytes: &[u8]) -> Result<Vec<f
         return Err(format_err("safetensors file too small for this model"));
     }
     let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(format!("safetensors: {e}")))?;
+    let mut names: Vec<&str> = st.names();
+    names.sort_unstable();
+    if let Some(unused) = names.into_iter().find(|n| !is_ignored_buffer(n) && !table.tensors.iter().any(|t| t.name == *n)) {
+        return Err(format_err(format!("checkpoint tensor '{unused}' is not used by this model")));
+    }
     let mut params = vec![0.0f32; table.total];
     for t in &table.tensors {
         let values = read_tensor(&st, &t.name, &t.shape)?;
         params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&values);
     }
     Ok(params)
+}
+
+/// Starts training from a loaded Hugging Face checkpoint: `config.json` must
+/// describe a model this trainer represents exactly ([`config_from_json`]
+/// refuses the other options by name), and the parameters come from the
+/// inference model's name table ([`Trainable::named_parameters`]), so the
+/// two engines agree on every tensor. Returns the trainer's config and its
+/// flat parameter buffer.
+pub fn params_from_checkpoint(config_json: &str, store: &WeightStore) -> Result<(Config, Vec<f32>), TrainError> {
+    let config = config_from_json(config_json)?;
+    let model = Trainable::load(config_json, store).map_err(|e| format_err(format!("{e}")))?;
+    let table = ParamTable::new(&config);
+    let mut params = vec![0.0f32; table.total];
+    let named = model.named_parameters();
+    for t in &table.tensors {
+        let source = named.iter().find(|n| n.name == t.name).ok_or_else(|| format_err(format!("missing tensor {}", t.name)))?;
+        if source.shape != t.shape {
+            return Err(format_err(format!("tensor {} has shape {:?}, expected {:?}", t.name, source.shape, t.shape)));
+        }
+        params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&source.data);
+    }
+    if let Some(extra) = named.iter().find(|n| !table.tensors.iter().any(|t| t.name == n.name)) {
+        return Err(format_err(format!("parameter {} has no place in the trainer's model", extra.name)));
+    }
+    Ok((config, params))
 }
 
 /// HF `config.json` for the model.
@@ -162,8 +205,18 @@ fn get_f64(v: &Value, keys: &[&str], default: f64) -> f64 {
 pub fn config_from_json(text: &str) -> Result<Config, TrainError> {
     let v: Value = serde_json::from_str(text).map_err(|e| format_err(format!("config.json: {e}")))?;
     let model_type = v.get("model_type").and_then(Value::as_str).unwrap_or("").to_owned();
+    // Options this trainer cannot represent: refuse them by name rather than
+    // train a different model than the one the checkpoint describes.
+    let flag = |key: &str| v.get(key).and_then(Value::as_bool);
+    let refuse = |what: String| Err(format_err(format!("config.json: {what} is not supported by the trainer")));
     let config = match model_type.as_str() {
         "gpt2" => {
+            if flag("scale_attn_by_inverse_layer_idx") == Some(true) {
+                return refuse("scale_attn_by_inverse_layer_idx = true".into());
+            }
+            if flag("scale_attn_weights") == Some(false) {
+                return refuse("scale_attn_weights = false".into());
+            }
             let width = get_usize(&v, &["n_embd"])?;
             let activation = v.get("activation_function").and_then(Value::as_str).unwrap_or("gelu_new");
             if activation != "gelu_new" && activation != "gelu_pytorch_tanh" {
@@ -184,6 +237,23 @@ pub fn config_from_json(text: &str) -> Result<Config, TrainError> {
             }
         }
         "llama" => {
+            for key in ["attention_bias", "mlp_bias"] {
+                if flag(key) == Some(true) {
+                    return refuse(format!("{key} = true"));
+                }
+            }
+            let act = v.get("hidden_act").and_then(Value::as_str).unwrap_or("silu");
+            if act != "silu" && act != "swish" {
+                return refuse(format!("hidden_act '{act}' (only silu)"));
+            }
+            let rope_type = |key: &str| {
+                v.get(key).filter(|r| !r.is_null()).map(|r| {
+                    r.get("rope_type").or_else(|| r.get("type")).and_then(Value::as_str).unwrap_or("default").to_owned()
+                })
+            };
+            if let Some(kind) = rope_type("rope_parameters").or_else(|| rope_type("rope_scaling")).filter(|k| k != "default") {
+                return refuse(format!("rope scaling '{kind}' (only default RoPE)"));
+            }
             let heads = get_usize(&v, &["num_attention_heads"])?;
             let width = get_usize(&v, &["hidden_size"])?;
             if let Some(hd) = v.get("head_dim").and_then(Value::as_u64) {
@@ -239,5 +309,40 @@ mod tests {
         assert!(params_from_safetensors(&table, b"not safetensors").is_err());
         assert!(config_from_json("{\"model_type\": \"bert\"}").is_err());
         assert!(config_from_json("{\"model_type\": \"gpt2\", \"n_embd\": 7, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 3, \"n_positions\": 4}").is_err());
+    }
+
+    #[test]
+    fn options_the_trainer_cannot_represent_are_refused_by_name() {
+        let llama = |extra: &str| {
+            format!(
+                "{{\"model_type\": \"llama\", \"hidden_size\": 8, \"num_attention_heads\": 2, \"num_hidden_layers\": 1, \
+                 \"vocab_size\": 11, \"max_position_embeddings\": 8, \"intermediate_size\": 8{extra}}}"
+            )
+        };
+        assert!(config_from_json(&llama("")).is_ok());
+        for (extra, named) in [
+            (", \"attention_bias\": true", "attention_bias"),
+            (", \"mlp_bias\": true", "mlp_bias"),
+            (", \"hidden_act\": \"gelu\"", "gelu"),
+            (", \"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2.0}", "linear"),
+        ] {
+            let err = config_from_json(&llama(extra)).unwrap_err();
+            assert!(format!("{err}").contains(named), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unused_tensor_is_named_and_known_buffers_are_accepted() {
+        let config = Config::gpt2(11, 8, 1, 2, 8);
+        let table = ParamTable::new(&config);
+        let params = table.init(&config, &mut Rng::new(3));
+        let mut tensors: Vec<(String, Vec<usize>, &[f32])> =
+            table.tensors.iter().map(|t| (t.name.clone(), t.shape.clone(), &params[t.range.clone()])).collect();
+        let small = [0.0f32; 2];
+        tensors.push(("transformer.h.0.attn.bias".into(), vec![2], &small));
+        assert!(params_from_safetensors(&table, &write_tensors(&tensors).unwrap()).is_ok());
+        tensors.push(("transformer.h.0.mlp.extra.weight".into(), vec![2], &small));
+        let err = params_from_safetensors(&table, &write_tensors(&tensors).unwrap()).unwrap_err();
+        assert!(format!("{err}").contains("transformer.h.0.mlp.extra.weight"), "{err}");
     }
 }

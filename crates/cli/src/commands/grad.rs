@@ -1,0 +1,49 @@
+//! `llmlab grad --model DIR --ids 1,2,3[;4,5,6] [--labels ..] [--attention-mask ..] --out grads.safetensors`:
+//! the loss transformers' `model(input_ids, attention_mask=.., labels=..)`
+//! returns, printed as `{"loss": ..}`, and the gradient of every trainable
+//! parameter written to `--out` (f32 safetensors) under its Hugging Face
+//! name. Without `--labels` the labels are the ids (causal LM loss); `-100`
+//! labels are ignored. Rows separated by `;` form a batch of equal length.
+//! Parsing, loss and gradients live in `llmlab_core::models::gradients`;
+//! this file only reads and writes files.
+
+use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
+use llmlab_core::models::gradients::{causal_lm_gradients, GradInput};
+use std::path::Path;
+
+/// Arguments of `llmlab grad`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Hugging Face model directory (config.json + safetensors), GPT-2 or Llama.
+    #[arg(long)]
+    model: String,
+    /// Token ids: `1,2,3`, rows of a batch separated by `;`.
+    #[arg(long, allow_hyphen_values = true)]
+    ids: String,
+    /// Labels with the shape of --ids (`-100` = ignored); default: the ids.
+    #[arg(long, allow_hyphen_values = true)]
+    labels: Option<String>,
+    /// Attention mask with the shape of --ids (1 = token, 0 = padding).
+    #[arg(long)]
+    attention_mask: Option<String>,
+    /// Where to write the gradients (safetensors).
+    #[arg(long)]
+    out: String,
+}
+
+/// Runs `args`.
+pub fn run(args: Args) -> Result<(), String> {
+    let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref())
+        .map_err(|e| e.to_string())?;
+    let (config_json, store) = match load_checkpoint(Path::new(&args.model)).map_err(|e| e.to_string())? {
+        Checkpoint::HuggingFace { config_json, store } => (config_json, store),
+        Checkpoint::Llama2c(_) => {
+            return Err("grad needs a Hugging Face checkpoint directory, not a llama2.c .bin".into())
+        }
+    };
+    let out = causal_lm_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?;
+    let bytes = out.to_safetensors().map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, bytes).map_err(|e| format!("cannot write {}: {e}", args.out))?;
+    println!("{}", serde_json::json!({ "loss": out.loss }));
+    Ok(())
+}
