@@ -63,7 +63,13 @@ pub enum Tab {
 
 impl Tab {
     /// Every tab, in the order the UI shows them.
-    pub const ALL: [Tab; 5] = [Tab::Tokenize, Tab::Generate, Tab::Inside, Tab::Train, Tab::Evaluate];
+    pub const ALL: [Tab; 5] = [
+        Tab::Tokenize,
+        Tab::Generate,
+        Tab::Inside,
+        Tab::Train,
+        Tab::Evaluate,
+    ];
 
     /// Short name used in links.
     pub fn key(self) -> &'static str {
@@ -140,7 +146,11 @@ impl LinkName for Strategy {
 
 /// HF's spelling of `early_stopping`'s three values.
 impl LinkName for EarlyStopping {
-    const VARIANTS: &'static [Self] = &[EarlyStopping::True, EarlyStopping::False, EarlyStopping::Never];
+    const VARIANTS: &'static [Self] = &[
+        EarlyStopping::True,
+        EarlyStopping::False,
+        EarlyStopping::Never,
+    ];
     fn key(self) -> &'static str {
         match self {
             EarlyStopping::True => "true",
@@ -222,7 +232,8 @@ impl Codec<String> for Text {
 impl Codec<String> for Word {
     fn read(&self, v: &str) -> Option<String> {
         let ok = v.len() <= 96
-            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
         ok.then(|| v.to_string())
     }
     fn write(&self, x: &String) -> String {
@@ -312,7 +323,8 @@ impl Codec<String> for ModelId {
                 && s.len() <= 96
                 && !s.starts_with('.')
                 && !s.contains("..")
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
         (legal(owner) && legal(name)).then(|| v.to_string())
     }
@@ -325,7 +337,9 @@ impl Codec<String> for RougeTypes {
     fn read(&self, v: &str) -> Option<String> {
         let valid = |name: &str| match name {
             "rougeL" | "rougeLsum" => true,
-            _ => matches!(name.strip_prefix("rouge").map(str::as_bytes), Some(&[d]) if (b'1'..=b'9').contains(&d)),
+            _ => {
+                matches!(name.strip_prefix("rouge").map(str::as_bytes), Some(&[d]) if (b'1'..=b'9').contains(&d))
+            }
         };
         let names: Vec<&str> = v.split(',').collect();
         (names.len() <= 12 && names.iter().all(|n| valid(n))).then(|| v.to_string())
@@ -590,7 +604,10 @@ impl ShareState {
             let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(raw);
             if state.read_pair(key, &value).is_none() {
-                warnings.push(format!("Ignored `{key}`: could not read {:?}.", truncate_chars(&value, 40)));
+                warnings.push(format!(
+                    "Ignored `{key}`: could not read {:?}.",
+                    truncate_chars(&value, 40)
+                ));
             }
         }
         (state, warnings)
@@ -668,7 +685,12 @@ pub fn percent_decode(s: &str) -> String {
 pub fn percent_encode_into(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')') {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
             out.push(b as char);
         } else {
             out.push('%');
@@ -694,12 +716,17 @@ mod tests {
     }
 
     fn string_from(rng: &mut Rng, alphabet: &[char], max_len: u64) -> String {
-        (0..rng.below(max_len + 1)).map(|_| *pick(rng, alphabet)).collect()
+        (0..rng.below(max_len + 1))
+            .map(|_| *pick(rng, alphabet))
+            .collect()
     }
 
     impl Sample<String> for Text {
         fn sample(&self, rng: &mut Rng) -> String {
-            let alphabet = ['a', 'Z', '0', ' ', '&', '=', '%', '#', '+', '\n', '\t', '<', 'ü', '€', '🤖', '\u{0}'];
+            let alphabet = [
+                'a', 'Z', '0', ' ', '&', '=', '%', '#', '+', '\n', '\t', '<', 'ü', '€', '🤖',
+                '\u{0}',
+            ];
             string_from(rng, &alphabet, 40)
         }
     }
@@ -761,7 +788,10 @@ mod tests {
         fn sample(&self, rng: &mut Rng) -> String {
             let names = ["rouge1", "rouge2", "rouge9", "rougeL", "rougeLsum"];
             let n = 1 + rng.below(6);
-            (0..n).map(|_| *pick(rng, &names)).collect::<Vec<_>>().join(",")
+            (0..n)
+                .map(|_| *pick(rng, &names))
+                .collect::<Vec<_>>()
+                .join(",")
         }
     }
     impl Sample<String> for TrainTokenizer {
@@ -790,7 +820,10 @@ mod tests {
     #[test]
     fn every_key_is_written_once_in_table_order() {
         let hash = ShareState::default().to_hash();
-        let written: Vec<&str> = hash[1..].split('&').map(|p| p.split_once('=').map_or(p, |kv| kv.0)).collect();
+        let written: Vec<&str> = hash[1..]
+            .split('&')
+            .map(|p| p.split_once('=').map_or(p, |kv| kv.0))
+            .collect();
         assert_eq!(written, ShareState::KEYS);
         let mut sorted = written.clone();
         sorted.sort_unstable();
@@ -814,27 +847,91 @@ mod tests {
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(s.to_hash(), OLD_FULL_LINK);
         let (t, g, i, tr, e) = (&s.tokenize, &s.generate, &s.inside, &s.train, &s.evaluate);
-        assert_eq!((s.tab, s.model.as_str(), s.seed), (Tab::Train, "hub:sshleifer/tiny-gpt2", 7));
         assert_eq!(
-            (t.tok_text.as_str(), t.tokenizer.as_str(), t.tokenizer2.as_str(), t.train_vocab, t.tok_special_tokens),
+            (s.tab, s.model.as_str(), s.seed),
+            (Tab::Train, "hub:sshleifer/tiny-gpt2", 7)
+        );
+        assert_eq!(
+            (
+                t.tok_text.as_str(),
+                t.tokenizer.as_str(),
+                t.tokenizer2.as_str(),
+                t.train_vocab,
+                t.tok_special_tokens
+            ),
             ("héllo & = %", "gpt2", "wordpiece", 777, false)
         );
-        assert_eq!((g.prompt.as_str(), g.strategy, g.num_beams, g.length_penalty), ("To be\nor", Strategy::Sample, 3, -0.5));
-        assert_eq!((g.early_stopping, g.num_return_sequences, g.no_repeat_ngram), (EarlyStopping::Never, 2, 3));
-        assert_eq!((g.temperature, g.top_k, g.top_p, g.min_p, g.typical_p), (0.7, 40, 0.9, 0.05, 0.95));
-        assert_eq!((g.repetition_penalty, g.max_new_tokens, g.min_new_tokens, g.kv_cache), (1.3, 64, 4, false));
+        assert_eq!(
+            (g.prompt.as_str(), g.strategy, g.num_beams, g.length_penalty),
+            ("To be\nor", Strategy::Sample, 3, -0.5)
+        );
+        assert_eq!(
+            (g.early_stopping, g.num_return_sequences, g.no_repeat_ngram),
+            (EarlyStopping::Never, 2, 3)
+        );
+        assert_eq!(
+            (g.temperature, g.top_k, g.top_p, g.min_p, g.typical_p),
+            (0.7, 40, 0.9, 0.05, 0.95)
+        );
+        assert_eq!(
+            (
+                g.repetition_penalty,
+                g.max_new_tokens,
+                g.min_new_tokens,
+                g.kv_cache
+            ),
+            (1.3, 64, 4, false)
+        );
         assert_eq!((i.layer, i.head), (2, 3));
         assert_eq!(
-            (tr.train_layers, tr.train_heads, tr.train_width, tr.train_context, tr.train_batch, tr.train_steps),
+            (
+                tr.train_layers,
+                tr.train_heads,
+                tr.train_width,
+                tr.train_context,
+                tr.train_batch,
+                tr.train_steps
+            ),
             (2, 2, 64, 32, 16, 600)
         );
-        assert_eq!((tr.train_lr, tr.train_warmup, tr.train_accum, tr.train_precision), (0.003, 30, 2, Precision::Fp16));
-        assert_eq!((tr.train_data.as_str(), tr.train_task, tr.train_tokenizer.as_str()), ("text", ToyTask::Grammar, "bpe:512"));
+        assert_eq!(
+            (
+                tr.train_lr,
+                tr.train_warmup,
+                tr.train_accum,
+                tr.train_precision
+            ),
+            (0.003, 30, 2, Precision::Fp16)
+        );
+        assert_eq!(
+            (
+                tr.train_data.as_str(),
+                tr.train_task,
+                tr.train_tokenizer.as_str()
+            ),
+            ("text", ToyTask::Grammar, "bpe:512")
+        );
         assert_eq!((tr.train_val_fraction, tr.train_arch), (0.25, Arch::Llama));
-        assert_eq!((e.hyp.as_str(), e.refs.as_str(), e.bleu_tokenize.as_str()), ("a b\nc", "x\n---\ny", "intl"));
-        assert_eq!((e.bleu_smooth.as_str(), e.bleu_smooth_value, e.metric_lowercase), ("add-k", Some(0.5), true));
-        assert_eq!((e.rouge_types.as_str(), e.rouge_stem, e.eval_line), ("rouge1,rougeL", true, 5));
-        assert_eq!((e.ppl_text.as_str(), e.ppl_max_length, e.ppl_stride), ("ppl", 128, 64));
+        assert_eq!(
+            (e.hyp.as_str(), e.refs.as_str(), e.bleu_tokenize.as_str()),
+            ("a b\nc", "x\n---\ny", "intl")
+        );
+        assert_eq!(
+            (
+                e.bleu_smooth.as_str(),
+                e.bleu_smooth_value,
+                e.metric_lowercase
+            ),
+            ("add-k", Some(0.5), true)
+        );
+        assert_eq!(
+            (e.rouge_types.as_str(), e.rouge_stem, e.eval_line),
+            ("rouge1,rougeL", true, 5)
+        );
+        assert_eq!(
+            (e.ppl_text.as_str(), e.ppl_max_length, e.ppl_stride),
+            ("ppl", 128, 64)
+        );
         assert_eq!((e.hyp_b.as_str(), e.rank_outputs.as_str()), ("b", "r1\nr2"));
     }
 
@@ -864,7 +961,8 @@ mod tests {
 
     #[test]
     fn clamps_ignores_unknown_and_warns_on_garbage() {
-        let (s, w) = ShareState::from_hash("#beams=99&temp=-3&topp=7&zzz=1&seed=abc&tab=nope&max=0");
+        let (s, w) =
+            ShareState::from_hash("#beams=99&temp=-3&topp=7&zzz=1&seed=abc&tab=nope&max=0");
         assert_eq!(s.generate.num_beams, 8);
         assert_eq!(s.generate.temperature, 0.0);
         assert_eq!(s.generate.top_p, 1.0);
@@ -883,7 +981,11 @@ mod tests {
         let mut state = ShareState::default();
         state.evaluate.hyp = "x".repeat(1 << 20);
         let hash = state.to_hash();
-        assert!(hash.len() < MAX_TEXT_CHARS + 4096, "hash of {} bytes", hash.len());
+        assert!(
+            hash.len() < MAX_TEXT_CHARS + 4096,
+            "hash of {} bytes",
+            hash.len()
+        );
         let (back, warnings) = ShareState::from_hash(&hash);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(back.evaluate.hyp, "x".repeat(MAX_TEXT_CHARS));
@@ -906,7 +1008,13 @@ mod tests {
 
     #[test]
     fn model_must_be_a_plain_hub_id() {
-        for bad in ["https://evil.example/x", "hub:../etc", "hub:a/b/c", "hub:/x", "javascript:alert(1)"] {
+        for bad in [
+            "https://evil.example/x",
+            "hub:../etc",
+            "hub:a/b/c",
+            "hub:/x",
+            "javascript:alert(1)",
+        ] {
             let mut enc = String::new();
             percent_encode_into(bad, &mut enc);
             let (s, w) = ShareState::from_hash(&format!("model={enc}"));
@@ -953,7 +1061,9 @@ mod tests {
         let d = ShareState::default();
         assert!(d.to_hash().contains("&bsv=&"));
         assert_eq!(ShareState::from_hash(&d.to_hash()).0, d);
-        let (s, w) = ShareState::from_hash("#btok=moses&bsm=magic&bsv=-4&rtypes=rouge0&pmax=99999&eline=9999999&blc=maybe");
+        let (s, w) = ShareState::from_hash(
+            "#btok=moses&bsm=magic&bsv=-4&rtypes=rouge0&pmax=99999&eline=9999999&blc=maybe",
+        );
         let e = &s.evaluate;
         assert_eq!(e.bleu_tokenize, "13a");
         assert_eq!(e.bleu_smooth, "exp");
@@ -984,9 +1094,20 @@ mod tests {
         assert_eq!(w.len(), 2, "{w:?}");
         let (s, w) = ShareState::from_hash("#ttok=wordpiece&tval=x&tarch=bert&tprec=f32");
         let t = &s.train;
-        assert_eq!((t.train_tokenizer.as_str(), t.train_val_fraction, t.train_arch), ("char", 0.1, Arch::Gpt2));
+        assert_eq!(
+            (
+                t.train_tokenizer.as_str(),
+                t.train_val_fraction,
+                t.train_arch
+            ),
+            ("char", 0.1, Arch::Gpt2)
+        );
         assert_eq!(t.train_precision, Precision::Fp32);
-        assert_eq!(w.len(), 4, "links spell precision fp32/bf16/fp16 only: {w:?}");
+        assert_eq!(
+            w.len(),
+            4,
+            "links spell precision fp32/bf16/fp16 only: {w:?}"
+        );
     }
 
     #[test]
