@@ -937,8 +937,10 @@ mod tests {
 
     #[test]
     fn round_trip_restores_every_field() {
-        let mut s = ShareState::default();
-        s.tab = Tab::Generate;
+        let mut s = ShareState {
+            tab: Tab::Generate,
+            ..ShareState::default()
+        };
         s.generate.prompt = "To be, or not to be: ünïcødé 🤖 & = % # \n done".to_string();
         s.generate.strategy = Strategy::Beam;
         s.generate.num_beams = 5;
@@ -1039,8 +1041,10 @@ mod tests {
 
     #[test]
     fn evaluate_settings_round_trip_and_are_validated() {
-        let mut s = ShareState::default();
-        s.tab = Tab::Evaluate;
+        let mut s = ShareState {
+            tab: Tab::Evaluate,
+            ..ShareState::default()
+        };
         let e = &mut s.evaluate;
         e.bleu_tokenize = "intl".to_string();
         e.bleu_smooth = "add-k".to_string();
