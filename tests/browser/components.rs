@@ -2,9 +2,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use leptos::prelude::*;
-use llmlab_core::share::ShareState;
-use llmlab_web::components::TextField;
-use llmlab_web::state::AppState;
+use llmlab_core::share::{GenerateSettings, ShareState};
+use llmlab_web::components::{bind, TextField};
+use llmlab_web::job::{Job, JobState, JobStatus};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -20,7 +20,10 @@ fn container() -> web_sys::HtmlElement {
 /// Let Leptos run its scheduled render effects (they run after a tick).
 async fn tick() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20).unwrap();
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20)
+            .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
 }
@@ -28,15 +31,20 @@ async fn tick() {
 #[wasm_bindgen_test]
 async fn text_field_shows_hostile_text_literally_and_writes_back() {
     let evil = "<img src=x onerror=alert(1)><script>alert(2)</script>";
-    let signal = RwSignal::new(ShareState { prompt: evil.to_string(), ..ShareState::default() });
+    let signal = RwSignal::new(GenerateSettings {
+        prompt: evil.to_string(),
+        ..GenerateSettings::default()
+    });
     let root = container();
     let _handle = leptos::mount::mount_to(root.clone(), move || {
-        provide_context(AppState(signal));
-        view! { <TextField label="Prompt" testid="prompt" get=|s| s.prompt.clone() set=|s, v| s.prompt = v/> }
+        view! { <TextField label="Prompt" testid="prompt" bind=bind(signal, |s| s.prompt.clone(), |s, v| s.prompt = v)/> }
     });
     tick().await;
-    let textarea: web_sys::HtmlTextAreaElement =
-        root.query_selector("[data-testid=prompt]").unwrap().unwrap().unchecked_into();
+    let textarea: web_sys::HtmlTextAreaElement = root
+        .query_selector("[data-testid=prompt]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
     assert_eq!(textarea.value(), evil);
     // No element was created from the text.
     assert!(root.query_selector("img").unwrap().is_none());
@@ -56,9 +64,89 @@ async fn text_field_shows_hostile_text_literally_and_writes_back() {
 #[wasm_bindgen_test]
 fn share_state_round_trips_through_the_hash_in_the_browser() {
     let mut state = ShareState::default();
-    state.prompt = "Ünïcødé 🤖 & more".into();
-    state.num_beams = 3;
+    state.generate.prompt = "Ünïcødé 🤖 & more".into();
+    state.generate.num_beams = 3;
     let (back, warnings) = ShareState::from_hash(&state.to_hash());
     assert!(warnings.is_empty());
     assert_eq!(back, state);
+}
+
+#[wasm_bindgen_test]
+async fn job_status_shows_progress_cancel_and_the_failure() {
+    let job = Job::<u32>::new();
+    let root = container();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        view! { <JobStatus job what="Counting" bar=true cancel_testid="job-cancel" error_testid="job-error"/> }
+    });
+    let find = |sel: &str| root.query_selector(sel).unwrap();
+    tick().await;
+    assert!(
+        find("[data-testid=job-cancel]").is_none() && find("[data-testid=job-error]").is_none()
+    );
+
+    job.set(JobState::Running {
+        id: 7,
+        fraction: 0.5,
+        message: "halfway".into(),
+    });
+    tick().await;
+    assert!(find("[data-testid=job-cancel]").is_some());
+    assert_eq!(
+        find(".progress")
+            .unwrap()
+            .get_attribute("aria-valuenow")
+            .as_deref(),
+        Some("50")
+    );
+    assert!(root.text_content().unwrap_or_default().contains("halfway"));
+
+    job.set(JobState::Failed("<b>bad</b> input".into()));
+    tick().await;
+    assert!(find("[data-testid=job-cancel]").is_none() && find(".progress").is_none());
+    assert_eq!(
+        find("[data-testid=job-error]")
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some("<b>bad</b> input")
+    );
+    assert!(find("b").is_none(), "the message is text, not HTML");
+
+    job.set(JobState::Cancelled);
+    tick().await;
+    assert_eq!(
+        find("[data-testid=job-error]")
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some("Counting was cancelled.")
+    );
+
+    job.set(JobState::Done(3));
+    tick().await;
+    assert!(find("[data-testid=job-error]").is_none());
+    assert_eq!(job.result(), Some(3));
+}
+
+#[wasm_bindgen_test]
+async fn last_result_survives_a_new_run_and_its_failure() {
+    let owner = Owner::new();
+    owner.set();
+    let job = Job::<u32>::new();
+    let last = job.last_result();
+    let seen = move || last.get_untracked();
+    job.set(JobState::Done(1));
+    assert_eq!(seen(), Some(1));
+    job.set(JobState::Running {
+        id: 1,
+        fraction: 0.0,
+        message: String::new(),
+    });
+    assert_eq!(seen(), Some(1));
+    job.set(JobState::Failed("x".into()));
+    assert_eq!(seen(), Some(1));
+    job.set(JobState::Done(2));
+    assert_eq!(seen(), Some(2));
+    job.set(JobState::Idle);
+    assert_eq!(seen(), None);
 }

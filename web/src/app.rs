@@ -2,6 +2,7 @@
 //! a diagnostics panel for the worker.
 
 use crate::components::ProgressBar;
+use crate::job::{Answer, Job, JobState};
 use crate::model_picker::{self, ModelState};
 use crate::state::{self, AppState};
 use crate::tabs::TabPanel;
@@ -14,29 +15,29 @@ use llmlab_wasm::protocol::{Request, Response};
 #[component]
 pub fn App() -> impl IntoView {
     let (initial, link_warnings) = state::initial_state();
-    let state = AppState(RwSignal::new(initial));
+    let state = AppState::new(initial);
     provide_context(state);
     let status = RwSignal::new(WorkerStatus::Starting);
     provide_context(status);
     worker_client::init(status);
-    let model = RwSignal::new(ModelState::Empty);
+    let model = RwSignal::new(ModelState::Idle);
     provide_context(model);
     // The embedded default loads at once; a Hub repo named by a link waits
     // for the user's click.
-    if state.0.with_untracked(|s| s.model == "default") {
+    if state.model.with_untracked(|m| m == "default") {
         model_picker::load_default(model);
     }
     let warnings = RwSignal::new(link_warnings);
 
     // Mirror every change into the hash and localStorage.
-    Effect::new(move |_| state.0.with(state::mirror));
+    Effect::new(move |_| state::mirror(&state.snapshot()));
 
     // A link pasted into the address bar of an open page.
     let _listener = window_event_listener(leptos::ev::hashchange, move |_| {
         let hash = state::current_hash();
-        if hash != state.0.with_untracked(ShareState::to_hash) {
+        if hash != state.snapshot_untracked().to_hash() {
             let (restored, w) = ShareState::from_hash(&hash);
-            state.0.set(restored);
+            state.replace(restored);
             warnings.set(w);
         }
     });
@@ -66,9 +67,9 @@ pub fn App() -> impl IntoView {
 #[component]
 fn TabBar() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let select = move |tab: Tab| state.update(|s| s.tab = tab);
+    let select = move |tab: Tab| state.tab.set(tab);
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
-        let current = state.0.with_untracked(|s| s.tab);
+        let current = state.tab.get_untracked();
         let i = Tab::ALL.iter().position(|t| *t == current).unwrap_or(0);
         let n = Tab::ALL.len();
         let next = match ev.key().as_str() {
@@ -93,7 +94,7 @@ fn TabBar() -> impl IntoView {
             {Tab::ALL
                 .into_iter()
                 .map(|tab| {
-                    let selected = move || state.with(|s| s.tab == tab);
+                    let selected = move || state.tab.get() == tab;
                     view! {
                         <button
                             role="tab"
@@ -118,7 +119,7 @@ fn TabBar() -> impl IntoView {
 fn ShareLink() -> impl IntoView {
     let state = expect_context::<AppState>();
     let copied = RwSignal::new(false);
-    let url = move || state.with(state::share_url);
+    let url = move || state::share_url(&state.snapshot());
     let copy = move |_| {
         let text = url();
         if let Some(window) = web_sys::window() {
@@ -178,47 +179,29 @@ fn WorkerBadge() -> impl IntoView {
 #[component]
 fn Diagnostics() -> impl IntoView {
     let log = RwSignal::new(String::new());
-    let fraction = RwSignal::new(0.0);
-    let label = RwSignal::new(String::new());
-    let running = RwSignal::new(None::<u32>);
+    // The busy job's result: how long it took, in ms.
+    let spin_job = Job::<f64>::new();
     let ping = move |_| {
         let started = js_sys::Date::now();
         worker_client::request(Request::Ping, move |r| {
             log.set(match r {
-                Response::Pong { version } => format!("Pong from engine {version} in {:.1} ms", js_sys::Date::now() - started),
+                Response::Pong { version } => format!(
+                    "Pong from engine {version} in {:.1} ms",
+                    js_sys::Date::now() - started
+                ),
                 other => format!("{other:?}"),
             })
         });
     };
     let spin = move |_| {
-        fraction.set(0.0);
-        label.set("Worker busy…".into());
-        let id = worker_client::request(Request::Spin { millis: 3000 }, move |r| match r {
-            Response::Progress { fraction: f, .. } => {
-                fraction.set(f);
-                label.set(format!("Worker busy… {:.0}%", f * 100.0));
-            }
-            Response::Done { millis } => {
-                running.set(None);
-                fraction.set(1.0);
-                label.set(format!("Done in {millis:.0} ms; the page stayed responsive."));
-            }
-            Response::Cancelled => {
-                running.set(None);
-                label.set("Stopped.".into());
-            }
-            Response::Error { message } => {
-                running.set(None);
-                label.set(message);
-            }
-            _ => {}
-        });
-        running.set(Some(id));
-    };
-    let stop = move |_| {
-        if let Some(id) = running.get_untracked() {
-            worker_client::cancel(id);
-        }
+        spin_job.start(
+            Request::Spin { millis: 3000 },
+            "Worker busy…",
+            |r| match r {
+                Response::Done { millis } => Answer::Done(millis),
+                _ => Answer::Continue,
+            },
+        );
     };
     let crash = move |_| {
         worker_client::request(Request::Crash, move |r| {
@@ -227,17 +210,38 @@ fn Diagnostics() -> impl IntoView {
             }
         });
     };
+    let fraction = Signal::derive(move || {
+        spin_job.with(|s| match s {
+            JobState::Running { fraction, .. } => *fraction,
+            JobState::Done(_) => 1.0,
+            _ => 0.0,
+        })
+    });
+    let label = Signal::derive(move || {
+        spin_job.with(|s| match s {
+            JobState::Idle => String::new(),
+            JobState::Running { fraction, .. } if *fraction > 0.0 => {
+                format!("Worker busy… {:.0}%", fraction * 100.0)
+            }
+            JobState::Running { message, .. } => message.clone(),
+            JobState::Done(millis) => {
+                format!("Done in {millis:.0} ms; the page stayed responsive.")
+            }
+            JobState::Failed(message) => message.clone(),
+            JobState::Cancelled => "Stopped.".to_string(),
+        })
+    });
     view! {
         <details class="diagnostics" data-testid="diagnostics">
             <summary>"Diagnostics: the compute worker"</summary>
             <p>"All computation runs in a Web Worker so this page never freezes. These buttons show how."</p>
             <div class="row">
                 <button data-testid="ping" on:click=ping>"Ping the worker"</button>
-                <button data-testid="spin" on:click=spin disabled=move || running.get().is_some()>"Keep it busy for 3 s"</button>
-                <button data-testid="diag-stop" on:click=stop disabled=move || running.get().is_none()>"Stop"</button>
+                <button data-testid="spin" on:click=spin disabled=move || spin_job.is_running()>"Keep it busy for 3 s"</button>
+                <button data-testid="diag-stop" on:click=move |_| spin_job.cancel() disabled=move || !spin_job.is_running()>"Stop"</button>
                 <button data-testid="crash" on:click=crash>"Crash the worker (it restarts)"</button>
             </div>
-            <ProgressBar fraction=fraction.into() label=label.into()/>
+            <ProgressBar fraction=fraction label=label/>
             <output data-testid="diagnostics-log">{move || log.get()}</output>
         </details>
     }

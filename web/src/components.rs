@@ -1,12 +1,24 @@
-//! Small reusable controls. Each is bound to one field of the app state
-//! through a getter and a setter, so every control is automatically part of
-//! share links and restored by them.
+//! Small reusable controls. Each is bound to one setting of a tab's state
+//! through a [`Bind`] (a `create_slice` of the tab's signal), so every
+//! control is automatically part of share links and restored by them.
 
-use crate::state::AppState;
 use leptos::prelude::*;
-use llmlab_core::share::ShareState;
 
-/// A labelled multi-line text box bound to a text field of the state.
+/// A control's two-way binding to one setting: its value, read reactively,
+/// and a setter.
+pub type Bind<V> = (Signal<V>, SignalSetter<V>);
+
+/// Binds a control to one field of a tab's settings. A slice only wakes its
+/// control when that field changes, not on every edit of the tab's state.
+pub fn bind<T, V>(settings: RwSignal<T>, get: fn(&T) -> V, set: fn(&mut T, V)) -> Bind<V>
+where
+    T: Send + Sync + 'static,
+    V: PartialEq + Clone + Send + Sync + 'static,
+{
+    create_slice(settings, get, set)
+}
+
+/// A labelled multi-line text box bound to a text setting.
 /// Text is always rendered as text (`prop:value`), never as HTML.
 #[component]
 pub fn TextField(
@@ -14,10 +26,8 @@ pub fn TextField(
     label: &'static str,
     /// `data-testid` for end-to-end tests.
     testid: &'static str,
-    /// Reads the field.
-    get: fn(&ShareState) -> String,
-    /// Writes the field.
-    set: fn(&mut ShareState, String),
+    /// The setting.
+    bind: Bind<String>,
     /// Visible rows.
     #[prop(default = 4)]
     rows: u32,
@@ -25,7 +35,7 @@ pub fn TextField(
     #[prop(default = "")]
     placeholder: &'static str,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (value, set) = bind;
     view! {
         <label class="field">
             <span class="label">{label}</span>
@@ -34,11 +44,8 @@ pub fn TextField(
                 rows=rows
                 placeholder=placeholder
                 spellcheck="false"
-                prop:value=move || state.with(get)
-                on:input=move |ev| {
-                    let value = event_target_value(&ev);
-                    state.update(|s| set(s, value));
-                }
+                prop:value=move || value.get()
+                on:input=move |ev| set.set(event_target_value(&ev))
             ></textarea>
         </label>
     }
@@ -58,12 +65,10 @@ pub fn NumberField(
     max: f64,
     /// Step of the arrows.
     step: f64,
-    /// Reads the field.
-    get: fn(&ShareState) -> f64,
-    /// Writes the field.
-    set: fn(&mut ShareState, f64),
+    /// The setting, as a number.
+    bind: Bind<f64>,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (value, set) = bind;
     view! {
         <label class="field number">
             <span class="label">{label}</span>
@@ -73,11 +78,11 @@ pub fn NumberField(
                 min=min
                 max=max
                 step=step
-                prop:value=move || state.with(get).to_string()
+                prop:value=move || value.get().to_string()
                 on:change=move |ev| {
                     if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
                         if v.is_finite() {
-                            state.update(|s| set(s, v.clamp(min, max)));
+                            set.set(v.clamp(min, max));
                         }
                     }
                 }
@@ -95,22 +100,17 @@ pub fn SelectField(
     testid: &'static str,
     /// `(value, visible text)` pairs.
     options: &'static [(&'static str, &'static str)],
-    /// Reads the field (one of the option values).
-    get: fn(&ShareState) -> String,
-    /// Writes the field.
-    set: fn(&mut ShareState, String),
+    /// The setting, as one of the option values.
+    bind: Bind<String>,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (value, set) = bind;
     view! {
         <label class="field">
             <span class="label">{label}</span>
             <select
                 data-testid=testid
-                prop:value=move || state.with(get)
-                on:change=move |ev| {
-                    let value = event_target_value(&ev);
-                    state.update(|s| set(s, value));
-                }
+                prop:value=move || value.get()
+                on:change=move |ev| set.set(event_target_value(&ev))
             >
                 {options
                     .iter()
@@ -119,6 +119,42 @@ pub fn SelectField(
             </select>
         </label>
     }
+}
+
+/// A checkbox bound to a switch setting.
+#[component]
+pub fn CheckField(
+    /// Visible label, after the box.
+    label: &'static str,
+    /// `data-testid` for end-to-end tests.
+    testid: &'static str,
+    /// The setting.
+    bind: Bind<bool>,
+    /// CSS class of the label.
+    #[prop(default = "check")]
+    class: &'static str,
+    /// Tooltip.
+    #[prop(default = "")]
+    title: &'static str,
+) -> impl IntoView {
+    let (value, set) = bind;
+    view! {
+        <label class=class title=title>
+            <input type="checkbox" data-testid=testid
+                prop:checked=move || value.get()
+                on:change=move |ev| set.set(event_target_checked(&ev))/>
+            {label}
+        </label>
+    }
+}
+
+/// Make whitespace in a token visible.
+pub fn visible(token: &str) -> String {
+    token
+        .replace(' ', "␣")
+        .replace('\n', "↵")
+        .replace('\t', "⇥")
+        .replace('\r', "␍")
 }
 
 /// A progress bar with a label; `fraction` in `[0, 1]`.
@@ -135,21 +171,5 @@ pub fn ProgressBar(
             <div class="progress-fill" style:width=move || format!("{:.1}%", fraction.get().clamp(0.0, 1.0) * 100.0)></div>
             <span class="progress-label">{move || label.get()}</span>
         </div>
-    }
-}
-
-/// Plain statement that a tab's engine has not landed yet, naming the issue.
-#[component]
-pub fn NotLanded(
-    /// What is missing, e.g. "The tokenizers".
-    what: &'static str,
-    /// The issue that delivers it.
-    issue: u32,
-) -> impl IntoView {
-    view! {
-        <p class="not-landed" data-testid="not-landed" role="status">
-            {what} " have not landed yet (issue #" {issue} "). "
-            "The inputs below are kept in share links and will work unchanged when they do."
-        </p>
     }
 }

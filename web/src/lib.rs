@@ -2,12 +2,15 @@
 //!
 //! The LLM Lab playground: a Leptos 0.8 client-side app. The UI thread only
 //! renders; every computation is a message to the Web Worker
-//! ([`worker_client`]). The whole state lives in [`llmlab_core::share::ShareState`],
-//! mirrored into the URL hash ([`state`]) so a link reproduces a run, and the
-//! texts a user typed are also kept in `localStorage` ([`storage`]).
+//! ([`worker_client`]), and every tab follows a job through one
+//! [`job::JobState`] (idle, running, done, failed, cancelled). The whole
+//! state lives in [`llmlab_core::share::ShareState`], held as one signal per
+//! tab and mirrored into the URL hash ([`state`]) so a link reproduces a run;
+//! the texts a user typed are also kept in `localStorage` ([`storage`]).
 
 pub mod app;
 pub mod components;
+pub mod job;
 pub mod model_picker;
 pub mod state;
 pub mod storage;

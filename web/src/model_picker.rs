@@ -6,6 +6,7 @@
 //! user clicks "Load".
 
 use crate::components::ProgressBar;
+use crate::job::JobState;
 use crate::state::AppState;
 use crate::storage;
 use crate::worker_client::{self, base_url};
@@ -13,23 +14,9 @@ use leptos::prelude::*;
 use llmlab_wasm::protocol::model::{ModelRequest, ModelResponse, ModelSummary, NamedFile};
 use llmlab_wasm::protocol::{Request, Response};
 
-/// Where the loaded model stands; provided as context by the app.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelState {
-    /// Nothing loaded yet.
-    Empty,
-    /// Loading, with progress.
-    Loading {
-        /// Done so far.
-        fraction: f64,
-        /// What is happening.
-        message: String,
-    },
-    /// Ready.
-    Loaded(ModelSummary),
-    /// The last load failed (the previous model, if any, is gone).
-    Failed(String),
-}
+/// Where the loaded model stands (loading is a job like any other; done:
+/// the model is ready); provided as context by the app.
+pub type ModelState = JobState<ModelSummary>;
 
 /// The default Hub endpoint; tests point it at a local server that serves
 /// the same URL layout.
@@ -37,7 +24,9 @@ const DEFAULT_HUB: &str = "https://huggingface.co";
 
 /// Where Hub downloads come from (changeable under "Advanced").
 pub fn hub_endpoint() -> String {
-    storage::load("hub_endpoint").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_HUB.to_string())
+    storage::load("hub_endpoint")
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_HUB.to_string())
 }
 
 thread_local! {
@@ -51,16 +40,25 @@ fn start_load(request: ModelRequest, state: RwSignal<ModelState>) {
         n.set(n.get() + 1);
         n.get()
     });
-    state.set(ModelState::Loading { fraction: 0.0, message: "Starting…".into() });
+    state.set(JobState::Running {
+        id: 0,
+        fraction: 0.0,
+        message: "Starting…".into(),
+    });
     worker_client::request(Request::Model(request), move |r| {
         if NEWEST_LOAD.with(std::cell::Cell::get) != ticket {
             return;
         }
         match r {
-        Response::Progress { fraction, message } => state.set(ModelState::Loading { fraction, message }),
-        Response::Model(ModelResponse::Loaded(summary)) => state.set(ModelState::Loaded(summary)),
-        Response::Error { message } => state.set(ModelState::Failed(message)),
-        other => state.set(ModelState::Failed(format!("Unexpected answer: {other:?}"))),
+            Response::Progress { fraction, message } => state.set(JobState::Running {
+                id: 0,
+                fraction,
+                message,
+            }),
+            Response::Model(ModelResponse::Loaded(summary)) => state.set(JobState::Done(summary)),
+            Response::Error { message } => state.set(JobState::Failed(message)),
+            Response::Cancelled => state.set(JobState::Cancelled),
+            other => state.set(JobState::Failed(format!("Unexpected answer: {other:?}"))),
         }
     });
 }
@@ -82,7 +80,11 @@ pub fn load_hub(repo: &str, state: RwSignal<ModelState>) {
     let endpoint = hub_endpoint();
     start_load(
         ModelRequest::LoadUrl {
-            base: format!("{}/{}/resolve/main/", endpoint.trim_end_matches('/'), repo.trim()),
+            base: format!(
+                "{}/{}/resolve/main/",
+                endpoint.trim_end_matches('/'),
+                repo.trim()
+            ),
             label: repo.trim().to_string(),
             use_cache: true,
         },
@@ -107,7 +109,11 @@ pub fn describe(s: &ModelSummary) -> String {
         s.model_type,
         human(s.params.total),
         s.vocab_size,
-        if s.from_cache { " (from the offline cache)" } else { "" }
+        if s.from_cache {
+            " (from the offline cache)"
+        } else {
+            ""
+        }
     )
 }
 
@@ -117,7 +123,9 @@ pub fn ModelPicker() -> impl IntoView {
     let model = expect_context::<RwSignal<ModelState>>();
     let app = expect_context::<AppState>();
     let repo = RwSignal::new(
-        app.0.with_untracked(|s| s.model.strip_prefix("hub:").map(str::to_string)).unwrap_or_default(),
+        app.model
+            .with_untracked(|m| m.strip_prefix("hub:").map(str::to_string))
+            .unwrap_or_default(),
     );
     let endpoint = RwSignal::new(hub_endpoint());
     let on_files = move |ev: leptos::ev::Event| {
@@ -127,21 +135,34 @@ pub fn ModelPicker() -> impl IntoView {
         if files.is_empty() {
             return;
         }
-        app.update(|s| s.model = "default".into());
-        model.set(ModelState::Loading { fraction: 0.0, message: "Reading your files…".into() });
+        app.model.set("default".into());
+        model.set(JobState::Running {
+            id: 0,
+            fraction: 0.0,
+            message: "Reading your files…".into(),
+        });
         // Reading is asynchronous (the page stays responsive); the bytes
         // then go to the worker, which parses and validates them.
         wasm_bindgen_futures::spawn_local(async move {
             let mut named = Vec::with_capacity(files.len());
             for file in files {
                 if file.size() > 2.0 * 1024.0 * 1024.0 * 1024.0 {
-                    model.set(ModelState::Failed(format!("{} is larger than the 2 GiB a browser tab can hold.", file.name())));
+                    model.set(JobState::Failed(format!(
+                        "{} is larger than the 2 GiB a browser tab can hold.",
+                        file.name()
+                    )));
                     return;
                 }
                 match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-                    Ok(buffer) => named.push(NamedFile { name: file.name(), bytes: js_sys::Uint8Array::new(&buffer).to_vec() }),
+                    Ok(buffer) => named.push(NamedFile {
+                        name: file.name(),
+                        bytes: js_sys::Uint8Array::new(&buffer).to_vec(),
+                    }),
                     Err(_) => {
-                        model.set(ModelState::Failed(format!("{} could not be read.", file.name())));
+                        model.set(JobState::Failed(format!(
+                            "{} could not be read.",
+                            file.name()
+                        )));
                         return;
                     }
                 }
@@ -157,33 +178,36 @@ pub fn ModelPicker() -> impl IntoView {
             id.replace('%', "%25").replace('&', "%26")
         ));
         if !warnings.is_empty() || parsed.model != id {
-            model.set(ModelState::Failed(format!("'{r}' is not a Hub repo id like owner/name.")));
+            model.set(JobState::Failed(format!(
+                "'{r}' is not a Hub repo id like owner/name."
+            )));
             return;
         }
         storage::save("hub_endpoint", &endpoint.get_untracked());
-        app.update(|s| s.model = id);
+        app.model.set(id);
         load_hub(&r, model);
     };
-    let busy = move || matches!(model.get(), ModelState::Loading { .. });
+    let busy = move || matches!(model.get(), JobState::Running { .. });
     view! {
         <div class="model-picker" data-testid="model-picker">
             <div class="model-status" data-testid="model-status" aria-live="polite">
                 {move || match model.get() {
-                    ModelState::Empty => "No model loaded.".to_string(),
-                    ModelState::Loading { message, .. } => format!("Loading: {message}"),
-                    ModelState::Loaded(s) => format!("Model: {}", describe(&s)),
-                    ModelState::Failed(e) => format!("Loading failed: {e}"),
+                    JobState::Idle => "No model loaded.".to_string(),
+                    JobState::Running { message, .. } => format!("Loading: {message}"),
+                    JobState::Done(s) => format!("Model: {}", describe(&s)),
+                    JobState::Failed(e) => format!("Loading failed: {e}"),
+                    JobState::Cancelled => "Loading was cancelled.".to_string(),
                 }}
             </div>
             {move || match model.get() {
-                ModelState::Loading { fraction, message } => view! {
+                JobState::Running { fraction, message, .. } => view! {
                     <ProgressBar fraction=Signal::derive(move || fraction) label=Signal::derive(move || message.clone())/>
                 }.into_any(),
                 _ => ().into_any(),
             }}
             <div class="row">
                 <button data-testid="load-default" disabled=busy on:click=move |_| {
-                    app.update(|s| s.model = "default".into());
+                    app.model.set("default".into());
                     load_default(model);
                 }>"Load the default model"</button>
                 <label class="field">

@@ -1,27 +1,49 @@
 //! The app state and its two mirrors: the URL hash (share links) and
 //! `localStorage` (typed text survives a reload).
 //!
+//! [`AppState`] holds one signal per part of [`ShareState`]: the open tab,
+//! the model, the seed, and each tab's settings. A tab reads and writes only
+//! its own part, so typing in one tab does not wake the others; only the
+//! mirror into the hash reads them all.
+//!
 //! Precedence when the page opens: a hash in the URL wins (that is what a
 //! shared link is for); without one, the last texts typed here are restored.
 
 use crate::storage;
 use leptos::prelude::*;
-use llmlab_core::share::{ShareState, MAX_TEXT_CHARS};
+use llmlab_core::share::{
+    EvaluateSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
+    TrainSettings, MAX_TEXT_CHARS,
+};
 
 /// Text fields persisted in `localStorage`: (storage key, getter, setter).
-type TextField = (&'static str, fn(&ShareState) -> &String, fn(&mut ShareState, String));
+type TextField = (
+    &'static str,
+    fn(&ShareState) -> &String,
+    fn(&mut ShareState, String),
+);
 
 /// The texts the user typed. Settings are small and live in the hash only.
 pub const PERSISTED_TEXTS: [TextField; 4] = [
-    ("prompt", |s| &s.prompt, |s, v| s.prompt = v),
-    ("tok_text", |s| &s.tok_text, |s, v| s.tok_text = v),
-    ("hyp", |s| &s.hyp, |s, v| s.hyp = v),
-    ("refs", |s| &s.refs, |s, v| s.refs = v),
+    (
+        "prompt",
+        |s| &s.generate.prompt,
+        |s, v| s.generate.prompt = v,
+    ),
+    (
+        "tok_text",
+        |s| &s.tokenize.tok_text,
+        |s, v| s.tokenize.tok_text = v,
+    ),
+    ("hyp", |s| &s.evaluate.hyp, |s, v| s.evaluate.hyp = v),
+    ("refs", |s| &s.evaluate.refs, |s, v| s.evaluate.refs = v),
 ];
 
 /// The current `location.hash` (with `#`), or empty.
 pub fn current_hash() -> String {
-    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
 }
 
 /// State at page load, plus warnings about the link (shown to the user).
@@ -47,7 +69,8 @@ pub fn mirror(state: &ShareState) {
     if let Some(window) = web_sys::window() {
         if current_hash() != hash {
             if let Ok(history) = window.history() {
-                let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&hash));
+                let _ =
+                    history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&hash));
             }
         }
     }
@@ -65,17 +88,98 @@ pub fn share_url(state: &ShareState) -> String {
     format!("{base}{}", state.to_hash())
 }
 
-/// The app state as one signal, provided as context to every tab.
+/// The app state, one signal per part, provided as context to every tab.
 #[derive(Clone, Copy)]
-pub struct AppState(pub RwSignal<ShareState>);
+pub struct AppState {
+    /// The open tab.
+    pub tab: RwSignal<Tab>,
+    /// `default` or `hub:owner/name`.
+    pub model: RwSignal<String>,
+    /// One seed for sampling and training.
+    pub seed: RwSignal<u64>,
+    /// The Tokenize tab's settings.
+    pub tokenize: RwSignal<TokenizeSettings>,
+    /// The Generate tab's settings.
+    pub generate: RwSignal<GenerateSettings>,
+    /// The Inside tab's settings.
+    pub inside: RwSignal<InsideSettings>,
+    /// The Train tab's settings.
+    pub train: RwSignal<TrainSettings>,
+    /// The Evaluate tab's settings.
+    pub evaluate: RwSignal<EvaluateSettings>,
+}
+
+/// Set `signal` to `value` only if it differs, so restoring a link wakes
+/// only the parts it changed.
+fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    if signal.with_untracked(|v| *v != value) {
+        signal.set(value);
+    }
+}
 
 impl AppState {
-    /// Read a value from the state (tracked).
-    pub fn with<R>(&self, f: impl FnOnce(&ShareState) -> R) -> R {
-        self.0.with(f)
+    /// Signals holding `state`.
+    pub fn new(state: ShareState) -> Self {
+        let ShareState {
+            tab,
+            model,
+            seed,
+            tokenize,
+            generate,
+            inside,
+            train,
+            evaluate,
+        } = state;
+        Self {
+            tab: RwSignal::new(tab),
+            model: RwSignal::new(model),
+            seed: RwSignal::new(seed),
+            tokenize: RwSignal::new(tokenize),
+            generate: RwSignal::new(generate),
+            inside: RwSignal::new(inside),
+            train: RwSignal::new(train),
+            evaluate: RwSignal::new(evaluate),
+        }
     }
-    /// Change the state.
-    pub fn update(&self, f: impl FnOnce(&mut ShareState)) {
-        self.0.update(f)
+
+    /// The whole state (tracked: the caller reruns when any part changes).
+    pub fn snapshot(&self) -> ShareState {
+        ShareState {
+            tab: self.tab.get(),
+            model: self.model.get(),
+            seed: self.seed.get(),
+            tokenize: self.tokenize.get(),
+            generate: self.generate.get(),
+            inside: self.inside.get(),
+            train: self.train.get(),
+            evaluate: self.evaluate.get(),
+        }
+    }
+
+    /// The whole state, untracked.
+    pub fn snapshot_untracked(&self) -> ShareState {
+        untrack(|| self.snapshot())
+    }
+
+    /// Replace the whole state (a link pasted into an open page).
+    pub fn replace(&self, state: ShareState) {
+        let ShareState {
+            tab,
+            model,
+            seed,
+            tokenize,
+            generate,
+            inside,
+            train,
+            evaluate,
+        } = state;
+        set_if_changed(self.tab, tab);
+        set_if_changed(self.model, model);
+        set_if_changed(self.seed, seed);
+        set_if_changed(self.tokenize, tokenize);
+        set_if_changed(self.generate, generate);
+        set_if_changed(self.inside, inside);
+        set_if_changed(self.train, train);
+        set_if_changed(self.evaluate, evaluate);
     }
 }

@@ -9,12 +9,13 @@ mod human;
 
 use human::HumanEval;
 
-use crate::components::{NumberField, ProgressBar, SelectField, TextField};
+use crate::components::{bind, visible, NumberField, SelectField, TextField};
+use crate::job::{Answer, Job, JobState, JobStatus};
 use crate::model_picker::{ModelPicker, ModelState};
 use crate::state::AppState;
 use crate::worker_client;
 use leptos::prelude::*;
-use llmlab_core::share::ShareState;
+use llmlab_core::share::EvaluateSettings;
 use llmlab_wasm::protocol::evaluate::{
     BleuView, EvaluateRequest, EvaluateResponse, Piece, RougeView, ScoreSettings, SurpriseToken,
 };
@@ -25,10 +26,19 @@ const MAX_UPLOAD_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 /// Per-line ROUGE rows listed under the table.
 const LISTED_LINES: usize = 50;
 
-const TOKENIZERS: &[(&str, &str)] =
-    &[("13a", "13a (default)"), ("intl", "intl"), ("none", "none"), ("char", "char"), ("zh", "zh")];
-const SMOOTHING: &[(&str, &str)] =
-    &[("exp", "exp (default)"), ("floor", "floor"), ("add-k", "add-k"), ("none", "none")];
+const TOKENIZERS: &[(&str, &str)] = &[
+    ("13a", "13a (default)"),
+    ("intl", "intl"),
+    ("none", "none"),
+    ("char", "char"),
+    ("zh", "zh"),
+];
+const SMOOTHING: &[(&str, &str)] = &[
+    ("exp", "exp (default)"),
+    ("floor", "floor"),
+    ("add-k", "add-k"),
+    ("none", "none"),
+];
 
 /// The reference sets of the references text: a line holding only `---`
 /// starts the next set.
@@ -53,13 +63,17 @@ fn segment(text: &str, i: usize) -> Option<String> {
     text.split('\n').nth(i).map(String::from)
 }
 
-fn score_settings(s: &ShareState) -> ScoreSettings {
+fn score_settings(s: &EvaluateSettings) -> ScoreSettings {
     ScoreSettings {
         tokenize: s.bleu_tokenize.clone(),
         smooth_method: s.bleu_smooth.clone(),
         smooth_value: s.bleu_smooth_value,
         lowercase: s.metric_lowercase,
-        rouge_types: s.rouge_types.split(',').map(|t| t.trim().to_string()).collect(),
+        rouge_types: s
+            .rouge_types
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .collect(),
         stem: s.rouge_stem,
     }
 }
@@ -92,69 +106,12 @@ struct PerplexityView {
     millis: f64,
 }
 
-/// A job in flight: its id, progress and label.
-#[derive(Clone, Copy)]
-struct Job {
-    id: RwSignal<Option<u32>>,
-    fraction: RwSignal<f64>,
-    message: RwSignal<String>,
-}
-
-impl Job {
-    fn new() -> Self {
-        Self { id: RwSignal::new(None), fraction: RwSignal::new(0.0), message: RwSignal::new(String::new()) }
-    }
-    fn running(&self) -> bool {
-        self.id.get().is_some()
-    }
-    fn cancel(&self) {
-        if let Some(id) = self.id.get_untracked() {
-            worker_client::cancel(id);
-        }
-    }
-
-    /// Send `request` unless this job is already running: progress goes to
-    /// the bar, errors and cancellation (named by `what`) to `error`, and the
-    /// area's answer to `on_answer`.
-    fn start(
-        self,
-        request: EvaluateRequest,
-        what: &'static str,
-        starting: &str,
-        error: RwSignal<Option<String>>,
-        on_answer: impl Fn(EvaluateResponse) + 'static,
-    ) {
-        if self.id.get_untracked().is_some() {
-            return;
-        }
-        error.set(None);
-        self.fraction.set(0.0);
-        self.message.set(starting.into());
-        let id = worker_client::request(Request::Evaluate(request), move |r| match r {
-            Response::Progress { fraction, message } => {
-                self.fraction.set(fraction);
-                self.message.set(message);
-            }
-            Response::Evaluate(answer) => {
-                self.id.set(None);
-                on_answer(answer);
-            }
-            Response::Error { message } => {
-                self.id.set(None);
-                error.set(Some(message));
-            }
-            Response::Cancelled => {
-                self.id.set(None);
-                error.set(Some(format!("{what} was cancelled.")));
-            }
-            _ => {}
-        });
-        self.id.set(Some(id));
-    }
-}
-
 /// Reads a chosen file as text into `on_text(name, text)`.
-fn read_file(ev: &leptos::ev::Event, error: RwSignal<Option<String>>, on_text: impl Fn(String, String) + 'static) {
+fn read_file(
+    ev: &leptos::ev::Event,
+    error: RwSignal<Option<String>>,
+    on_text: impl Fn(String, String) + 'static,
+) {
     let input: web_sys::HtmlInputElement = event_target(ev);
     let files = input.files();
     let count = files.as_ref().map_or(0, |f| f.length());
@@ -169,10 +126,17 @@ fn read_file(ev: &leptos::ev::Event, error: RwSignal<Option<String>>, on_text: i
         for file in chosen {
             let name = file.name();
             if file.size() > MAX_UPLOAD_BYTES {
-                error.set(Some(format!("{name} is {:.0} MB; the limit here is 64 MB.", file.size() / 1e6)));
+                error.set(Some(format!(
+                    "{name} is {:.0} MB; the limit here is 64 MB.",
+                    file.size() / 1e6
+                )));
                 return;
             }
-            match wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|v| v.as_string()) {
+            match wasm_bindgen_futures::JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|v| v.as_string())
+            {
                 Some(text) => on_text(name, text),
                 None => {
                     error.set(Some(format!("{name} could not be read as text.")));
@@ -186,17 +150,21 @@ fn read_file(ev: &leptos::ev::Event, error: RwSignal<Option<String>>, on_text: i
 /// The Evaluate tab.
 #[component]
 pub fn EvaluateTab() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let scores = RwSignal::new(None::<Scores>);
-    let score_error = RwSignal::new(None::<String>);
+    let eval = expect_context::<AppState>().evaluate;
     let upload_error = RwSignal::new(None::<String>);
     let upload_note = RwSignal::new(None::<String>);
-    let scoring = Job::new();
+    let scoring = Job::<Scores>::new();
+    let scores = scoring.last_result();
     let score = move || {
         let (hypotheses, references, settings) =
-            state.0.with_untracked(|s| (s.hyp.clone(), reference_sets(&s.refs), score_settings(s)));
-        scoring.start(EvaluateRequest::Score { hypotheses, references, settings }, "Scoring", "Scoring…", score_error, move |answer| {
-            if let EvaluateResponse::Scored {
+            eval.with_untracked(|s| (s.hyp.clone(), reference_sets(&s.refs), score_settings(s)));
+        let request = Request::Evaluate(EvaluateRequest::Score {
+            hypotheses,
+            references,
+            settings,
+        });
+        scoring.start(request, "Scoring…", move |answer| match answer {
+            Response::Evaluate(EvaluateResponse::Scored {
                 lines,
                 reference_sets,
                 bleu,
@@ -206,40 +174,48 @@ pub fn EvaluateTab() -> impl IntoView {
                 rouge_mean,
                 rouge_per_line,
                 millis,
-            } = answer
-            {
-                scores.set(Some(Scores {
-                    lines,
-                    reference_sets,
-                    bleu,
-                    chrf,
-                    chrf_plus_plus,
-                    rouge_types,
-                    rouge_mean,
-                    rouge_per_line,
-                    millis,
-                }));
-            }
+            }) => Answer::Done(Scores {
+                lines,
+                reference_sets,
+                bleu,
+                chrf,
+                chrf_plus_plus,
+                rouge_types,
+                rouge_mean,
+                rouge_per_line,
+                millis,
+            }),
+            _ => Answer::Continue,
         });
     };
     let on_hyp_file = move |ev: leptos::ev::Event| {
         read_file(&ev, upload_error, move |name, text| {
-            upload_note.set(Some(format!("Hypotheses from {name} ({} bytes)", text.len())));
-            state.update(|s| s.hyp = text);
+            upload_note.set(Some(format!(
+                "Hypotheses from {name} ({} bytes)",
+                text.len()
+            )));
+            eval.update(|s| s.hyp = text);
         })
     };
     let on_ref_files = move |ev: leptos::ev::Event| {
         // Each file becomes one more reference set (the first fills an empty box).
         read_file(&ev, upload_error, move |name, text| {
             let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
-            upload_note.set(Some(format!("Reference set from {name} ({} bytes)", text.len())));
-            state.update(|s| {
+            upload_note.set(Some(format!(
+                "Reference set from {name} ({} bytes)",
+                text.len()
+            )));
+            eval.update(|s| {
                 let current = s.refs.strip_suffix('\n').unwrap_or(&s.refs);
-                s.refs = if current.trim().is_empty() { text } else { format!("{current}\n---\n{text}") };
+                s.refs = if current.trim().is_empty() {
+                    text
+                } else {
+                    format!("{current}\n---\n{text}")
+                };
             });
         })
     };
-    let set_count = move || state.with(|s| reference_sets(&s.refs).len());
+    let set_count = move || eval.with(|s| reference_sets(&s.refs).len());
 
     view! {
         <section class="eval" data-testid="panel-eval" aria-labelledby="tab-eval">
@@ -248,7 +224,7 @@ pub fn EvaluateTab() -> impl IntoView {
             <div class="eval-corpus">
                 <div>
                     <TextField label="Hypotheses (one segment per line)" testid="hyp" rows=6
-                        get=|s| s.hyp.clone() set=|s, v| s.hyp = v/>
+                        bind=bind(eval, |s| s.hyp.clone(), |s, v| s.hyp = v)/>
                     <label class="field">
                         <span class="label">"…or upload a hypothesis file"</span>
                         <input type="file" accept=".txt,text/plain" data-testid="hyp-upload" on:change=on_hyp_file/>
@@ -256,7 +232,7 @@ pub fn EvaluateTab() -> impl IntoView {
                 </div>
                 <div>
                     <TextField label="References (one per line; separate extra reference sets with a line ---)" testid="refs" rows=6
-                        get=|s| s.refs.clone() set=|s, v| s.refs = v/>
+                        bind=bind(eval, |s| s.refs.clone(), |s, v| s.refs = v)/>
                     <label class="field">
                         <span class="label">"…or upload reference files (each adds a set)"</span>
                         <input type="file" multiple accept=".txt,text/plain" data-testid="ref-upload" on:change=on_ref_files/>
@@ -268,46 +244,42 @@ pub fn EvaluateTab() -> impl IntoView {
             {move || upload_error.get().map(|e| view! { <p class="error" role="alert" data-testid="upload-error">{e}</p> })}
             <div class="row eval-options">
                 <SelectField label="BLEU tokenizer" testid="bleu-tokenize" options=TOKENIZERS
-                    get=|s| s.bleu_tokenize.clone() set=|s, v| s.bleu_tokenize = v/>
+                    bind=bind(eval, |s| s.bleu_tokenize.clone(), |s, v| s.bleu_tokenize = v)/>
                 <SelectField label="Smoothing" testid="bleu-smooth" options=SMOOTHING
-                    get=|s| s.bleu_smooth.clone() set=|s, v| s.bleu_smooth = v/>
+                    bind=bind(eval, |s| s.bleu_smooth.clone(), |s, v| s.bleu_smooth = v)/>
                 <label class="field">
                     <span class="label">"Smoothing value (empty: default)"</span>
                     <input data-testid="bleu-smooth-value" inputmode="decimal" size="6"
-                        prop:value=move || state.with(|s| s.bleu_smooth_value.map(|v| v.to_string()).unwrap_or_default())
+                        prop:value=move || eval.with(|s| s.bleu_smooth_value.map(|v| v.to_string()).unwrap_or_default())
                         on:change=move |ev| {
                             let text = event_target_value(&ev);
                             let value = text.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v.clamp(0.0, 100.0));
-                            state.update(|s| s.bleu_smooth_value = value);
+                            eval.update(|s| s.bleu_smooth_value = value);
                         }/>
                 </label>
                 <label class="field check">
                     <input type="checkbox" data-testid="metric-lowercase"
-                        prop:checked=move || state.with(|s| s.metric_lowercase)
-                        on:change=move |ev| { let on = event_target_checked(&ev); state.update(|s| s.metric_lowercase = on) }/>
+                        prop:checked=move || eval.with(|s| s.metric_lowercase)
+                        on:change=move |ev| { let on = event_target_checked(&ev); eval.update(|s| s.metric_lowercase = on) }/>
                     <span class="label">"Lowercase (BLEU, chrF)"</span>
                 </label>
                 <label class="field">
                     <span class="label">"ROUGE types"</span>
                     <input data-testid="rouge-types" size="28"
-                        prop:value=move || state.with(|s| s.rouge_types.clone())
-                        on:change=move |ev| { let v = event_target_value(&ev); state.update(|s| s.rouge_types = v.replace(' ', "")) }/>
+                        prop:value=move || eval.with(|s| s.rouge_types.clone())
+                        on:change=move |ev| { let v = event_target_value(&ev); eval.update(|s| s.rouge_types = v.replace(' ', "")) }/>
                 </label>
                 <label class="field check">
                     <input type="checkbox" data-testid="rouge-stem"
-                        prop:checked=move || state.with(|s| s.rouge_stem)
-                        on:change=move |ev| { let on = event_target_checked(&ev); state.update(|s| s.rouge_stem = on) }/>
+                        prop:checked=move || eval.with(|s| s.rouge_stem)
+                        on:change=move |ev| { let on = event_target_checked(&ev); eval.update(|s| s.rouge_stem = on) }/>
                     <span class="label">"Porter stemmer (ROUGE)"</span>
                 </label>
             </div>
             <div class="row">
-                <button class="primary" data-testid="score" disabled=move || scoring.running() on:click=move |_| score()>"Score"</button>
-                {move || scoring.running().then(|| view! {
-                    <ProgressBar fraction=Signal::derive(move || scoring.fraction.get()) label=Signal::derive(move || scoring.message.get())/>
-                    <button data-testid="score-cancel" on:click=move |_| scoring.cancel()>"Cancel"</button>
-                })}
+                <button class="primary" data-testid="score" disabled=move || scoring.is_running() on:click=move |_| score()>"Score"</button>
             </div>
-            {move || score_error.get().map(|e| view! { <p class="error" role="alert" data-testid="score-error">{e}</p> })}
+            <JobStatus job=scoring what="Scoring" bar=true cancel_testid="score-cancel" error_testid="score-error"/>
             {move || scores.get().map(|s| view! { <ScoreResults scores=s/> })}
             <PerplexitySection/>
             <HumanEval/>
@@ -371,17 +343,17 @@ fn ScoreResults(scores: Scores) -> impl IntoView {
     let (chrfpp_text, chrfpp_exact) = exact(scores.chrf_plus_plus, 2);
     let types = scores.rouge_types.clone();
     let per_line = scores.rouge_per_line.clone();
-    let state = expect_context::<AppState>();
+    let eval = expect_context::<AppState>().evaluate;
     let listed = per_line
         .iter()
         .take(LISTED_LINES)
         .enumerate()
         .map(|(i, line)| {
             view! {
-                <tr class:selected=move || state.with(|s| s.eval_line as usize == i)>
+                <tr class:selected=move || eval.with(|s| s.eval_line as usize == i)>
                     <td class="num">{i + 1}</td>
                     {line.iter().map(|v| view! { <td class="num">{format!("{:.4}", v.fmeasure)}</td> }).collect_view()}
-                    <td><button data-testid=format!("align-line-{i}") on:click=move |_| state.update(|s| s.eval_line = i as u32)>"Align"</button></td>
+                    <td><button data-testid=format!("align-line-{i}") on:click=move |_| eval.update(|s| s.eval_line = i as u32)>"Align"</button></td>
                 </tr>
             }
         })
@@ -428,47 +400,79 @@ fn ScoreResults(scores: Scores) -> impl IntoView {
 fn highlighted(pieces: Vec<Piece>) -> impl IntoView {
     pieces
         .into_iter()
-        .map(|p| if p.lcs { view! { <mark class="lcs">{p.text}</mark> }.into_any() } else { view! { <span>{p.text}</span> }.into_any() })
+        .map(|p| {
+            if p.lcs {
+                view! { <mark class="lcs">{p.text}</mark> }.into_any()
+            } else {
+                view! { <span>{p.text}</span> }.into_any()
+            }
+        })
         .collect_view()
 }
 
 /// The ROUGE-L longest common subsequence of the chosen line.
 #[component]
 fn Alignment(lines: usize) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let aligned = RwSignal::new(None::<EvaluateResponse>);
-    let error = RwSignal::new(None::<String>);
+    let eval = expect_context::<AppState>().evaluate;
+    // The latest request wins (the line or the texts changed): its answer
+    // replaces whatever the earlier one said.
+    let aligned = Job::<EvaluateResponse>::new();
     // Re-align when the line, the texts or the stemmer change (a memo, so
     // edits elsewhere in the state do not re-run it).
     let inputs = Memo::new(move |_| {
-        state.with(|s| {
+        eval.with(|s| {
             let line = s.eval_line as usize;
-            let first = reference_sets(&s.refs).into_iter().next().unwrap_or_default();
-            (line, segment(&first, line), segment(&s.hyp, line), s.rouge_stem)
+            let first = reference_sets(&s.refs)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            (
+                line,
+                segment(&first, line),
+                segment(&s.hyp, line),
+                s.rouge_stem,
+            )
         })
     });
     Effect::new(move |_| {
         let (line, target, prediction, stem) = inputs.get();
         let (Some(target), Some(prediction)) = (target, prediction) else {
-            aligned.set(None);
-            error.set(Some(format!("Line {} does not exist in both texts.", line + 1)));
+            aligned.set(JobState::Failed(format!(
+                "Line {} does not exist in both texts.",
+                line + 1
+            )));
             return;
         };
-        error.set(None);
-        worker_client::request(Request::Evaluate(EvaluateRequest::Align { target, prediction, stem }), move |r| match r {
-            Response::Evaluate(a @ EvaluateResponse::Aligned { .. }) => aligned.set(Some(a)),
-            Response::Error { message } => error.set(Some(message)),
-            _ => {}
+        aligned.set(JobState::Running {
+            id: 0,
+            fraction: 0.0,
+            message: String::new(),
         });
+        worker_client::request(
+            Request::Evaluate(EvaluateRequest::Align {
+                target,
+                prediction,
+                stem,
+            }),
+            move |r| match r {
+                Response::Evaluate(a @ EvaluateResponse::Aligned { .. }) => {
+                    aligned.set(JobState::Done(a))
+                }
+                Response::Error { message } | Response::Panic { message } => {
+                    aligned.set(JobState::Failed(message))
+                }
+                _ => {}
+            },
+        );
     });
     view! {
         <div class="eval-align" data-testid="alignment">
             <h3>"ROUGE-L: the longest common subsequence"</h3>
             <NumberField label="Line" testid="eval-line" min=0.0 max=(lines.max(1) - 1) as f64 step=1.0
-                get=|s| f64::from(s.eval_line) set=|s, v| s.eval_line = v as u32/>
+                bind=bind(eval, |s| f64::from(s.eval_line), |s, v| s.eval_line = v as u32)/>
             <p class="hint">"Line numbers start at 0 here. Marked words are in order in both texts; ROUGE-L precision is their count over the hypothesis' words, recall over the reference's."</p>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="align-error">{e}</p> })}
-            {move || match aligned.get() {
+            <JobStatus job=aligned error_testid="align-error"/>
+            {move || match aligned.result() {
                 Some(EvaluateResponse::Aligned { target, prediction, lcs_len, target_tokens, prediction_tokens, score }) => view! {
                     <p class="eval-align-text"><span class="label">"Reference: "</span><span data-testid="lcs-target">{highlighted(target)}</span></p>
                     <p class="eval-align-text"><span class="label">"Hypothesis: "</span><span data-testid="lcs-prediction">{highlighted(prediction)}</span></p>
@@ -494,40 +498,58 @@ fn surprise_colour(bits: f64) -> String {
 /// Perplexity of a text under the loaded model.
 #[component]
 fn PerplexitySection() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let eval = expect_context::<AppState>().evaluate;
     let model = expect_context::<RwSignal<ModelState>>();
-    let result = RwSignal::new(None::<PerplexityView>);
-    let error = RwSignal::new(None::<String>);
-    let job = Job::new();
+    let job = Job::<PerplexityView>::new();
+    let result = job.last_result();
     let run = move || {
-        let (text, max_length, stride) = state.0.with_untracked(|s| (s.ppl_text.clone(), s.ppl_max_length, s.ppl_stride));
-        job.start(EvaluateRequest::Perplexity { text, max_length, stride }, "Perplexity", "Tokenizing…", error, move |answer| {
-            if let EvaluateResponse::Perplexity { ppl, nll, tokens, bits_per_char, surprise, windows, max_length, stride, millis } =
-                answer
-            {
-                result.set(Some(PerplexityView { ppl, nll, tokens, bits_per_char, surprise, windows, max_length, stride, millis }));
-            }
+        let (text, max_length, stride) =
+            eval.with_untracked(|s| (s.ppl_text.clone(), s.ppl_max_length, s.ppl_stride));
+        let request = Request::Evaluate(EvaluateRequest::Perplexity {
+            text,
+            max_length,
+            stride,
+        });
+        job.start(request, "Tokenizing…", |answer| match answer {
+            Response::Evaluate(EvaluateResponse::Perplexity {
+                ppl,
+                nll,
+                tokens,
+                bits_per_char,
+                surprise,
+                windows,
+                max_length,
+                stride,
+                millis,
+            }) => Answer::Done(PerplexityView {
+                ppl,
+                nll,
+                tokens,
+                bits_per_char,
+                surprise,
+                windows,
+                max_length,
+                stride,
+                millis,
+            }),
+            _ => Answer::Continue,
         });
     };
-    let loaded = move || matches!(model.get(), ModelState::Loaded(_));
+    let loaded = move || matches!(model.get(), JobState::Done(_));
     view! {
         <section class="eval-ppl" data-testid="perplexity" aria-labelledby="ppl-title">
             <h3 id="ppl-title">"Perplexity"</h3>
             <p class="hint">"How surprised the loaded model is by a text: PPL = exp(mean negative log-likelihood per token). Long texts are scored in windows of at most the model's context, sliding by the stride (Hugging Face's method)."</p>
             <ModelPicker/>
-            <TextField label="Text" testid="ppl-text" rows=4 get=|s| s.ppl_text.clone() set=|s, v| s.ppl_text = v/>
+            <TextField label="Text" testid="ppl-text" rows=4 bind=bind(eval, |s| s.ppl_text.clone(), |s, v| s.ppl_text = v)/>
             <div class="row">
                 <NumberField label="Window (0 = model context)" testid="ppl-max-length" min=0.0 max=8192.0 step=1.0
-                    get=|s| f64::from(s.ppl_max_length) set=|s, v| s.ppl_max_length = v as u32/>
+                    bind=bind(eval, |s| f64::from(s.ppl_max_length), |s, v| s.ppl_max_length = v as u32)/>
                 <NumberField label="Stride (0 = window)" testid="ppl-stride" min=0.0 max=8192.0 step=1.0
-                    get=|s| f64::from(s.ppl_stride) set=|s, v| s.ppl_stride = v as u32/>
-                <button class="primary" data-testid="ppl-run" disabled=move || job.running() || !loaded() on:click=move |_| run()>"Compute perplexity"</button>
-                {move || job.running().then(|| view! {
-                    <ProgressBar fraction=Signal::derive(move || job.fraction.get()) label=Signal::derive(move || job.message.get())/>
-                    <button data-testid="ppl-cancel" on:click=move |_| job.cancel()>"Cancel"</button>
-                })}
+                    bind=bind(eval, |s| f64::from(s.ppl_stride), |s, v| s.ppl_stride = v as u32)/>
+                <button class="primary" data-testid="ppl-run" disabled=move || job.is_running() || !loaded() on:click=move |_| run()>"Compute perplexity"</button>
             </div>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="ppl-error">{e}</p> })}
+            <JobStatus job what="Perplexity" bar=true cancel_testid="ppl-cancel" error_testid="ppl-error"/>
             {move || result.get().map(|p| {
                 let (ppl_text, ppl_exact) = exact(p.ppl, 3);
                 view! {
@@ -547,7 +569,7 @@ fn PerplexitySection() -> impl IntoView {
                         {p.surprise.into_iter().map(|t| {
                             let title = match t.bits { Some(b) => format!("{b:.2} bits"), None => "first token: nothing predicts it".to_string() };
                             let background = t.bits.map(surprise_colour).unwrap_or_default();
-                            view! { <span class="eval-tok" class:eval-tok-none=t.bits.is_none() title=title style:background=background>{crate::tabs::inside::visible(&t.text)}</span> }
+                            view! { <span class="eval-tok" class:eval-tok-none=t.bits.is_none() title=title style:background=background>{visible(&t.text)}</span> }
                         }).collect_view()}
                     </div>
                 }

@@ -5,21 +5,29 @@
 //! step as bars with the top-k / nucleus cut-offs, and draws beam search as
 //! a table per step (parent beam, token, cumulative log-probability, fate).
 
-use crate::components::{NumberField, SelectField, TextField};
+use crate::components::{bind, visible, CheckField, NumberField, SelectField, TextField};
+use crate::job::{Answer, Job, JobState, JobStatus};
 use crate::model_picker::{ModelPicker, ModelState};
 use crate::state::AppState;
-use crate::tabs::inside::visible;
-use crate::worker_client;
 use leptos::prelude::*;
+use llmlab_core::decoding::limits::MAX_ROWS;
 use llmlab_core::decoding::settings::UserSettings;
-use llmlab_core::share::{EarlyStopping, ShareState, Strategy};
+use llmlab_core::share::{EarlyStopping, GenerateSettings, LinkName, Strategy};
 use llmlab_wasm::protocol::generate::{
-    BeamView, GenerateRequest, GenerateResponse, GenerateSettings, RowView, SequenceView, StepView,
+    BeamView, GenerateRequest, GenerateResponse, RowView, SequenceView, StepView,
 };
 use llmlab_wasm::protocol::{Request, Response};
 
-const STRATEGIES: &[(&str, &str)] = &[("greedy", "Greedy"), ("beam", "Beam search"), ("sample", "Sampling")];
-const EARLY_STOPPING: &[(&str, &str)] = &[("false", "false (heuristic)"), ("true", "true"), ("never", "never")];
+const STRATEGIES: &[(&str, &str)] = &[
+    ("greedy", "Greedy"),
+    ("beam", "Beam search"),
+    ("sample", "Sampling"),
+];
+const EARLY_STOPPING: &[(&str, &str)] = &[
+    ("false", "false (heuristic)"),
+    ("true", "true"),
+    ("never", "never"),
+];
 
 /// Curriculum prompt templates: (button label, test id, prompt).
 const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -65,8 +73,8 @@ struct FinishedView {
 
 /// The tab's settings as the worker wants them (the core converts the
 /// share state, so a link decodes the same way in the CLI).
-fn settings(s: &ShareState) -> GenerateSettings {
-    GenerateSettings { decoding: UserSettings::from(s), kv_cache: s.kv_cache }
+fn settings(s: &GenerateSettings, seed: u64) -> llmlab_wasm::protocol::generate::GenerateSettings {
+    llmlab_wasm::protocol::generate::GenerateSettings { decoding: UserSettings::from_share_link(s, seed), kv_cache: s.kv_cache }
 }
 
 /// Background color of a token of probability `p`: red (unlikely) to green (likely).
@@ -78,42 +86,51 @@ fn prob_color(p: f32) -> String {
 #[component]
 pub fn GenerateTab() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let gen = state.generate;
     let model = expect_context::<RwSignal<ModelState>>();
-    let job = RwSignal::new(None::<u32>);
+    let job = Job::<FinishedView>::new();
     let prompt_tokens = RwSignal::new(Vec::<String>::new());
     let note = RwSignal::new(None::<String>);
     let mode = RwSignal::new(String::new());
     let num_beams = RwSignal::new(1usize);
     let steps = RwSignal::new(Vec::<StepView>::new());
-    let finished = RwSignal::new(None::<FinishedView>);
-    let error = RwSignal::new(None::<String>);
+    let finished = Memo::new(move |_| job.result());
     let selected = RwSignal::new(None::<(usize, usize)>);
     // Last tokens/s with the KV cache [off, on], for the comparison note.
     let speeds = RwSignal::new([None::<f64>; 2]);
     // Finished runs so far (lets tests and screen readers tell runs apart).
     let runs = RwSignal::new(0u32);
-    let loaded = move || matches!(model.get(), ModelState::Loaded(_));
-    let has_tokenizer = move || matches!(model.get(), ModelState::Loaded(s) if s.has_tokenizer);
+    let loaded = move || matches!(model.get(), JobState::Done(_));
+    let has_tokenizer = move || matches!(model.get(), JobState::Done(s) if s.has_tokenizer);
 
     let generate = move || {
-        if job.get_untracked().is_some() || !matches!(model.get_untracked(), ModelState::Loaded(_)) {
+        if job.is_running_untracked() || !matches!(model.get_untracked(), JobState::Done(_)) {
             return;
         }
-        let (prompt, settings) = state.0.with_untracked(|s| (s.prompt.clone(), settings(s)));
+        let seed = state.seed.get_untracked();
+        let (prompt, settings) = gen.with_untracked(|s| (s.prompt.clone(), settings(s, seed)));
         steps.set(Vec::new());
-        finished.set(None);
-        error.set(None);
         note.set(None);
         selected.set(None);
         prompt_tokens.set(Vec::new());
-        let id = worker_client::request(Request::Generate(GenerateRequest::Run { prompt, settings }), move |r| match r {
-            Response::Generate(GenerateResponse::Started { prompt_tokens: p, note: n, strategy, num_beams: b }) => {
+        let request = Request::Generate(GenerateRequest::Run { prompt, settings });
+        job.start(request, "Generating…", move |r| match r {
+            Response::Generate(GenerateResponse::Started {
+                prompt_tokens: p,
+                note: n,
+                strategy,
+                num_beams: b,
+            }) => {
                 prompt_tokens.set(p);
                 note.set(n);
                 mode.set(strategy);
                 num_beams.set(b);
+                Answer::Continue
             }
-            Response::Generate(GenerateResponse::Step { step }) => steps.update(|s| s.push(step)),
+            Response::Generate(GenerateResponse::Step { step }) => {
+                steps.update(|s| s.push(step));
+                Answer::Continue
+            }
             Response::Generate(GenerateResponse::Finished {
                 sequences,
                 prompt_len,
@@ -122,26 +139,21 @@ pub fn GenerateTab() -> impl IntoView {
                 kv_cache,
                 cancelled,
             }) => {
-                job.set(None);
                 runs.update(|n| *n += 1);
                 if !cancelled {
                     speeds.update(|s| s[usize::from(kv_cache)] = Some(tokens_per_second));
                 }
-                finished.set(Some(FinishedView { sequences, prompt_len, tokens_per_second, forward_calls, kv_cache, cancelled }));
+                Answer::Done(FinishedView {
+                    sequences,
+                    prompt_len,
+                    tokens_per_second,
+                    forward_calls,
+                    kv_cache,
+                    cancelled,
+                })
             }
-            Response::Error { message } => {
-                job.set(None);
-                error.set(Some(message));
-            }
-            Response::Cancelled => job.set(None),
-            _ => {}
+            _ => Answer::Continue,
         });
-        job.set(Some(id));
-    };
-    let stop = move || {
-        if let Some(id) = job.get_untracked() {
-            worker_client::cancel(id);
-        }
     };
     let on_prompt_key = move |ev: web_sys::KeyboardEvent| {
         if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
@@ -157,70 +169,63 @@ pub fn GenerateTab() -> impl IntoView {
             <div class="gen-templates" role="group" aria-label="Prompt templates">
                 <span>"Templates: "</span>
                 {TEMPLATES.iter().map(|&(label, id, text)| view! {
-                    <button data-testid=format!("template-{id}") on:click=move |_| state.update(|s| s.prompt = text.to_string())>{label}</button>
+                    <button data-testid=format!("template-{id}") on:click=move |_| gen.update(|s| s.prompt = text.to_string())>{label}</button>
                 }).collect_view()}
             </div>
             <div on:keydown=on_prompt_key>
                 <TextField label="Prompt (Ctrl+Enter generates)" testid="prompt" rows=5 placeholder="Once upon a time"
-                    get=|s| s.prompt.clone() set=|s, v| s.prompt = v/>
+                    bind=bind(gen, |s| s.prompt.clone(), |s, v| s.prompt = v)/>
             </div>
             {move || (loaded() && !has_tokenizer()).then(|| view! {
                 <p class="hint" data-testid="ids-hint">"This model has no tokenizer: type the prompt as token ids, e.g. 464, 3290, 318."</p>
             })}
             <div class="row">
                 <SelectField label="Strategy" testid="strategy" options=STRATEGIES
-                    get=|s| s.strategy.key().to_string()
-                    set=|s, v| s.strategy = match v.as_str() { "beam" => Strategy::Beam, "sample" => Strategy::Sample, _ => Strategy::Greedy }/>
+                    bind=bind(gen, |s| s.strategy.key().to_string(), |s, v| s.strategy = Strategy::from_key(&v).unwrap_or(Strategy::Greedy))/>
                 <NumberField label="Max new tokens" testid="max-new-tokens" min=1.0 max=1024.0 step=1.0
-                    get=|s| f64::from(s.max_new_tokens) set=|s, v| s.max_new_tokens = v as u32/>
+                    bind=bind(gen, |s| f64::from(s.max_new_tokens), |s, v| s.max_new_tokens = v as u32)/>
                 <NumberField label="Min new tokens" testid="min-new-tokens" min=0.0 max=1024.0 step=1.0
-                    get=|s| f64::from(s.min_new_tokens) set=|s, v| s.min_new_tokens = v as u32/>
+                    bind=bind(gen, |s| f64::from(s.min_new_tokens), |s, v| s.min_new_tokens = v as u32)/>
                 <NumberField label="Seed" testid="seed" min=0.0 max=9007199254740991.0 step=1.0
-                    get=|s| s.seed as f64 set=|s, v| s.seed = v as u64/>
-                <label class="check">
-                    <input type="checkbox" data-testid="kv"
-                        prop:checked=move || state.with(|s| s.kv_cache)
-                        on:change=move |ev| { let on = event_target_checked(&ev); state.update(|s| s.kv_cache = on) }/>
-                    " KV cache"
-                </label>
+                    bind=bind(state.seed, |s| *s as f64, |s, v| *s = v as u64)/>
+                <CheckField label=" KV cache" testid="kv" bind=bind(gen, |s| s.kv_cache, |s, v| s.kv_cache = v)/>
             </div>
             <fieldset class="row">
                 <legend>"Beam search"</legend>
-                <NumberField label="Beams" testid="num-beams" min=1.0 max=8.0 step=1.0
-                    get=|s| f64::from(s.num_beams) set=|s, v| s.num_beams = v as u32/>
+                <NumberField label="Beams" testid="num-beams" min=1.0 max={MAX_ROWS as f64} step=1.0
+                    bind=bind(gen, |s| f64::from(s.num_beams), |s, v| s.num_beams = v as u32)/>
                 <NumberField label="Length penalty" testid="length-penalty" min=-5.0 max=5.0 step=0.1
-                    get=|s| s.length_penalty set=|s, v| s.length_penalty = v/>
+                    bind=bind(gen, |s| s.length_penalty, |s, v| s.length_penalty = v)/>
                 <SelectField label="Early stopping" testid="early-stopping" options=EARLY_STOPPING
-                    get=|s| s.early_stopping.key().to_string()
-                    set=|s, v| s.early_stopping = match v.as_str() { "true" => EarlyStopping::True, "never" => EarlyStopping::Never, _ => EarlyStopping::False }/>
-                <NumberField label="Return sequences" testid="num-return" min=1.0 max=8.0 step=1.0
-                    get=|s| f64::from(s.num_return_sequences) set=|s, v| s.num_return_sequences = v as u32/>
+                    bind=bind(gen, |s| s.early_stopping.key().to_string(), |s, v| s.early_stopping = EarlyStopping::from_key(&v).unwrap_or(EarlyStopping::False))/>
+                <NumberField label="Return sequences" testid="num-return" min=1.0 max={MAX_ROWS as f64} step=1.0
+                    bind=bind(gen, |s| f64::from(s.num_return_sequences), |s, v| s.num_return_sequences = v as u32)/>
                 <NumberField label="No-repeat n-gram" testid="no-repeat-ngram" min=0.0 max=10.0 step=1.0
-                    get=|s| f64::from(s.no_repeat_ngram) set=|s, v| s.no_repeat_ngram = v as u32/>
+                    bind=bind(gen, |s| f64::from(s.no_repeat_ngram), |s, v| s.no_repeat_ngram = v as u32)/>
             </fieldset>
             <fieldset class="row">
                 <legend>"Sampling"</legend>
                 <NumberField label="Temperature" testid="temperature" min=0.0 max=5.0 step=0.05
-                    get=|s| s.temperature set=|s, v| s.temperature = v/>
+                    bind=bind(gen, |s| s.temperature, |s, v| s.temperature = v)/>
                 <NumberField label="Top-k (0 = off)" testid="top-k" min=0.0 max=1000.0 step=1.0
-                    get=|s| f64::from(s.top_k) set=|s, v| s.top_k = v as u32/>
+                    bind=bind(gen, |s| f64::from(s.top_k), |s, v| s.top_k = v as u32)/>
                 <NumberField label="Top-p (1 = off)" testid="top-p" min=0.0 max=1.0 step=0.01
-                    get=|s| s.top_p set=|s, v| s.top_p = v/>
+                    bind=bind(gen, |s| s.top_p, |s, v| s.top_p = v)/>
                 <NumberField label="Min-p (0 = off)" testid="min-p" min=0.0 max=1.0 step=0.01
-                    get=|s| s.min_p set=|s, v| s.min_p = v/>
+                    bind=bind(gen, |s| s.min_p, |s, v| s.min_p = v)/>
                 <NumberField label="Typical-p (1 = off)" testid="typical-p" min=0.0 max=1.0 step=0.01
-                    get=|s| s.typical_p set=|s, v| s.typical_p = v/>
+                    bind=bind(gen, |s| s.typical_p, |s, v| s.typical_p = v)/>
                 <NumberField label="Repetition penalty" testid="repetition-penalty" min=0.5 max=3.0 step=0.05
-                    get=|s| s.repetition_penalty set=|s, v| s.repetition_penalty = v/>
+                    bind=bind(gen, |s| s.repetition_penalty, |s, v| s.repetition_penalty = v)/>
             </fieldset>
             <div class="row">
                 <button class="primary" data-testid="generate"
-                    disabled=move || job.get().is_some() || !loaded()
+                    disabled=move || job.is_running() || !loaded()
                     on:click=move |_| generate()>"Generate"</button>
-                <button data-testid="stop" disabled=move || job.get().is_none() on:click=move |_| stop()>"Stop"</button>
+                <button data-testid="stop" disabled=move || !job.is_running() on:click=move |_| job.cancel()>"Stop"</button>
                 {move || (!loaded()).then(|| view! { <span class="hint">"Load a model first."</span> })}
             </div>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="gen-error">{e}</p> })}
+            <JobStatus job error_testid="gen-error"/>
             {move || note.get().map(|n| view! { <p class="warning" role="status" data-testid="gen-note">{n}</p> })}
             <Speed job finished speeds steps runs/>
             {move || if mode.get() == "beam" {
@@ -235,17 +240,19 @@ pub fn GenerateTab() -> impl IntoView {
 /// Tokens/s (live while running) and the KV-cache comparison.
 #[component]
 fn Speed(
-    job: RwSignal<Option<u32>>,
-    finished: RwSignal<Option<FinishedView>>,
+    job: Job<FinishedView>,
+    finished: Memo<Option<FinishedView>>,
     speeds: RwSignal<[Option<f64>; 2]>,
     steps: RwSignal<Vec<StepView>>,
     runs: RwSignal<u32>,
 ) -> impl IntoView {
     move || {
-        if job.get().is_some() {
+        if job.is_running() {
             return view! { <p class="gen-speed" data-testid="gen-status">{format!("Generating… {} steps", steps.with(Vec::len))}</p> }.into_any();
         }
-        let Some(f) = finished.get() else { return ().into_any() };
+        let Some(f) = finished.get() else {
+            return ().into_any();
+        };
         let [off, on] = speeds.get();
         let comparison = match (on, off) {
             (Some(on), Some(off)) if off > 0.0 => format!(
@@ -277,7 +284,7 @@ fn TokenOutput(
     prompt_tokens: RwSignal<Vec<String>>,
     steps: RwSignal<Vec<StepView>>,
     selected: RwSignal<Option<(usize, usize)>>,
-    finished: RwSignal<Option<FinishedView>>,
+    finished: Memo<Option<FinishedView>>,
 ) -> impl IntoView {
     let rows = move || {
         steps.with(|all| {
@@ -366,7 +373,8 @@ fn CandidateBars(step: usize, seq: usize, row: RowView) -> impl IntoView {
     .into_iter()
     .flatten()
     .collect();
-    let below: Vec<(usize, String, &'static str)> = cuts.iter().filter(|c| c.0 >= shown).cloned().collect();
+    let below: Vec<(usize, String, &'static str)> =
+        cuts.iter().filter(|c| c.0 >= shown).cloned().collect();
     view! {
         <div class="gen-bars" data-testid="prob-bars">
             <h3>{format!("Step {step}{}: top candidates", if seq > 0 { format!(" (sequence {})", seq + 1) } else { String::new() })}</h3>
@@ -415,18 +423,29 @@ struct BeamRow {
 /// Beam search as a table per step: each candidate extends a running beam
 /// (its tokens so far), with its cumulative log-probability and its fate.
 #[component]
-fn BeamTree(steps: RwSignal<Vec<StepView>>, num_beams: RwSignal<usize>, finished: RwSignal<Option<FinishedView>>) -> impl IntoView {
+fn BeamTree(
+    steps: RwSignal<Vec<StepView>>,
+    num_beams: RwSignal<usize>,
+    finished: Memo<Option<FinishedView>>,
+) -> impl IntoView {
     move || {
         let beams_count = num_beams.get().max(1);
         // Running beams' texts and ids, rebuilt from the candidates' fates.
         let mut beams: Vec<(String, Vec<u32>)> = vec![(String::new(), Vec::new()); beams_count];
         let mut tables = Vec::new();
-        let winner: Option<Vec<i64>> =
-            finished.with(|f| f.as_ref().and_then(|f| f.sequences.first().map(|s| s.ids.iter().skip(f.prompt_len).copied().collect())));
+        let winner: Option<Vec<i64>> = finished.with(|f| {
+            f.as_ref().and_then(|f| {
+                f.sequences
+                    .first()
+                    .map(|s| s.ids.iter().skip(f.prompt_len).copied().collect())
+            })
+        });
         let total = steps.with(Vec::len);
         steps.with(|all| {
             for (index, s) in all.iter().enumerate() {
-                let StepView::Beams { step, candidates } = s else { continue };
+                let StepView::Beams { step, candidates } = s else {
+                    continue;
+                };
                 let mut next = beams.clone();
                 let rows: Vec<BeamRow> = candidates
                     .iter()
@@ -438,7 +457,11 @@ fn BeamTree(steps: RwSignal<Vec<StepView>>, num_beams: RwSignal<usize>, finished
                                 *slot = (format!("{prefix}{}", c.text), ids.clone());
                             }
                         }
-                        BeamRow { candidate: c.clone(), prefix, ids }
+                        BeamRow {
+                            candidate: c.clone(),
+                            prefix,
+                            ids,
+                        }
                     })
                     .collect();
                 beams = next;
@@ -450,7 +473,9 @@ fn BeamTree(steps: RwSignal<Vec<StepView>>, num_beams: RwSignal<usize>, finished
                 let w: Vec<i64> = w.clone();
                 ids.len() <= w.len()
                     && ids.iter().zip(&w).all(|(&a, &b)| i64::from(a) == b)
-                    && w[ids.len()..].iter().all(|&x| Some(&x) == w.last() || x < 0)
+                    && w[ids.len()..]
+                        .iter()
+                        .all(|&x| Some(&x) == w.last() || x < 0)
             })
         };
         view! {

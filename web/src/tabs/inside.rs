@@ -2,12 +2,14 @@
 //! where it attends), hidden-state norms, positional encodings (sinusoidal,
 //! learned, RoPE) and where the parameters live, beside the classic models.
 
-use crate::components::NumberField;
+use crate::components::{bind, visible, NumberField};
+use crate::job::{Answer, Job, JobState, JobStatus};
 use crate::model_picker::{ModelPicker, ModelState};
 use crate::state::AppState;
-use crate::worker_client;
 use leptos::prelude::*;
-use llmlab_wasm::protocol::model::{ClassicModel, ModelRequest, ModelResponse, Params, PositionalMatrix};
+use llmlab_wasm::protocol::model::{
+    ClassicModel, ModelRequest, ModelResponse, Params, PositionalMatrix,
+};
 use llmlab_wasm::protocol::{Request, Response};
 
 /// A finished trace of one input.
@@ -23,26 +25,31 @@ struct TraceView {
 pub fn InsideTab() -> impl IntoView {
     let state = expect_context::<AppState>();
     let model = expect_context::<RwSignal<ModelState>>();
-    let trace = RwSignal::new(None::<TraceView>);
-    let error = RwSignal::new(None::<String>);
-    let running = RwSignal::new(false);
+    let trace = Job::<TraceView>::new();
     let run = move || {
-        let text = state.0.with_untracked(|s| if s.prompt.is_empty() { "To be, or not to be".to_string() } else { s.prompt.clone() });
-        running.set(true);
-        error.set(None);
-        worker_client::request(Request::Model(ModelRequest::Trace { text }), move |r| {
-            running.try_set(false);
-            // The tab may have been closed meanwhile: `try_set` ignores that.
-            match r {
-                Response::Model(ModelResponse::Trace { tokens, attentions, hidden_norms }) => {
-                    trace.try_set(Some(TraceView { tokens, attentions, hidden_norms }));
-                }
-                Response::Error { message } => {
-                    error.try_set(Some(message));
-                }
-                _ => {}
+        let text = state.generate.with_untracked(|s| {
+            if s.prompt.is_empty() {
+                "To be, or not to be".to_string()
+            } else {
+                s.prompt.clone()
             }
         });
+        trace.start(
+            Request::Model(ModelRequest::Trace { text }),
+            "Tracing…",
+            |r| match r {
+                Response::Model(ModelResponse::Trace {
+                    tokens,
+                    attentions,
+                    hidden_norms,
+                }) => Answer::Done(TraceView {
+                    tokens,
+                    attentions,
+                    hidden_norms,
+                }),
+                _ => Answer::Continue,
+            },
+        );
     };
     view! {
         <section data-testid="panel-inside" aria-labelledby="tab-inside">
@@ -55,15 +62,15 @@ pub fn InsideTab() -> impl IntoView {
             <p class="hint">"The input is the Generate tab's prompt."</p>
             <div class="row">
                 <NumberField label="Layer" testid="layer" min=0.0 max=127.0 step=1.0
-                    get=|s| f64::from(s.layer) set=|s, v| s.layer = v as u32/>
+                    bind=bind(state.inside, |s| f64::from(s.layer), |s, v| s.layer = v as u32)/>
                 <NumberField label="Head" testid="head" min=0.0 max=127.0 step=1.0
-                    get=|s| f64::from(s.head) set=|s, v| s.head = v as u32/>
+                    bind=bind(state.inside, |s| f64::from(s.head), |s, v| s.head = v as u32)/>
                 <button class="primary" data-testid="run-trace"
-                    disabled=move || running.get() || !matches!(model.get(), ModelState::Loaded(_))
+                    disabled=move || trace.is_running() || !matches!(model.get(), JobState::Done(_))
                     on:click=move |_| run()>"Show attention"</button>
             </div>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="inside-error">{e}</p> })}
-            {move || trace.get().map(|t| view! { <AttentionMap trace=t/> })}
+            <JobStatus job=trace error_testid="inside-error"/>
+            {move || trace.result().map(|t| view! { <AttentionMap trace=t/> })}
             <PositionalView/>
         </section>
     }
@@ -74,10 +81,16 @@ pub fn InsideTab() -> impl IntoView {
 fn ParamTable() -> impl IntoView {
     let model = expect_context::<RwSignal<ModelState>>();
     move || match model.get() {
-        ModelState::Loaded(s) => {
+        JobState::Done(s) => {
             let p = s.params.clone();
             let total = p.total.max(1) as f64;
-            let rows = [("Embeddings", p.embeddings), ("Attention", p.attention), ("Feed-forward", p.ffn), ("Norms", p.norms), ("Output head (untied)", p.head)];
+            let rows = [
+                ("Embeddings", p.embeddings),
+                ("Attention", p.attention),
+                ("Feed-forward", p.ffn),
+                ("Norms", p.norms),
+                ("Output head (untied)", p.head),
+            ];
             view! {
                 <table class="params" data-testid="param-table">
                     <thead><tr><th>"Part"</th><th>"Parameters"</th><th>"Share"</th></tr></thead>
@@ -108,11 +121,15 @@ fn AttentionMap(trace: TraceView) -> impl IntoView {
     let attentions = trace.attentions.clone();
     // The selected head's matrix, clamped to what the model has.
     let selected = move || {
-        let (layer, head) = state.with(|s| (s.layer as usize, s.head as usize));
+        let (layer, head) = state.inside.with(|s| (s.layer as usize, s.head as usize));
         let layer = layer.min(layers.saturating_sub(1));
         let heads = attentions.get(layer).map_or(0, Vec::len);
         let head = head.min(heads.saturating_sub(1));
-        let matrix = attentions.get(layer).and_then(|l| l.get(head)).cloned().unwrap_or_default();
+        let matrix = attentions
+            .get(layer)
+            .and_then(|l| l.get(head))
+            .cloned()
+            .unwrap_or_default();
         (layer, head, heads, matrix)
     };
     let selected_for_focus = selected.clone();
@@ -211,18 +228,17 @@ pub fn human_count(n: u64) -> String {
 #[component]
 fn ClassicTable() -> impl IntoView {
     let model = expect_context::<RwSignal<ModelState>>();
-    let classics = RwSignal::new(Vec::<ClassicModel>::new());
-    let error = RwSignal::new(None::<String>);
-    worker_client::request(Request::Model(ModelRequest::ClassicParams), move |r| match r {
-        Response::Model(ModelResponse::ClassicParams { models }) => {
-            classics.try_set(models);
-        }
-        Response::Error { message } => {
-            error.try_set(Some(message));
-        }
-        _ => {}
-    });
-    let share = |part: u64, p: &Params| format!("{:.1}%", part as f64 / p.total.max(1) as f64 * 100.0);
+    let classics = Job::<Vec<ClassicModel>>::new();
+    classics.start(
+        Request::Model(ModelRequest::ClassicParams),
+        "Counting…",
+        |r| match r {
+            Response::Model(ModelResponse::ClassicParams { models }) => Answer::Done(models),
+            _ => Answer::Continue,
+        },
+    );
+    let share =
+        |part: u64, p: &Params| format!("{:.1}%", part as f64 / p.total.max(1) as f64 * 100.0);
     let row = move |name: String, paper: String, p: Params, loaded: bool| {
         let data_name = name.clone();
         view! {
@@ -246,13 +262,13 @@ fn ClassicTable() -> impl IntoView {
                     <th>"FFN"</th><th>"Norms"</th><th>"Head"</th></tr></thead>
                 <tbody>
                     {move || match model.get() {
-                        ModelState::Loaded(s) => Some(row(format!("Loaded: {}", s.label), "".into(), s.params.clone(), true)),
+                        JobState::Done(s) => Some(row(format!("Loaded: {}", s.label), "".into(), s.params.clone(), true)),
                         _ => None,
                     }}
-                    {move || classics.get().into_iter().map(|m| row(m.name, m.paper, m.params, false)).collect_view()}
+                    {move || classics.result().unwrap_or_default().into_iter().map(|m| row(m.name, m.paper, m.params, false)).collect_view()}
                 </tbody>
             </table>
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <JobStatus job=classics error_testid="classic-error"/>
             <p class="hint">"Small models with big vocabularies keep much of their weight in the embeddings (GPT-1: over a quarter); large ones in the feed-forward layers (GPT-3: two thirds). Paper figures are rounded; BERT-Large counts 335M, quoted as 340M."</p>
         </div>
     }
@@ -287,39 +303,45 @@ fn pe_title(kind: &str) -> &'static str {
 #[component]
 fn PositionalView() -> impl IntoView {
     let model = expect_context::<RwSignal<ModelState>>();
-    let encodings = RwSignal::new(Vec::<PositionalMatrix>::new());
+    let job = Job::<Vec<PositionalMatrix>>::new();
+    // The last encodings stay shown while a newly loaded model's are computed.
+    let encodings = Memo::new(move |prev: Option<&Vec<PositionalMatrix>>| {
+        job.with(|s| match s {
+            JobState::Done(e) => e.clone(),
+            _ => prev.cloned().unwrap_or_default(),
+        })
+    });
     let chosen = RwSignal::new(String::from("sinusoidal"));
-    let error = RwSignal::new(None::<String>);
     // Ask again whenever a different model is loaded (its learned table or
     // RoPE base changes); sinusoidal and RoPE need no model. The effect's
     // previous value is the model it last asked for, so load progress
     // updates do not resend the request.
     Effect::new(move |asked_for: Option<Option<String>>| {
         let key = model.with(|m| match m {
-            ModelState::Loaded(s) => Some(format!("{}:{}:{}", s.label, s.bytes, s.model_type)),
+            JobState::Done(s) => Some(format!("{}:{}:{}", s.label, s.bytes, s.model_type)),
             _ => None,
         });
         if asked_for.as_ref() == Some(&key) {
             return key;
         }
-        worker_client::request(
-            Request::Model(ModelRequest::Positions { positions: PE_POSITIONS, dims: PE_DIMS }),
-            move |r| match r {
-                Response::Model(ModelResponse::Positions { encodings: e }) => {
-                    encodings.try_set(e);
-                    error.try_set(None);
-                }
-                Response::Error { message } => {
-                    error.try_set(Some(message));
-                }
-                _ => {}
-            },
-        );
+        let request = Request::Model(ModelRequest::Positions {
+            positions: PE_POSITIONS,
+            dims: PE_DIMS,
+        });
+        job.start(request, "Computing…", |r| match r {
+            Response::Model(ModelResponse::Positions { encodings }) => Answer::Done(encodings),
+            _ => Answer::Continue,
+        });
         key
     });
     let current = move || {
         let kind = chosen.get();
-        encodings.with(|e| e.iter().find(|m| m.kind == kind).or_else(|| e.first()).cloned())
+        encodings.with(|e| {
+            e.iter()
+                .find(|m| m.kind == kind)
+                .or_else(|| e.first())
+                .cloned()
+        })
     };
     view! {
         <div class="inside-pe">
@@ -336,7 +358,7 @@ fn PositionalView() -> impl IntoView {
                     }
                 }).collect_view()}
             </div>
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <JobStatus job error_testid="positions-error"/>
             {move || current().map(|m| view! { <PeHeatmap matrix=m/> })}
         </div>
     }
@@ -347,7 +369,11 @@ fn PositionalView() -> impl IntoView {
 #[component]
 fn PeHeatmap(matrix: PositionalMatrix) -> impl IntoView {
     let (rows, cols) = (matrix.rows as usize, matrix.cols as usize);
-    let scale = matrix.values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-9);
+    let scale = matrix
+        .values
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(1e-9);
     let cells = matrix.values.iter().enumerate().map(|(k, &v)| {
         let (p, j) = (k / cols.max(1), k % cols.max(1));
         let a = (v / scale).clamp(-1.0, 1.0);
@@ -359,9 +385,20 @@ fn PeHeatmap(matrix: PositionalMatrix) -> impl IntoView {
     let points: String = sim
         .iter()
         .enumerate()
-        .map(|(d, s)| format!("{:.2},{:.2} ", d as f32 * 100.0 / (n - 1) as f32, 50.0 - s.clamp(-1.0, 1.0) * 45.0))
+        .map(|(d, s)| {
+            format!(
+                "{:.2},{:.2} ",
+                d as f32 * 100.0 / (n - 1) as f32,
+                50.0 - s.clamp(-1.0, 1.0) * 45.0
+            )
+        })
         .collect();
-    let sim_values = sim.iter().take(8).map(|s| format!("{s:.4}")).collect::<Vec<_>>().join(" ");
+    let sim_values = sim
+        .iter()
+        .take(8)
+        .map(|s| format!("{s:.4}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     view! {
         <p class="caption" data-testid="pe-caption">{pe_caption(&matrix.kind)}</p>
         <p class="hint">{format!("{rows} positions (down) × {cols} features (across); {}. Red positive, blue negative (max |value| {scale:.3}).", matrix.source)}</p>
@@ -378,9 +415,4 @@ fn PeHeatmap(matrix: PositionalMatrix) -> impl IntoView {
         </svg>
         <p class="hint">{format!("Mean cosine similarity of the encodings of positions d apart, d = 0 … {} (top 1, middle 0, bottom -1).", sim.len().saturating_sub(1))}</p>
     }
-}
-
-/// Make whitespace in a token visible.
-pub fn visible(token: &str) -> String {
-    token.replace(' ', "␣").replace('\n', "↵").replace('\t', "⇥")
 }

@@ -1,5 +1,5 @@
-//! One module per tab. Every control is bound to the shared state, so it is
-//! part of share links.
+//! One module per tab. Every control is bound to its tab's part of the
+//! shared state, so it is part of share links.
 
 mod evaluate;
 mod generate;
@@ -15,10 +15,10 @@ use llmlab_core::share::Tab;
 #[component]
 pub fn TabPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    // A memo, so the open tab is rebuilt only when the tab changes, not on
-    // every keystroke elsewhere in the state (which would reset the tab's
-    // local state and the focus).
-    let tab = Memo::new(move |_| state.with(|s| s.tab));
+    // A memo, so the open tab is rebuilt only when the tab changes, not
+    // when its button is clicked again (which would reset the tab's local
+    // state and the focus).
+    let tab = Memo::new(move |_| state.tab.get());
     move || match tab.get() {
         Tab::Tokenize => view! { <tokenize::TokenizeTab/> }.into_any(),
         Tab::Generate => view! { <generate::GenerateTab/> }.into_any(),

@@ -4,27 +4,45 @@
 //! or the user's text; the settings live in the share state (so a link
 //! reproduces the run); training streams step statistics, evaluations and
 //! samples back from the worker, and the run survives tab switches: its
-//! history is kept in this module's thread-local [`History`], and the tab
-//! only holds a version counter that each worker message bumps.
+//! history (with the run's [`JobState`]) is kept in this module's
+//! thread-local [`History`], and the tab only holds a version counter that
+//! each worker message bumps. Pausing is cancelling the job; resuming
+//! starts a new one that continues the worker's run.
 
 use std::cell::{Cell, RefCell};
 
-use crate::components::{NumberField, ProgressBar, SelectField};
+use crate::components::{bind, NumberField, ProgressBar, SelectField};
+use crate::job::JobState;
 use crate::model_picker::ModelState;
 use crate::state::AppState;
 use crate::worker_client;
 use leptos::prelude::*;
-use llmlab_core::share::{Precision, ShareState};
+use llmlab_core::share::{self, Arch, Precision, ToyTask};
 use llmlab_core::train::optim::learning_rate;
 use llmlab_wasm::protocol::model::{ModelRequest, ModelResponse, NamedFile};
-use llmlab_wasm::protocol::train::{EvalPoint, StepPoint, TrainData, TrainRequest, TrainResponse, TrainSettings};
+use llmlab_wasm::protocol::train::{
+    EvalPoint, StepPoint, TrainData, TrainRequest, TrainResponse, TrainSettings,
+};
 use llmlab_wasm::protocol::{Request, Response};
 
-const ARCHS: &[(&str, &str)] = &[("gpt2", "GPT-2 (learned positions)"), ("llama", "Llama (RoPE, RMSNorm, SwiGLU)")];
-const PRECISIONS: &[(&str, &str)] = &[("fp32", "fp32"), ("bf16", "bf16 + fp32 master"), ("fp16", "fp16 + loss scaling")];
-const DATA_SOURCES: &[(&str, &str)] = &[("toy", "A built-in toy task"), ("text", "Your text (paste or upload)")];
-const TASKS: &[(&str, &str)] =
-    &[("reversal", "Reversal: abc|cba"), ("addition", "Addition: 12+34=46"), ("grammar", "Bracket grammar: close ([( with )])")];
+const ARCHS: &[(&str, &str)] = &[
+    ("gpt2", "GPT-2 (learned positions)"),
+    ("llama", "Llama (RoPE, RMSNorm, SwiGLU)"),
+];
+const PRECISIONS: &[(&str, &str)] = &[
+    ("fp32", "fp32"),
+    ("bf16", "bf16 + fp32 master"),
+    ("fp16", "fp16 + loss scaling"),
+];
+const DATA_SOURCES: &[(&str, &str)] = &[
+    ("toy", "A built-in toy task"),
+    ("text", "Your text (paste or upload)"),
+];
+const TASKS: &[(&str, &str)] = &[
+    ("reversal", "Reversal: abc|cba"),
+    ("addition", "Addition: 12+34=46"),
+    ("grammar", "Bracket grammar: close ([( with )])"),
+];
 const TOKENIZERS: &[(&str, &str)] = &[
     ("char", "Characters"),
     ("bpe:300", "Byte-level BPE, 300 tokens"),
@@ -37,26 +55,14 @@ const MAX_UPLOAD_BYTES: f64 = 32.0 * 1024.0 * 1024.0;
 /// Points drawn per curve at most (longer histories are thinned).
 const MAX_PLOT_POINTS: usize = 400;
 
-/// Where the run stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// No run in the worker.
-    Idle,
-    /// Building data and model.
-    Preparing,
-    /// Training (job id, to pause it).
-    Training(u32),
-    /// Pause requested, waiting for the worker to stop.
-    Pausing,
-    /// Stopped between steps; can resume.
-    Paused,
-    /// All steps done.
-    Finished,
-}
-
 /// The run as the UI knows it, kept across tab switches.
 struct History {
-    phase: Phase,
+    /// The training job (done: with its final tokens/s).
+    run: JobState<f64>,
+    /// The running job reported `Started` (data and model are built).
+    started: bool,
+    /// Pause was requested and the worker has not stopped yet.
+    pausing: bool,
     /// A run exists in the worker (export / use / resume are possible).
     has_run: bool,
     steps: Vec<StepPoint>,
@@ -66,6 +72,7 @@ struct History {
     vocab_size: u32,
     train_tokens: u64,
     message: String,
+    /// An error outside the run itself (export, upload, "use in other tabs").
     error: Option<String>,
     /// Blob URLs of the last export: (file name, url, bytes).
     downloads: Vec<(String, String, usize)>,
@@ -77,7 +84,9 @@ struct History {
 impl Default for History {
     fn default() -> Self {
         Self {
-            phase: Phase::Idle,
+            run: JobState::Idle,
+            started: false,
+            pausing: false,
             has_run: false,
             steps: Vec::new(),
             evals: Vec::new(),
@@ -113,16 +122,44 @@ fn read<R>(f: impl FnOnce(&History) -> R) -> R {
     HISTORY.with(|h| f(&h.borrow()))
 }
 
+impl History {
+    /// The phase the status line reports (`data-phase`).
+    fn phase(&self) -> &'static str {
+        match &self.run {
+            JobState::Idle => "idle",
+            JobState::Running { .. } if self.pausing => "pausing",
+            JobState::Running { .. } if !self.started => "preparing",
+            JobState::Running { .. } => "training",
+            JobState::Cancelled => "paused",
+            JobState::Done(_) => "finished",
+            JobState::Failed(_) if self.has_run => "paused",
+            JobState::Failed(_) => "idle",
+        }
+    }
+
+    /// The error to show: the run's failure, or another action's.
+    fn shown_error(&self) -> Option<String> {
+        match &self.run {
+            JobState::Failed(message) => Some(message.clone()),
+            _ => self.error.clone(),
+        }
+    }
+}
+
 /// The worker request for the current settings.
-fn settings(s: &ShareState, text: &str) -> TrainSettings {
+fn settings(s: &share::TrainSettings, seed: u64, text: &str) -> TrainSettings {
     TrainSettings {
         data: if s.train_data == "text" {
-            TrainData::Text { text: text.to_string() }
+            TrainData::Text {
+                text: text.to_string(),
+            }
         } else {
-            TrainData::Toy { task: s.train_task.clone() }
+            TrainData::Toy {
+                task: s.train_task.key().to_string(),
+            }
         },
         tokenizer: s.train_tokenizer.clone(),
-        arch: s.train_arch.clone(),
+        arch: s.train_arch.key().to_string(),
         layers: s.train_layers,
         heads: s.train_heads,
         width: s.train_width,
@@ -133,7 +170,7 @@ fn settings(s: &ShareState, text: &str) -> TrainSettings {
         warmup: s.train_warmup,
         accum: s.train_accum,
         precision: s.train_precision.key().to_string(),
-        seed: s.seed,
+        seed,
         val_fraction: s.train_val_fraction,
     }
 }
@@ -141,31 +178,50 @@ fn settings(s: &ShareState, text: &str) -> TrainSettings {
 /// Routes one training job's answers into the history.
 fn on_train_response(r: Response) {
     change(|h| match r {
-        Response::Progress { message, .. } => h.message = message,
-        Response::Train(TrainResponse::Started { params, vocab_size, train_tokens, step, total_steps, .. }) => {
+        Response::Progress {
+            fraction: f,
+            message: m,
+        } => {
+            if let JobState::Running {
+                fraction, message, ..
+            } = &mut h.run
+            {
+                *fraction = f;
+                message.clone_from(&m);
+            }
+            h.message = m;
+        }
+        Response::Train(TrainResponse::Started {
+            params,
+            vocab_size,
+            train_tokens,
+            step,
+            total_steps,
+            ..
+        }) => {
             h.has_run = true;
             h.params = params;
             h.vocab_size = vocab_size;
             h.train_tokens = train_tokens;
             h.total_steps = total_steps;
             h.message = format!("Training from step {step}…");
-            if let Phase::Preparing = h.phase {
-                h.phase = Phase::Training(0);
-            }
+            h.started = true;
         }
         Response::Train(TrainResponse::Steps { points }) => h.steps.extend(points),
         Response::Train(TrainResponse::Eval(point)) => h.evals.push(point),
-        Response::Train(TrainResponse::Finished { step, tokens_per_sec }) => {
-            h.phase = Phase::Finished;
+        Response::Train(TrainResponse::Finished {
+            step,
+            tokens_per_sec,
+        }) => {
+            h.run = JobState::Done(tokens_per_sec);
             h.message = format!("Finished {step} steps at {tokens_per_sec:.0} tokens/s.");
         }
         Response::Cancelled => {
-            h.phase = Phase::Paused;
+            h.run = JobState::Cancelled;
             h.message = "Paused.".into();
         }
-        Response::Error { message } => {
-            h.phase = if h.has_run { Phase::Paused } else { Phase::Idle };
-            h.error = Some(message);
+        Response::Error { message } | Response::Panic { message } => {
+            h.run = JobState::Failed(message)
         }
         _ => {}
     });
@@ -175,12 +231,18 @@ fn on_train_response(r: Response) {
 fn launch(request: TrainRequest) {
     change(|h| {
         h.error = None;
-        h.phase = Phase::Preparing;
+        h.run = JobState::Running {
+            id: 0,
+            fraction: 0.0,
+            message: String::new(),
+        };
+        h.started = false;
+        h.pausing = false;
     });
     let id = worker_client::request(Request::Train(request), on_train_response);
     change(|h| {
-        if h.phase == Phase::Preparing || h.phase == Phase::Training(0) {
-            h.phase = Phase::Training(id);
+        if let JobState::Running { id: slot, .. } = &mut h.run {
+            *slot = id;
         }
     });
 }
@@ -189,25 +251,29 @@ fn launch(request: TrainRequest) {
 #[component]
 pub fn TrainTab() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let tr = state.train;
     let model = expect_context::<RwSignal<ModelState>>();
     let version = RwSignal::new(0u64);
     VERSION.with(|v| v.set(Some(version)));
     on_cleanup(|| VERSION.with(|v| v.set(None)));
     let phase = Memo::new(move |_| {
         version.track();
-        read(|h| h.phase)
+        read(History::phase)
     });
     let has_run = Memo::new(move |_| {
         version.track();
         read(|h| h.has_run)
     });
-    let running = move || matches!(phase.get(), Phase::Preparing | Phase::Training(_) | Phase::Pausing);
+    let running = move || matches!(phase.get(), "preparing" | "training" | "pausing");
 
     let start = move || {
-        let s = state.0.get_untracked();
+        let s = tr.get_untracked();
+        let seed = state.seed.get_untracked();
         let text = read(|h| h.text.clone());
         if s.train_data == "text" && text.trim().is_empty() {
-            change(|h| h.error = Some("Paste or upload some text first (or pick a toy task).".into()));
+            change(|h| {
+                h.error = Some("Paste or upload some text first (or pick a toy task).".into())
+            });
             return;
         }
         change(|h| {
@@ -217,11 +283,17 @@ pub fn TrainTab() -> impl IntoView {
             h.has_run = false;
             h.total_steps = s.train_steps;
         });
-        launch(TrainRequest::Start { settings: settings(&s, &text) });
+        launch(TrainRequest::Start {
+            settings: settings(&s, seed, &text),
+        });
     };
     let pause = move || {
-        if let Phase::Training(id) = phase.get_untracked() {
-            change(|h| h.phase = Phase::Pausing);
+        let id = read(|h| match h.run {
+            JobState::Running { id, .. } if h.started && !h.pausing => Some(id),
+            _ => None,
+        });
+        if let Some(id) = id {
+            change(|h| h.pausing = true);
             worker_client::cancel(id);
         }
     };
@@ -231,33 +303,45 @@ pub fn TrainTab() -> impl IntoView {
         change(|h| {
             let text = std::mem::take(&mut h.text);
             let text_name = std::mem::take(&mut h.text_name);
-            *h = History { text, text_name, ..History::default() };
+            *h = History {
+                text,
+                text_name,
+                ..History::default()
+            };
         });
     };
     let export = move || {
         worker_client::request(Request::Train(TrainRequest::Export), |r| match r {
-            Response::Train(TrainResponse::Exported { files }) => change(|h| h.downloads = blob_urls(&files)),
+            Response::Train(TrainResponse::Exported { files }) => {
+                change(|h| h.downloads = blob_urls(&files))
+            }
             Response::Error { message } => change(|h| h.error = Some(message)),
             _ => {}
         });
     };
     let use_model = move || {
-        model.set(ModelState::Loading { fraction: 1.0, message: "Loading the trained model…".into() });
+        model.set(JobState::Running {
+            id: 0,
+            fraction: 1.0,
+            message: "Loading the trained model…".into(),
+        });
         worker_client::request(Request::Train(TrainRequest::UseModel), move |r| match r {
             Response::Train(TrainResponse::InUse { .. }) => {
                 worker_client::request(Request::Model(ModelRequest::Info), move |r| match r {
                     Response::Model(ModelResponse::Loaded(summary)) => {
-                        let _ = model.try_set(ModelState::Loaded(summary));
-                        change(|h| h.message = "The trained model is now used by the Generate, Tokenize, Inside and Evaluate tabs.".into());
+                        let _ = model.try_set(JobState::Done(summary));
+                        change(|h| {
+                            h.message = "The trained model is now used by the Generate, Tokenize, Inside and Evaluate tabs.".into()
+                        });
                     }
                     Response::Error { message } => {
-                        let _ = model.try_set(ModelState::Failed(message));
+                        let _ = model.try_set(JobState::Failed(message));
                     }
                     _ => {}
                 });
             }
             Response::Error { message } => {
-                let _ = model.try_set(ModelState::Failed(message.clone()));
+                let _ = model.try_set(JobState::Failed(message.clone()));
                 change(|h| h.error = Some(message));
             }
             _ => {}
@@ -266,9 +350,16 @@ pub fn TrainTab() -> impl IntoView {
 
     let on_upload = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
+        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+            return;
+        };
         if file.size() > MAX_UPLOAD_BYTES {
-            change(|h| h.error = Some(format!("{} is larger than the 32 MB the tab trains on.", file.name())));
+            change(|h| {
+                h.error = Some(format!(
+                    "{} is larger than the 32 MB the tab trains on.",
+                    file.name()
+                ))
+            });
             return;
         }
         let name = file.name();
@@ -287,12 +378,18 @@ pub fn TrainTab() -> impl IntoView {
         });
     };
 
-    let is_text = move || state.with(|s| s.train_data == "text");
+    let is_text = move || tr.with(|s| s.train_data == "text");
     // Memos, so the text box is only rewritten when the text changes (not
     // on every training update, which would move the caret while typing).
     let shown_text = Memo::new(move |_| {
         version.track();
-        read(|h| if h.text.len() > 100_000 { String::new() } else { h.text.clone() })
+        read(|h| {
+            if h.text.len() > 100_000 {
+                String::new()
+            } else {
+                h.text.clone()
+            }
+        })
     });
     let text_size = Memo::new(move |_| {
         version.track();
@@ -300,8 +397,13 @@ pub fn TrainTab() -> impl IntoView {
             let chars = h.text.chars().count();
             match (h.text_name.is_empty(), h.text.len() > 100_000) {
                 (true, false) => format!("{chars} characters"),
-                (true, true) => format!("{chars} characters (too long to show; typing in the box replaces them)"),
-                (false, _) => format!("{}: {chars} characters (typing in the box replaces the file)", h.text_name),
+                (true, true) => format!(
+                    "{chars} characters (too long to show; typing in the box replaces them)"
+                ),
+                (false, _) => format!(
+                    "{}: {chars} characters (typing in the box replaces the file)",
+                    h.text_name
+                ),
             }
         })
     });
@@ -314,15 +416,15 @@ pub fn TrainTab() -> impl IntoView {
                 <legend>"Data"</legend>
                 <div class="row">
                     <SelectField label="Source" testid="train-source" options=DATA_SOURCES
-                        get=|s| s.train_data.clone() set=|s, v| s.train_data = v/>
+                        bind=bind(tr, |s| s.train_data.clone(), |s, v| s.train_data = v)/>
                     {move || (!is_text()).then(|| view! {
                         <SelectField label="Toy task" testid="train-task" options=TASKS
-                            get=|s| s.train_task.clone() set=|s, v| s.train_task = v/>
+                            bind=bind(tr, |s| s.train_task.key().to_string(), |s, v| s.train_task = ToyTask::parse(&v).unwrap_or(ToyTask::Reversal))/>
                     })}
                     <SelectField label="Tokenizer" testid="train-tokenizer" options=TOKENIZERS
-                        get=|s| s.train_tokenizer.clone() set=|s, v| s.train_tokenizer = v/>
+                        bind=bind(tr, |s| s.train_tokenizer.clone(), |s, v| s.train_tokenizer = v)/>
                     <NumberField label="Validation fraction" testid="train-val" min=0.0 max=0.5 step=0.05
-                        get=|s| s.train_val_fraction set=|s, v| s.train_val_fraction = v/>
+                        bind=bind(tr, |s| s.train_val_fraction, |s, v| s.train_val_fraction = v)/>
                 </div>
                 {move || is_text().then(|| view! {
                     <div class="train-text">
@@ -348,25 +450,25 @@ pub fn TrainTab() -> impl IntoView {
                 <legend>"Model"</legend>
                 <div class="row">
                     <SelectField label="Architecture" testid="train-arch" options=ARCHS
-                        get=|s| s.train_arch.clone() set=|s, v| s.train_arch = v/>
+                        bind=bind(tr, |s| s.train_arch.key().to_string(), |s, v| s.train_arch = Arch::parse(&v).unwrap_or(Arch::Gpt2))/>
                     <NumberField label="Layers" testid="train-layers" min=1.0 max=12.0 step=1.0
-                        get=|s| f64::from(s.train_layers) set=|s, v| s.train_layers = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_layers), |s, v| s.train_layers = v as u32)/>
                     <NumberField label="Heads" testid="train-heads" min=1.0 max=16.0 step=1.0
-                        get=|s| f64::from(s.train_heads) set=|s, v| s.train_heads = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_heads), |s, v| s.train_heads = v as u32)/>
                     <NumberField label="Width" testid="train-width" min=8.0 max=768.0 step=8.0
-                        get=|s| f64::from(s.train_width) set=|s, v| s.train_width = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_width), |s, v| s.train_width = v as u32)/>
                     <NumberField label="Context" testid="train-context" min=4.0 max=1024.0 step=4.0
-                        get=|s| f64::from(s.train_context) set=|s, v| s.train_context = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_context), |s, v| s.train_context = v as u32)/>
                     <NumberField label="Batch" testid="train-batch" min=1.0 max=128.0 step=1.0
-                        get=|s| f64::from(s.train_batch) set=|s, v| s.train_batch = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_batch), |s, v| s.train_batch = v as u32)/>
                 </div>
                 <div class="row">
-                    <button data-testid="train-preset-toy" on:click=move |_| state.update(|s| {
-                        s.train_arch = "llama".into(); s.train_layers = 2; s.train_heads = 4; s.train_width = 64; s.train_context = 32;
+                    <button data-testid="train-preset-toy" on:click=move |_| tr.update(|s| {
+                        s.train_arch = Arch::Llama; s.train_layers = 2; s.train_heads = 4; s.train_width = 64; s.train_context = 32;
                         s.train_batch = 16; s.train_steps = 600; s.train_lr = 3e-3; s.train_warmup = 30; s.train_accum = 1;
                     })>"Toy-sized preset (Llama: RoPE learns position-relative tasks like reversal fast)"</button>
-                    <button data-testid="train-preset-nanogpt" on:click=move |_| state.update(|s| {
-                        s.train_arch = "gpt2".into(); s.train_layers = 4; s.train_heads = 4; s.train_width = 128; s.train_context = 64;
+                    <button data-testid="train-preset-nanogpt" on:click=move |_| tr.update(|s| {
+                        s.train_arch = Arch::Gpt2; s.train_layers = 4; s.train_heads = 4; s.train_width = 128; s.train_context = 64;
                         s.train_batch = 12; s.train_steps = 2000; s.train_lr = 1e-3; s.train_warmup = 100; s.train_accum = 1;
                     })>"nanoGPT CPU preset"</button>
                 </div>
@@ -375,31 +477,30 @@ pub fn TrainTab() -> impl IntoView {
                 <legend>"Optimiser"</legend>
                 <div class="row">
                     <NumberField label="Steps" testid="train-steps" min=1.0 max=100000.0 step=100.0
-                        get=|s| f64::from(s.train_steps) set=|s, v| s.train_steps = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_steps), |s, v| s.train_steps = v as u32)/>
                     <NumberField label="Peak learning rate" testid="train-lr" min=0.000001 max=1.0 step=0.0001
-                        get=|s| s.train_lr set=|s, v| s.train_lr = v/>
+                        bind=bind(tr, |s| s.train_lr, |s, v| s.train_lr = v)/>
                     <NumberField label="Warmup steps" testid="train-warmup" min=0.0 max=100000.0 step=10.0
-                        get=|s| f64::from(s.train_warmup) set=|s, v| s.train_warmup = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_warmup), |s, v| s.train_warmup = v as u32)/>
                     <NumberField label="Gradient accumulation" testid="train-accum" min=1.0 max=64.0 step=1.0
-                        get=|s| f64::from(s.train_accum) set=|s, v| s.train_accum = v as u32/>
+                        bind=bind(tr, |s| f64::from(s.train_accum), |s, v| s.train_accum = v as u32)/>
                     <SelectField label="Precision" testid="train-precision" options=PRECISIONS
-                        get=|s| s.train_precision.key().to_string()
-                        set=|s, v| s.train_precision = match v.as_str() { "bf16" => Precision::Bf16, "fp16" => Precision::F16, _ => Precision::F32 }/>
+                        bind=bind(tr, |s| s.train_precision.key().to_string(), |s, v| s.train_precision = Precision::parse(&v).unwrap_or(Precision::Fp32))/>
                     <NumberField label="Seed" testid="train-seed" min=0.0 max=9007199254740991.0 step=1.0
-                        get=|s| s.seed as f64 set=|s, v| s.seed = v as u64/>
+                        bind=bind(state.seed, |s| *s as f64, |s, v| *s = v as u64)/>
                 </div>
                 <LrPlot/>
             </fieldset>
             <div class="row train-controls" role="group" aria-label="Training controls">
                 <button class="primary" data-testid="train-start" disabled=running on:click=move |_| start()>"Start"</button>
-                <button data-testid="train-pause" disabled=move || !matches!(phase.get(), Phase::Training(_)) on:click=move |_| pause()>"Pause"</button>
-                <button data-testid="train-resume" disabled=move || phase.get() != Phase::Paused on:click=move |_| resume()>"Resume"</button>
+                <button data-testid="train-pause" disabled=move || phase.get() != "training" on:click=move |_| pause()>"Pause"</button>
+                <button data-testid="train-resume" disabled=move || phase.get() != "paused" on:click=move |_| resume()>"Resume"</button>
                 <button data-testid="train-reset" disabled=move || running() || !has_run.get() on:click=move |_| reset()>"Reset"</button>
             </div>
-            <div data-testid="train-status" data-phase=move || format!("{:?}", phase.get()).split('(').next().unwrap_or("").to_lowercase() aria-live="polite">
+            <div data-testid="train-status" data-phase=move || phase.get() aria-live="polite">
                 {move || { version.track(); read(|h| h.message.clone()) }}
             </div>
-            {move || { version.track(); read(|h| h.error.clone()) }.map(|e| view! { <p class="error" role="alert" data-testid="train-error">{e}</p> })}
+            {move || { version.track(); read(History::shown_error) }.map(|e| view! { <p class="error" role="alert" data-testid="train-error">{e}</p> })}
             <ProgressBar
                 fraction=Signal::derive(move || { version.track(); read(|h| h.steps.last().map_or(0.0, |p| f64::from(p.step) / f64::from(h.total_steps.max(1)))) })
                 label=Signal::derive(move || { version.track(); read(|h| format!("step {} of {}", h.steps.last().map_or(0, |p| p.step), h.total_steps)) })/>
@@ -434,8 +535,13 @@ fn blob_urls(files: &[NamedFile]) -> Vec<(String, String, usize)> {
             let bytes = js_sys::Uint8Array::from(f.bytes.as_slice());
             let parts = js_sys::Array::of1(&bytes);
             let options = web_sys::BlobPropertyBag::new();
-            options.set_type(if f.name.ends_with(".json") { "application/json" } else { "application/octet-stream" });
-            let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
+            options.set_type(if f.name.ends_with(".json") {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            });
+            let blob =
+                web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
             let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
             Some((f.name.clone(), url, f.bytes.len()))
         })
@@ -462,7 +568,11 @@ fn Stats(version: RwSignal<u64>) -> impl IntoView {
             let last = h.steps.last();
             let eval = h.evals.last();
             let accuracy = eval.and_then(|e| e.accuracy);
-            let best_accuracy = h.evals.iter().filter_map(|e| e.accuracy).fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+            let best_accuracy = h
+                .evals
+                .iter()
+                .filter_map(|e| e.accuracy)
+                .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
             view! {
                 <dl class="train-stats" data-testid="train-stats">
                     <dt>"Parameters"</dt><dd>{h.params.to_string()}</dd>
@@ -506,10 +616,16 @@ fn polyline(points: &[(f64, f64)], x_max: f64, y_min: f64, y_max: f64, w: f64, h
 /// The learning-rate schedule of the current settings (warmup, cosine).
 #[component]
 fn LrPlot() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let tr = expect_context::<AppState>().train;
     let (w, h) = (360.0, 90.0);
     let points = move || {
-        let (steps, lr, warmup) = state.with(|s| (u64::from(s.train_steps.max(1)), s.train_lr, u64::from(s.train_warmup)));
+        let (steps, lr, warmup) = tr.with(|s| {
+            (
+                u64::from(s.train_steps.max(1)),
+                s.train_lr,
+                u64::from(s.train_warmup),
+            )
+        });
         let n = steps.min(200);
         let data: Vec<(f64, f64)> = (0..=n)
             .map(|i| {
@@ -525,7 +641,7 @@ fn LrPlot() -> impl IntoView {
                 <line x1="0" y1="90" x2="360" y2="90" class="axis"/>
                 <polyline points=points class="lr-line" fill="none"/>
             </svg>
-            <figcaption>{move || state.with(|s| format!(
+            <figcaption>{move || tr.with(|s| format!(
                 "Learning rate: linear warmup to {} over {} steps, then cosine decay to 0 at step {}.",
                 s.train_lr, s.train_warmup, s.train_steps))}</figcaption>
         </figure>
@@ -542,8 +658,17 @@ fn LossPlot(version: RwSignal<u64>) -> impl IntoView {
             if hist.steps.is_empty() && hist.evals.is_empty() {
                 return ().into_any();
             }
-            let train: Vec<(f64, f64)> = hist.steps.iter().filter(|p| p.loss.is_finite()).map(|p| (f64::from(p.step), p.loss)).collect();
-            let val: Vec<(f64, f64)> = hist.evals.iter().map(|e| (f64::from(e.step), e.val_loss)).collect();
+            let train: Vec<(f64, f64)> = hist
+                .steps
+                .iter()
+                .filter(|p| p.loss.is_finite())
+                .map(|p| (f64::from(p.step), p.loss))
+                .collect();
+            let val: Vec<(f64, f64)> = hist
+                .evals
+                .iter()
+                .map(|e| (f64::from(e.step), e.val_loss))
+                .collect();
             let all = train.iter().chain(&val).map(|p| p.1);
             let y_max = all.clone().fold(f64::NEG_INFINITY, f64::max);
             let y_min = all.fold(f64::INFINITY, f64::min).min(y_max).max(0.0);
@@ -551,7 +676,11 @@ fn LossPlot(version: RwSignal<u64>) -> impl IntoView {
             let x_max = f64::from(hist.total_steps.max(1));
             let train_line = polyline(&train, x_max, y_min, y_max, w, h);
             let val_line = polyline(&val, x_max, y_min, y_max, w, h);
-            let accuracy: Vec<(f64, f64)> = hist.evals.iter().filter_map(|e| e.accuracy.map(|a| (f64::from(e.step), a))).collect();
+            let accuracy: Vec<(f64, f64)> = hist
+                .evals
+                .iter()
+                .filter_map(|e| e.accuracy.map(|a| (f64::from(e.step), a)))
+                .collect();
             let has_accuracy = !accuracy.is_empty();
             let accuracy_line = polyline(&accuracy, x_max, 0.0, 1.0, w, h);
             view! {

@@ -21,8 +21,8 @@ pub fn run(args: Args) -> Result<(), String> {
         "tab": state.tab.key(),
         "model": state.model,
         "seed": state.seed,
-        "prompt": state.prompt,
-        "strategy": state.strategy.key(),
+        "prompt": state.generate.prompt,
+        "strategy": state.generate.strategy.key(),
         "canonical": state.to_hash(),
         "warnings": warnings,
     });

@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::beam_search::EarlyStopping;
 use super::generate::{GenerateConfig, Strategy};
 use super::logits_process::WarperConfig;
-use crate::share::ShareState;
+use crate::share::{self, LinkName};
 
 /// transformers' `max_length` when neither the caller nor the checkpoint sets
 /// a length: 20 new tokens.
@@ -172,12 +172,13 @@ pub struct UserSettings {
     pub stop_strings: Vec<String>,
 }
 
-impl From<&ShareState> for UserSettings {
-    /// A share link's Generate tab: every control has a value, so every
-    /// setting is explicit (it overrides the checkpoint's). The Beams control
-    /// belongs to beam search: with greedy or sampling it is not sent (one
-    /// beam), as the tab shows it only for beam search.
-    fn from(s: &ShareState) -> Self {
+impl UserSettings {
+    /// A share link's Generate tab (`s`) and the link's `seed`: every control
+    /// has a value, so every setting is explicit (it overrides the
+    /// checkpoint's). The Beams control belongs to beam search: with greedy or
+    /// sampling it is not sent (one beam), as the tab shows it only for beam
+    /// search.
+    pub fn from_share_link(s: &share::GenerateSettings, seed: u64) -> Self {
         let strategy = StrategyChoice::parse(s.strategy.key()).ok();
         UserSettings {
             strategy,
@@ -194,7 +195,7 @@ impl From<&ShareState> for UserSettings {
             repetition_penalty: Some(s.repetition_penalty as f32),
             max_new_tokens: Some(s.max_new_tokens as usize),
             min_new_tokens: Some(s.min_new_tokens as usize),
-            seed: Some(s.seed),
+            seed: Some(seed),
             stop_strings: Vec::new(),
         }
     }
@@ -533,11 +534,11 @@ mod tests {
 
     #[test]
     fn default_share_state_decodes_greedily_whatever_the_beams_control_says() {
-        let mut state = ShareState { strategy: crate::share::Strategy::Greedy, num_beams: 4, ..Default::default() };
-        let cfg = resolve(&UserSettings::from(&state), &defaults(r#"{"num_beams": 3}"#), 2).unwrap();
+        let mut state = share::GenerateSettings { strategy: share::Strategy::Greedy, num_beams: 4, ..Default::default() };
+        let cfg = resolve(&UserSettings::from_share_link(&state, 42), &defaults(r#"{"num_beams": 3}"#), 2).unwrap();
         assert_eq!((cfg.strategy, cfg.max_new_tokens), (Strategy::Greedy, state.max_new_tokens as usize));
-        state.strategy = crate::share::Strategy::Beam;
-        let cfg = resolve(&UserSettings::from(&state), &defaults("{}"), 2).unwrap();
+        state.strategy = share::Strategy::Beam;
+        let cfg = resolve(&UserSettings::from_share_link(&state, 42), &defaults("{}"), 2).unwrap();
         assert!(matches!(cfg.strategy, Strategy::Beam { num_beams: 4, .. }));
     }
 

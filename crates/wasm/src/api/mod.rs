@@ -18,7 +18,7 @@ pub fn parse_share_link(hash: &str) -> Result<JsValue, JsError> {
     let out = serde_json::json!({
         "state_hash": state.to_hash(),
         "tab": state.tab.key(),
-        "prompt": state.prompt,
+        "prompt": state.generate.prompt,
         "seed": state.seed,
         "warnings": warnings,
     });

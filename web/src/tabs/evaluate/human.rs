@@ -3,7 +3,7 @@
 //! sides hidden until revealed), and rank several outputs. Results live in
 //! `localStorage` and export as JSON or CSV downloads.
 
-use crate::components::TextField;
+use crate::components::{bind, TextField};
 use crate::state::AppState;
 use crate::storage;
 use leptos::prelude::*;
@@ -50,7 +50,9 @@ pub struct HumanResults {
 
 impl HumanResults {
     fn load() -> Self {
-        storage::load(STORAGE_KEY).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+        storage::load(STORAGE_KEY)
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
     }
 
     fn save(&self) {
@@ -60,7 +62,10 @@ impl HumanResults {
     }
 
     fn rating(&self, item: usize, output: &str) -> [u8; 5] {
-        self.ratings.iter().find(|r| r.item == item && r.output == output).map_or([0; 5], |r| r.scores)
+        self.ratings
+            .iter()
+            .find(|r| r.item == item && r.output == output)
+            .map_or([0; 5], |r| r.scores)
     }
 
     fn set_rating(&mut self, item: usize, output: &str, criterion: usize, value: u8) {
@@ -68,14 +73,26 @@ impl HumanResults {
         let rating = match position {
             Some(p) => &mut self.ratings[p],
             None => {
-                self.ratings.push(Rating { item, output: output.to_string(), scores: [0; 5] });
+                self.ratings.push(Rating {
+                    item,
+                    output: output.to_string(),
+                    scores: [0; 5],
+                });
                 self.ratings.sort_by_key(|r| r.item);
-                let p = self.ratings.iter().position(|r| r.item == item).unwrap_or(0);
+                let p = self
+                    .ratings
+                    .iter()
+                    .position(|r| r.item == item)
+                    .unwrap_or(0);
                 &mut self.ratings[p]
             }
         };
         if rating.output != output {
-            *rating = Rating { item, output: output.to_string(), scores: [0; 5] };
+            *rating = Rating {
+                item,
+                output: output.to_string(),
+                scores: [0; 5],
+            };
         }
         if let Some(slot) = rating.scores.get_mut(criterion) {
             *slot = value.min(5);
@@ -83,18 +100,29 @@ impl HumanResults {
     }
 
     fn winner(&self, item: usize) -> Option<&str> {
-        self.pairwise.iter().find(|j| j.item == item).map(|j| j.winner.as_str())
+        self.pairwise
+            .iter()
+            .find(|j| j.item == item)
+            .map(|j| j.winner.as_str())
     }
 
     fn set_winner(&mut self, item: usize, winner: &str) {
         self.pairwise.retain(|j| j.item != item);
-        self.pairwise.push(Judgement { item, winner: winner.to_string() });
+        self.pairwise.push(Judgement {
+            item,
+            winner: winner.to_string(),
+        });
         self.pairwise.sort_by_key(|j| j.item);
     }
 
     /// The ranking restricted to `outputs`, new outputs appended in order.
     fn ranked(&self, outputs: &[String]) -> Vec<String> {
-        let mut order: Vec<String> = self.ranking.iter().filter(|o| outputs.contains(o)).cloned().collect();
+        let mut order: Vec<String> = self
+            .ranking
+            .iter()
+            .filter(|o| outputs.contains(o))
+            .cloned()
+            .collect();
         order.dedup();
         for o in outputs {
             if !order.contains(o) {
@@ -110,15 +138,28 @@ impl HumanResults {
         for r in &self.ratings {
             for (criterion, &v) in CRITERIA.iter().zip(&r.scores) {
                 if v > 0 {
-                    out.push_str(&format!("rating,{},A,{criterion},{v},{}\n", r.item + 1, csv_cell(&r.output)));
+                    out.push_str(&format!(
+                        "rating,{},A,{criterion},{v},{}\n",
+                        r.item + 1,
+                        csv_cell(&r.output)
+                    ));
                 }
             }
         }
         for j in &self.pairwise {
-            out.push_str(&format!("pairwise,{},A vs B,winner,{},\n", j.item + 1, csv_cell(&j.winner)));
+            out.push_str(&format!(
+                "pairwise,{},A vs B,winner,{},\n",
+                j.item + 1,
+                csv_cell(&j.winner)
+            ));
         }
         for (position, output) in ranking.iter().enumerate() {
-            out.push_str(&format!("ranking,{},,rank,{},{}\n", position + 1, position + 1, csv_cell(output)));
+            out.push_str(&format!(
+                "ranking,{},,rank,{},{}\n",
+                position + 1,
+                position + 1,
+                csv_cell(output)
+            ));
         }
         out
     }
@@ -127,7 +168,11 @@ impl HumanResults {
 /// One CSV field (RFC 4180 quoting). A leading `=`, `+`, `-` or `@` gets a
 /// `'` so spreadsheets do not run the text as a formula.
 pub fn csv_cell(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
+    let guarded = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
     if guarded.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", guarded.replace('"', "\"\""))
     } else {
@@ -137,7 +182,12 @@ pub fn csv_cell(text: &str) -> String {
 
 /// The non-empty lines of a text, at most [`MAX_ITEMS`].
 fn lines(text: &str) -> Vec<String> {
-    text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty()).take(MAX_ITEMS).map(String::from).collect()
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty())
+        .take(MAX_ITEMS)
+        .map(String::from)
+        .collect()
 }
 
 /// The order pairs are shown in and whether A is on the left, from `seed`.
@@ -148,7 +198,10 @@ pub fn blind_order(pairs: usize, seed: u64) -> Vec<(usize, bool)> {
         let j = rng.below(i as u64 + 1) as usize;
         order.swap(i, j);
     }
-    order.into_iter().map(|i| (i, rng.next_u32() & 1 == 0)).collect()
+    order
+        .into_iter()
+        .map(|i| (i, rng.next_u32() & 1 == 0))
+        .collect()
 }
 
 /// Starts a browser download of `text` as `name`.
@@ -157,10 +210,16 @@ fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "Could not create the file.")?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "Could not create a download link.")?;
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("No document.")?;
-    let anchor = document.create_element("a").map_err(|_| "Could not create a link.")?;
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        .map_err(|_| "Could not create the file.")?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "Could not create a download link.")?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("No document.")?;
+    let anchor = document
+        .create_element("a")
+        .map_err(|_| "Could not create a link.")?;
     let _ = anchor.set_attribute("href", &url);
     let _ = anchor.set_attribute("download", name);
     let anchor: web_sys::HtmlElement = anchor.dyn_into().map_err(|_| "Could not create a link.")?;
@@ -170,7 +229,12 @@ fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     anchor.click();
     anchor.remove();
     // Revoke later: the download reads the URL after this handler returns.
-    set_timeout(move || { let _ = web_sys::Url::revoke_object_url(&url); }, std::time::Duration::from_secs(30));
+    set_timeout(
+        move || {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        },
+        std::time::Duration::from_secs(30),
+    );
     Ok(())
 }
 
@@ -178,6 +242,7 @@ fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
 #[component]
 pub fn HumanEval() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let eval = state.evaluate;
     let results = RwSignal::new(HumanResults::load());
     let revealed = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -187,13 +252,13 @@ pub fn HumanEval() -> impl IntoView {
             r.save();
         });
     };
-    let outputs_a = Memo::new(move |_| state.with(|s| lines(&s.hyp)));
-    let outputs_b = Memo::new(move |_| state.with(|s| lines(&s.hyp_b)));
-    let to_rank = Memo::new(move |_| state.with(|s| lines(&s.rank_outputs)));
+    let outputs_a = Memo::new(move |_| eval.with(|s| lines(&s.hyp)));
+    let outputs_b = Memo::new(move |_| eval.with(|s| lines(&s.hyp_b)));
+    let to_rank = Memo::new(move |_| eval.with(|s| lines(&s.rank_outputs)));
     let ranking = Memo::new(move |_| results.with(|r| r.ranked(&to_rank.get())));
     let order = Memo::new(move |_| {
         let pairs = outputs_a.with(Vec::len).min(outputs_b.with(Vec::len));
-        blind_order(pairs, state.with(|s| s.seed))
+        blind_order(pairs, state.seed.get())
     });
 
     let ratings = move || {
@@ -270,7 +335,12 @@ pub fn HumanEval() -> impl IntoView {
     let tally = move || {
         results.with(|r| {
             let count = |w: &str| r.pairwise.iter().filter(|j| j.winner == w).count();
-            format!("System A preferred {} times, system B {} times, {} ties.", count("A"), count("B"), count("tie"))
+            format!(
+                "System A preferred {} times, system B {} times, {} ties.",
+                count("A"),
+                count("B"),
+                count("tie")
+            )
         })
     };
 
@@ -328,7 +398,7 @@ pub fn HumanEval() -> impl IntoView {
 
             <h4>"2. Blind A/B comparison"</h4>
             <TextField label="System B outputs (one per line, paired with the hypotheses)" testid="hyp-b" rows=3
-                get=|s| s.hyp_b.clone() set=|s, v| s.hyp_b = v/>
+                bind=bind(eval, |s| s.hyp_b.clone(), |s, v| s.hyp_b = v)/>
             <p class="hint">"Pairs appear in a random order (from the seed), each side randomly left or right, so you cannot tell which system wrote which until you reveal it."</p>
             <div data-testid="pairs">{pairs}</div>
             <div class="row">
@@ -340,7 +410,7 @@ pub fn HumanEval() -> impl IntoView {
 
             <h4>"3. Rank several outputs (best first)"</h4>
             <TextField label="Outputs to rank (one per line)" testid="rank-outputs" rows=3
-                get=|s| s.rank_outputs.clone() set=|s, v| s.rank_outputs = v/>
+                bind=bind(eval, |s| s.rank_outputs.clone(), |s, v| s.rank_outputs = v)/>
             <ol class="eval-rank" data-testid="ranking">{ranks}</ol>
 
             <div class="row">
