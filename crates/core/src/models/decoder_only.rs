@@ -9,7 +9,7 @@ use crate::nn::attention::{AttentionMask, AttentionRecord};
 use crate::nn::blocks::{PreNormBlock, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::kv_cache::KvCache;
-use crate::nn::linear::{matmul_t, Linear};
+use crate::nn::linear::{matmul_weight, Linear};
 use crate::nn::norm::Norm;
 use alloc::vec::Vec;
 use ndarray::{Array2, Array3};
@@ -87,7 +87,7 @@ impl DecoderOnly {
         self.final_norm.forward_inplace(&mut h);
         Ok(match &self.lm_head {
             Some(head) => head.forward(h.view()),
-            None => matmul_t(h.view(), self.embed.weight.view()), // (B*T, V)
+            None => matmul_weight(h.view(), &self.embed.weight), // (B*T, V)
         })
     }
 

@@ -1,30 +1,52 @@
 //! `y = x·Wᵀ + b`, the layer that holds almost all of a transformer's weights.
 //!
-//! The weight is stored like PyTorch's `nn.Linear`: `(out, in)`, one output
-//! row after another. That layout makes the decode step (one token, so `x`
-//! is a single row) a sequence of contiguous dot products that stream the
-//! weight from memory exactly once, which is what bounds decode speed.
-//! Prompts (many rows) go through `ndarray`'s blocked matrix product.
+//! The weight is a [`Matrix`]: logically `(out, in)` like PyTorch's
+//! `nn.Linear`, stored either that way or as its `(in, out)` transpose
+//! (GPT-2's `Conv1D`), in f32, f16 or bf16, owned or borrowed from the
+//! checkpoint (see [`super::storage`]). Nothing is transposed or widened on
+//! load; the kernels read the stored layout directly:
+//!
+//! - Decode (one token, so `x` has one row; up to [`STREAMING_MAX_ROWS`]):
+//!   the weight is streamed from memory exactly once, which is what bounds
+//!   decode speed. Stored `(out, in)`: one contiguous dot product per output.
+//!   Stored `(in, out)`: `y += x[k]·W[k, :]` over four stored rows at a
+//!   time, so `y` stays in L1. f16/bf16 rows are widened into a small
+//!   scratch buffer just before use.
+//! - Prompts (more rows): f32 goes through `ndarray`'s blocked GEMM, which
+//!   packs either layout itself; f16/bf16 weights are widened
+//!   [`WIDEN_BLOCK`] outputs at a time and multiplied block by block.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use super::storage::{Dtype, Matrix};
+use alloc::vec;
+use alloc::vec::Vec;
+use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 
 /// Rows up to this count use the streaming kernel (each weight row is read
 /// once and reused from L1 for every input row); more rows use the packed
 /// GEMM, whose packing cost is then amortised.
-const STREAMING_MAX_ROWS: usize = 8;
+pub const STREAMING_MAX_ROWS: usize = 8;
+
+/// Outputs widened at a time by the GEMM path for f16/bf16 weights: `(256, in)`
+/// f32 (768 KB for GPT-2 small) instead of the whole tensor.
+pub const WIDEN_BLOCK: usize = 256;
 
 /// A dense layer with optional bias.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    /// `(out, in)`.
-    pub weight: Array2<f32>,
+    /// Logically `(out, in)`.
+    pub weight: Matrix,
     /// `(out)`.
     pub bias: Option<Array1<f32>>,
 }
 
 impl Linear {
-    /// Wraps an `(out, in)` weight and optional `(out)` bias.
+    /// Wraps an owned `(out, in)` weight and optional `(out)` bias.
     pub fn new(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Self {
+        Self { weight: Matrix::from(weight), bias }
+    }
+
+    /// Wraps a logically `(out, in)` weight of any storage.
+    pub fn from_matrix(weight: Matrix, bias: Option<Array1<f32>>) -> Self {
         Self { weight, bias }
     }
 
@@ -45,12 +67,132 @@ impl Linear {
 
     /// `x: (N, in) -> (N, out)`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        let mut y = matmul_t(x, self.weight.view());
+        let mut y = matmul_weight(x, &self.weight);
         if let Some(bias) = &self.bias {
             y += bias;
         }
         y
     }
+}
+
+/// `x·wᵀ` for a weight of any storage: `x: (N, K)`, `w: (M, K)` logically ->
+/// `(N, M)`, choosing the kernel by `N`, layout and dtype.
+pub fn matmul_weight(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    let is_f32 = w.storage().dtype() == Dtype::F32;
+    match (x.nrows() <= STREAMING_MAX_ROWS, w.is_transposed()) {
+        (true, false) if is_f32 => matmul_t(x, w.view()),
+        (true, false) => streaming_rows_widened(x, w),
+        (true, true) => streaming_stored_columns(x, w),
+        (false, _) if is_f32 => x.dot(&w.view().t()),
+        (false, _) => gemm_widened(x, w),
+    }
+}
+
+/// Rows of `x` as contiguous slices (borrowed when they already are).
+fn contiguous_rows<'a>(x: &'a ArrayView2<f32>) -> Vec<alloc::borrow::Cow<'a, [f32]>> {
+    x.axis_iter(Axis(0))
+        .map(|row| match row.to_slice() {
+            Some(s) => alloc::borrow::Cow::Borrowed(s),
+            None => alloc::borrow::Cow::Owned(row.to_vec()),
+        })
+        .collect()
+}
+
+/// Streaming kernel for an f16/bf16 weight stored `(M, K)`: each stored row
+/// is widened into one scratch row, then dotted with every row of `x`.
+fn streaming_rows_widened(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    let (m, k) = w.stored_dim();
+    let x_rows = contiguous_rows(&x);
+    let mut y = Array2::<f32>::zeros((x.nrows(), m));
+    let mut scratch = vec![0.0f32; k];
+    for j in 0..m {
+        w.widen_stored_row(j, 0, &mut scratch);
+        for (i, x_row) in x_rows.iter().enumerate() {
+            y[[i, j]] = dot(x_row, &scratch);
+        }
+    }
+    y
+}
+
+/// Streaming kernel for a weight stored `(K, M)` (the transpose of the
+/// logical `(M, K)`): `y[i, :] += Σₖ x[i, k]·W[k, :]`, four stored rows per
+/// pass over `y[i, :]`. Each stored row is read once (widened first when
+/// f16/bf16).
+fn streaming_stored_columns(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    const GROUP: usize = 4;
+    let (k_len, m) = w.stored_dim();
+    let n = x.nrows();
+    let x_rows = contiguous_rows(&x);
+    let mut y = vec![0.0f32; n * m]; // (N, M) row-major
+    let widen = w.storage().dtype() != Dtype::F32;
+    let mut scratch = if widen { vec![0.0f32; GROUP * m] } else { Vec::new() };
+    let mut k0 = 0;
+    while k0 < k_len {
+        let group = GROUP.min(k_len - k0);
+        if widen {
+            for (t, chunk) in scratch.chunks_exact_mut(m.max(1)).take(group).enumerate() {
+                w.widen_stored_row(k0 + t, 0, chunk);
+            }
+        }
+        let row = |t: usize| -> &[f32] {
+            if widen {
+                scratch.get(t * m..(t + 1) * m).unwrap_or(&[])
+            } else {
+                w.stored_row_f32(k0 + t).unwrap_or(&[])
+            }
+        };
+        for (x_row, y_row) in x_rows.iter().zip(y.chunks_exact_mut(m.max(1))) {
+            let a = |t: usize| x_row.get(k0 + t).copied().unwrap_or(0.0);
+            if group == GROUP {
+                let (a0, a1, a2, a3) = (a(0), a(1), a(2), a(3));
+                let rows = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3));
+                for (yv, (((r0, r1), r2), r3)) in y_row.iter_mut().zip(rows) {
+                    *yv += a0 * r0 + a1 * r1 + a2 * r2 + a3 * r3;
+                }
+            } else {
+                for t in 0..group {
+                    let at = a(t);
+                    y_row.iter_mut().zip(row(t)).for_each(|(yv, r)| *yv += at * r);
+                }
+            }
+        }
+        k0 += group;
+    }
+    Array2::from_shape_vec((n, m), y).unwrap_or_else(|_| Array2::zeros((n, m)))
+}
+
+/// GEMM for f16/bf16 weights: [`WIDEN_BLOCK`] logical rows of `w` at a
+/// time are widened to f32 and multiplied, so the whole tensor never exists
+/// in f32.
+fn gemm_widened(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    let (m, k) = w.dim();
+    let mut y = Array2::<f32>::zeros((x.nrows(), m));
+    let mut j0 = 0;
+    while j0 < m {
+        let jb = WIDEN_BLOCK.min(m - j0);
+        let block_t: Array2<f32> = if w.is_transposed() {
+            // Stored (K, M): widen columns j0..j0+jb of every stored row -> (K, jb).
+            let mut block = Array2::<f32>::zeros((k, jb));
+            for (r, row) in block.rows_mut().into_iter().enumerate() {
+                if let Some(slice) = row.into_slice() {
+                    w.widen_stored_row(r, j0, slice);
+                }
+            }
+            block
+        } else {
+            // Stored (M, K): widen rows j0..j0+jb -> (jb, K), used transposed.
+            let mut block = Array2::<f32>::zeros((jb, k));
+            for (r, row) in block.rows_mut().into_iter().enumerate() {
+                if let Some(slice) = row.into_slice() {
+                    w.widen_stored_row(j0 + r, 0, slice);
+                }
+            }
+            block.reversed_axes()
+        };
+        y.slice_axis_mut(Axis(1), Slice::from(j0..j0 + jb)).assign(&x.dot(&block_t));
+        j0 += jb;
+    }
+    y
 }
 
 /// `x·wᵀ`: `x: (N, K)`, `w: (M, K)` -> `(N, M)`, choosing the kernel by `N`.
@@ -69,13 +211,7 @@ pub fn streaming_matmul_t(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32>
     let n = x.nrows();
     let m = w.nrows();
     let mut y = Array2::<f32>::zeros((n, m));
-    let x_rows: alloc::vec::Vec<alloc::borrow::Cow<[f32]>> = x
-        .axis_iter(Axis(0))
-        .map(|row| match row.to_slice() {
-            Some(s) => alloc::borrow::Cow::Borrowed(s),
-            None => alloc::borrow::Cow::Owned(row.to_vec()),
-        })
-        .collect();
+    let x_rows = contiguous_rows(&x);
     for (j, w_row) in w.axis_iter(Axis(0)).enumerate() {
         let w_row: alloc::borrow::Cow<[f32]> = match w_row.to_slice() {
             Some(s) => alloc::borrow::Cow::Borrowed(s),
