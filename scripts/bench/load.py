@@ -14,7 +14,8 @@ once in f16), in fresh processes:
 
 Prints every figure and the ratios the targets are about:
 load seconds, peak RSS / file size (f32) and peak RSS / f32 file size (f16),
-and PyTorch's generate call / our whole process (> 1 means we are faster).
+and PyTorch's generate call / our whole process (> 1 means we are faster), by
+wall clock and by CPU time (the machine may be shared: CPU time is the fairer figure).
 `--baseline-bin` runs the same `generate` measurements with another binary
 (e.g. main's, which has no `bench-load`) for before/after figures.
 
@@ -53,7 +54,7 @@ def run_timed(cmd):
 
 
 def run_peak_rss(cmd):
-    """Runs `cmd` and returns (wall seconds, peak RSS bytes) from wait4."""
+    """Runs `cmd` and returns (wall seconds, peak RSS bytes, CPU seconds) from wait4."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -61,7 +62,7 @@ def run_peak_rss(cmd):
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
-    return wall, usage.ru_maxrss * 1024
+    return wall, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def checkpoint_bytes(model_dir):
@@ -77,19 +78,21 @@ def torch_child(model_dir, prompt, new, do_generate):
 
     torch.set_num_threads(1)
     rss_after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto").eval()
     load = time.perf_counter() - start
+    load_cpu = time.process_time() - cpu_start
     peak_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    result = {"load_seconds": load, "peak_rss_bytes": peak_load, "peak_rss_over_imports_bytes": peak_load - rss_after_import,
+    result = {"load_seconds": load, "load_cpu_seconds": load_cpu, "peak_rss_bytes": peak_load, "peak_rss_over_imports_bytes": peak_load - rss_after_import,
               "dtype": str(next(model.parameters()).dtype)}
     if do_generate:
         ids = torch.tensor([prompt])
         with torch.no_grad():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
                                  do_sample=False, use_cache=True, pad_token_id=0)
             result["generate_seconds"] = time.perf_counter() - start
+            result["generate_cpu_seconds"] = time.process_time() - cpu_start
         result["generated_ids"] = out[0, len(prompt):].tolist()
     print(json.dumps(result))
 
@@ -98,7 +101,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default="target/release/llmlab")
     parser.add_argument("--baseline-bin", default=None)
-    parser.add_argument("--model", action="append", required=True)
+    parser.add_argument("--model", action="append", default=[])
     parser.add_argument("--prompt", type=int, default=16)
     parser.add_argument("--new", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
@@ -108,6 +111,8 @@ def main():
         model_dir, prompt, new, gen = args.torch_child
         torch_child(model_dir, [int(t) for t in prompt.split(",")], int(new), gen == "1")
         return
+    if not args.model:
+        parser.error("pass at least one --model DIR")
 
     rng = random.Random(0)
     prompt = [rng.randrange(50257) for _ in range(args.prompt)]
@@ -137,11 +142,13 @@ def main():
             runs = [run_peak_rss(cmd) for _ in range(args.repeats)]
             wall = min(r[0] for r in runs)
             peak = max(r[1] for r in runs)
+            cpu = min(r[2] for r in runs)
             one = [run_peak_rss(cmd[:-4] + ["--max-new-tokens", "1"]) for _ in range(args.repeats)]
             row[f"{name}_generate_{args.new}_process_seconds"] = wall
             row[f"{name}_generate_{args.new}_peak_rss_bytes"] = peak
+            row[f"{name}_generate_{args.new}_process_cpu_seconds"] = cpu
             row[f"{name}_generate_1_process_seconds"] = min(r[0] for r in one)
-            print(f"{name} generate: whole process {wall:.2f} s for {args.new} tokens "
+            print(f"{name} generate: whole process {wall:.2f} s wall, {cpu:.2f} s CPU for {args.new} tokens "
                   f"({args.new / wall:.2f} tok/s incl. load), peak RSS {peak / 1e6:.1f} MB; "
                   f"1 token {row[f'{name}_generate_1_process_seconds']:.2f} s")
 
@@ -155,11 +162,15 @@ def main():
               f"{torch_row['peak_rss_bytes'] / 1e6:.1f} MB ({torch_row['peak_rss_over_imports_bytes'] / 1e6:.1f} MB over the imports)")
         if "generate_seconds" in torch_row:
             row["pytorch_generate_seconds"] = torch_row["generate_seconds"]
+            row["pytorch_generate_cpu_seconds"] = torch_row["generate_cpu_seconds"]
             ours = row[f"llmlab_generate_{args.new}_process_seconds"]
+            ours_cpu = row[f"llmlab_generate_{args.new}_process_cpu_seconds"]
             row["ratio_pytorch_generate_over_llmlab_process"] = torch_row["generate_seconds"] / ours
-            print(f"pytorch generate call alone: {torch_row['generate_seconds']:.2f} s "
-                  f"({args.new / torch_row['generate_seconds']:.2f} tok/s); "
-                  f"ratio pytorch generate / llmlab whole process = {row['ratio_pytorch_generate_over_llmlab_process']:.2f}")
+            row["ratio_pytorch_generate_over_llmlab_process_cpu"] = torch_row["generate_cpu_seconds"] / ours_cpu
+            print(f"pytorch generate call alone: {torch_row['generate_seconds']:.2f} s wall, "
+                  f"{torch_row['generate_cpu_seconds']:.2f} s CPU ({args.new / torch_row['generate_seconds']:.2f} tok/s); "
+                  f"ratio pytorch generate / llmlab whole process = {row['ratio_pytorch_generate_over_llmlab_process']:.2f} wall, "
+                  f"{row['ratio_pytorch_generate_over_llmlab_process_cpu']:.2f} CPU")
         row["ratio_pytorch_load_over_llmlab_load"] = torch_row["load_seconds"] / row["llmlab_load_seconds"]
         print(f"ratio pytorch load / llmlab load = {row['ratio_pytorch_load_over_llmlab_load']:.1f}")
         summary.append(row)
