@@ -327,6 +327,45 @@ mod tests {
         }
     }
 
+    /// An owned `(rows, cols)` matrix and the same values as f16 bytes.
+    fn f16_pair(rows: usize, cols: usize) -> (Array2<f32>, crate::nn::storage::Storage) {
+        let w = Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 5 + j * 3) % 13) as f32 * 0.125 - 0.75);
+        let bytes: Vec<u8> = w.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let storage = crate::nn::storage::Storage::from_bytes(
+            alloc::sync::Arc::new(bytes),
+            0..rows * cols * 2,
+            crate::nn::storage::Dtype::F16,
+        )
+        .unwrap();
+        (w, storage)
+    }
+
+    #[test]
+    fn f16_and_transposed_weights_match_owned_f32_in_every_kernel() {
+        // (37, 53) logical weights, stored as (37, 53) f16 and as (53, 37) transposed,
+        // f32 and f16; `WIDEN_BLOCK` is crossed by a 300-output layer.
+        for (out_f, in_f) in [(37usize, 53usize), (300, 19)] {
+            let (w, f16_storage) = f16_pair(out_f, in_f);
+            let (w_t, f16_t_storage) = f16_pair(in_f, out_f);
+            let cases = [
+                (w.clone(), Matrix::new(f16_storage, (out_f, in_f)).unwrap()),
+                (w_t.t().to_owned(), Matrix::new(f16_t_storage, (in_f, out_f)).unwrap().transposed()),
+                (w_t.t().to_owned(), Matrix::from(w_t.clone()).transposed()),
+            ];
+            let x = Array2::from_shape_fn((12, in_f), |(i, j)| ((i + 2 * j) % 5) as f32 - 2.0);
+            for (reference, matrix) in &cases {
+                assert_eq!(matrix.dim(), (out_f, in_f));
+                for rows in [1usize, 3, 12] {
+                    let x = x.slice_axis(Axis(0), Slice::from(..rows));
+                    let expected = x.dot(&reference.t());
+                    let got = matmul_weight(x, matrix);
+                    let maxdiff = (&got - &expected).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+                    assert!(maxdiff < 1e-4, "rows {rows}, transposed {}: maxdiff {maxdiff}", matrix.is_transposed());
+                }
+            }
+        }
+    }
+
     #[test]
     fn dot_handles_remainders() {
         let a: alloc::vec::Vec<f32> = (0..19).map(|i| i as f32).collect();
