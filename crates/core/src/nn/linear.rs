@@ -9,7 +9,7 @@
 //! - Decode (one token, so `x` has one row; up to [`STREAMING_MAX_ROWS`]):
 //!   the weight is streamed from memory exactly once, which is what bounds
 //!   decode speed. Stored `(out, in)`: one contiguous dot product per output.
-//!   Stored `(in, out)`: `y += x[k]·W[k, :]` over four stored rows at a
+//!   Stored `(in, out)`: `y += x[k]·W[k, :]` over eight stored rows at a
 //!   time, so `y` stays in L1. f16/bf16 rows are widened into a small
 //!   scratch buffer just before use.
 //! - Prompts (more rows): f32 goes through `ndarray`'s blocked GEMM, which
@@ -115,11 +115,11 @@ fn streaming_rows_widened(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
 }
 
 /// Streaming kernel for a weight stored `(K, M)` (the transpose of the
-/// logical `(M, K)`): `y[i, :] += Σₖ x[i, k]·W[k, :]`, four stored rows per
+/// logical `(M, K)`): `y[i, :] += Σₖ x[i, k]·W[k, :]`, eight stored rows per
 /// pass over `y[i, :]`. Each stored row is read once (widened first when
 /// f16/bf16).
 fn streaming_stored_columns(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
-    const GROUP: usize = 4;
+    const GROUP: usize = 8;
     let (k_len, m) = w.stored_dim();
     let n = x.nrows();
     let x_rows = contiguous_rows(&x);
@@ -145,9 +145,15 @@ fn streaming_stored_columns(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
             let a = |t: usize| x_row.get(k0 + t).copied().unwrap_or(0.0);
             if group == GROUP {
                 let (a0, a1, a2, a3) = (a(0), a(1), a(2), a(3));
-                let rows = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3));
-                for (yv, (((r0, r1), r2), r3)) in y_row.iter_mut().zip(rows) {
-                    *yv += a0 * r0 + a1 * r1 + a2 * r2 + a3 * r3;
+                let (a4, a5, a6, a7) = (a(4), a(5), a(6), a(7));
+                let rows = [row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)];
+                // One common length lets the compiler drop the bounds checks and vectorise.
+                let len = rows.iter().map(|r| r.len()).fold(y_row.len(), usize::min);
+                let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| &r[..len]);
+                for (j, yv) in y_row[..len].iter_mut().enumerate() {
+                    let lo = a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
+                    let hi = a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j];
+                    *yv += lo + hi;
                 }
             } else {
                 for t in 0..group {
