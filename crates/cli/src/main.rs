@@ -5,6 +5,7 @@
 //! its own file under `commands/`.
 
 mod commands;
+mod mmap;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     ShareLink(commands::share_link::Args),
     /// Benchmark single-thread decoding with a KV cache (random GPT-2-small-shaped model).
     BenchDecode(commands::bench_decode::Args),
+    /// Benchmark opening a checkpoint: load time, peak resident memory and file size.
+    BenchLoad(commands::bench_load::Args),
     /// Print a checkpoint's config and parameter counts as JSON.
     Info(commands::info::Args),
     /// Run a checkpoint once and print its logits as JSON.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => commands::decode::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::BenchDecode(args) => commands::bench_decode::run(args),
+        Command::BenchLoad(args) => commands::bench_load::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Logits(args) => commands::logits::run(args),
         Command::Score(args) => commands::score::run(args),

@@ -4,7 +4,7 @@
 
 use llmlab_core::loading::safetensors::{shard_files_from_index, WeightStore};
 use llmlab_core::loading::LoadError;
-use llmlab_core::models::{self, llama2c, CausalLm, ModelError};
+use llmlab_core::models::{self, llama2c, ModelError};
 use std::path::PathBuf;
 
 /// `[u64 header length][header][data]`.
@@ -136,6 +136,32 @@ fn non_finite_values_are_rejected() {
     ))
     .unwrap();
     assert_eq!(store.to_f32("a"), Err(LoadError::NonFinite("a".into())));
+    // The zero-copy path checks too: bf16 NaN (0x7fc0).
+    let store = WeightStore::from_safetensors(safetensors_bytes(
+        r#"{"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}"#,
+        &[0x80, 0x3f, 0xc0, 0x7f],
+    ))
+    .unwrap();
+    assert_eq!(store.storage("a").unwrap_err(), LoadError::NonFinite("a".into()));
+}
+
+#[test]
+fn truncated_shared_checkpoint_files_are_errors() {
+    // The same bytes the CLI would memory-map, cut short at several points:
+    // every cut is an error from the header checks, before any view is made.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/gpt2_f16");
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let open_cut = |cut: usize| {
+        let bytes = bytes[..cut].to_vec();
+        move |_: &std::path::Path| -> Result<llmlab_core::nn::storage::SharedBytes, LoadError> {
+            Ok(std::sync::Arc::new(bytes.clone()))
+        }
+    };
+    for cut in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+        let result = llmlab_core::loading::fs::load_checkpoint_with(&dir, &open_cut(cut));
+        assert!(result.is_err(), "a file cut at {cut} of {} bytes loaded", bytes.len());
+    }
+    assert!(llmlab_core::loading::fs::load_checkpoint_with(&dir, &open_cut(bytes.len())).is_ok());
 }
 
 fn fixture(case: &str) -> (String, WeightStore) {

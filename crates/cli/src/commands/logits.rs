@@ -5,7 +5,7 @@
 //! `DIR` holds `config.json` + `model.safetensors` (or a sharded index), or
 //! is a llama2.c `.bin` file.
 
-use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
+use llmlab_core::loading::fs::{load_checkpoint_with, Checkpoint};
 use llmlab_core::models::{self, AnyModel};
 use ndarray::{Array2, Axis};
 use std::path::Path;
@@ -30,9 +30,9 @@ pub struct Args {
     all_positions: bool,
 }
 
-/// Loads whatever model `path` holds.
+/// Loads whatever model `path` holds, its safetensors memory-mapped.
 pub fn load_model(path: &Path) -> Result<AnyModel, String> {
-    match load_checkpoint(path).map_err(|e| e.to_string())? {
+    match load_checkpoint_with(path, &crate::mmap::map_file).map_err(|e| e.to_string())? {
         Checkpoint::HuggingFace { config_json, store } => models::load(&config_json, &store).map_err(|e| e.to_string()),
         Checkpoint::Llama2c(bytes) => {
             Ok(AnyModel::Causal(Box::new(models::llama2c::load(&bytes).map_err(|e| e.to_string())?)))

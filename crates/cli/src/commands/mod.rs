@@ -7,6 +7,7 @@ pub mod grad;
 pub mod score;
 pub mod share_link;
 pub mod bench_decode;
+pub mod bench_load;
 pub mod info;
 pub mod logits;
 pub mod tokenize;

@@ -4,11 +4,22 @@
 //! a sharded checkpoint (`model.safetensors.index.json` plus the shards it
 //! names). A path to a file ending in `.bin` is read as a llama2.c
 //! checkpoint, unless it is a PyTorch pickle, which is refused.
+//!
+//! How a safetensors file gets into memory is the caller's choice:
+//! [`load_checkpoint`] reads it into a `Vec<u8>`, and
+//! [`load_checkpoint_with`] takes any function that returns the file's
+//! [`SharedBytes`] — the CLI passes a memory map there, so the model's
+//! tensors are views of the file's pages and loading copies nothing. (The
+//! map itself needs `unsafe`, which this crate forbids, so it lives in the
+//! CLI.) Either way every tensor's byte range is validated against the
+//! bytes before a view is made.
 
 use super::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
 use super::{LoadError, WeightStore};
+use crate::nn::storage::SharedBytes;
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use std::path::Path;
 
 /// What was found at a model path.
@@ -28,8 +39,23 @@ fn read(path: &Path) -> Result<std::vec::Vec<u8>, LoadError> {
     std::fs::read(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Loads a model directory, or a llama2.c `.bin` file.
+/// Reads a whole file into shared bytes.
+pub fn read_shared(path: &Path) -> Result<SharedBytes, LoadError> {
+    Ok(Arc::new(read(path)?))
+}
+
+/// Loads a model directory, or a llama2.c `.bin` file, reading each
+/// safetensors file into memory.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, LoadError> {
+    load_checkpoint_with(path, &read_shared)
+}
+
+/// Like [`load_checkpoint`], getting each safetensors file's bytes from
+/// `open` (e.g. a memory map).
+pub fn load_checkpoint_with(
+    path: &Path,
+    open: &dyn Fn(&Path) -> Result<SharedBytes, LoadError>,
+) -> Result<Checkpoint, LoadError> {
     if path.is_file() {
         let bytes = read(path)?;
         if looks_like_pickle(&bytes) {
@@ -44,12 +70,12 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, LoadError> {
     let single = path.join("model.safetensors");
     let index = path.join("model.safetensors.index.json");
     if single.is_file() {
-        store.add_safetensors(read(&single)?, DEFAULT_HEADER_BUDGET)?;
+        store.add_safetensors_shared(open(&single)?, DEFAULT_HEADER_BUDGET)?;
     } else if index.is_file() {
         let index_json = std::fs::read_to_string(&index)
             .map_err(|e| LoadError::Io(format!("cannot read {}: {e}", index.display())))?;
         for shard in shard_files_from_index(&index_json)? {
-            store.add_safetensors(read(&path.join(&shard))?, DEFAULT_HEADER_BUDGET)?;
+            store.add_safetensors_shared(open(&path.join(&shard))?, DEFAULT_HEADER_BUDGET)?;
         }
     } else if path.join("pytorch_model.bin").is_file() {
         return Err(LoadError::PickleRefused);

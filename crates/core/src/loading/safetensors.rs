@@ -4,14 +4,18 @@
 //! check happens before any tensor is converted: the header length against
 //! the byte budget and the file length, the JSON, the offsets (contiguous,
 //! in bounds, `shape × dtype size == byte length`, exact total length). Only
-//! then does a [`WeightStore`] keep the file's bytes and an index into them;
-//! tensors are converted to f32 when a model asks for them.
+//! then does a [`WeightStore`] keep the file's bytes (shared: a `Vec<u8>` or
+//! a memory map) and an index into them. A model asks for each tensor either
+//! as a [`Storage`] view into those bytes ([`WeightStore::storage`], no copy)
+//! or converted to owned f32 ([`WeightStore::to_f32`], for small tensors).
 
 use super::LoadError;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use crate::nn::storage::{self, SharedBytes, Storage, StorageError};
+use alloc::sync::Arc;
 use safetensors::{Dtype, SafeTensors};
 
 /// Default limit on the JSON header (the safetensors crate's own cap).
@@ -66,12 +70,18 @@ pub struct StoredTensor {
 }
 
 /// All tensors of a checkpoint, by name.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct WeightStore {
     /// Raw bytes of each loaded file.
-    pub files: Vec<Vec<u8>>,
+    pub files: Vec<SharedBytes>,
     /// Name -> tensor.
     pub tensors: BTreeMap<String, StoredTensor>,
+}
+
+impl core::fmt::Debug for WeightStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WeightStore").field("files", &self.files.len()).field("tensors", &self.tensors).finish()
+    }
 }
 
 /// True when `bytes` start like a PyTorch checkpoint: a zip archive
@@ -94,7 +104,14 @@ impl WeightStore {
     /// Parses one safetensors file and adds its tensors; the header may be
     /// at most `header_budget` bytes.
     pub fn add_safetensors(&mut self, bytes: Vec<u8>, header_budget: u64) -> Result<(), LoadError> {
-        if looks_like_pickle(&bytes) {
+        self.add_safetensors_shared(Arc::new(bytes), header_budget)
+    }
+
+    /// Like [`add_safetensors`](Self::add_safetensors) for bytes shared with
+    /// the caller (a memory map): tensors will be views into them.
+    pub fn add_safetensors_shared(&mut self, shared: SharedBytes, header_budget: u64) -> Result<(), LoadError> {
+        let bytes: &[u8] = (*shared).as_ref();
+        if looks_like_pickle(bytes) {
             return Err(LoadError::PickleRefused);
         }
         let Some(len_bytes) = bytes.get(..8) else {
@@ -107,7 +124,7 @@ impl WeightStore {
         if header_len > header_budget || header_len > available {
             return Err(LoadError::HeaderTooLarge { header_len, budget: header_budget.min(available) });
         }
-        let (n, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| LoadError::Safetensors(format!("{e}")))?;
+        let (n, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| LoadError::Safetensors(format!("{e}")))?;
         let data_start = 8 + n;
         let file_index = self.files.len();
         let mut new_tensors = Vec::new();
@@ -132,7 +149,7 @@ impl WeightStore {
                 StoredTensor { shape: info.shape.clone(), data: TensorData::Bytes { file: file_index, start, end, dtype } },
             ));
         }
-        self.files.push(bytes);
+        self.files.push(shared);
         self.tensors.extend(new_tensors);
         Ok(())
     }
@@ -154,6 +171,39 @@ impl WeightStore {
         self.tensors.get(name).map(|t| t.shape.as_slice())
     }
 
+    /// The values of `name` in their stored dtype, as a view into the file's
+    /// bytes when possible (see [`Storage::from_bytes`]): the byte range is
+    /// checked against the file again and every value for finiteness.
+    pub fn storage(&self, name: &str) -> Result<Storage, LoadError> {
+        let tensor = self.tensors.get(name).ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
+        match &tensor.data {
+            TensorData::F32(values) => {
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(LoadError::NonFinite(name.to_string()));
+                }
+                Ok(Storage::Owned(values.clone()))
+            }
+            TensorData::Bytes { file, start, end, dtype } => {
+                let bytes = self
+                    .files
+                    .get(*file)
+                    .ok_or_else(|| LoadError::Safetensors(format!("tensor '{name}' refers to a missing file")))?;
+                let dtype = match dtype {
+                    StoredDtype::F32 => storage::Dtype::F32,
+                    StoredDtype::F16 => storage::Dtype::F16,
+                    StoredDtype::BF16 => storage::Dtype::Bf16,
+                };
+                Storage::from_bytes(bytes.clone(), *start..*end, dtype).map_err(|e| match e {
+                    StorageError::NonFinite => LoadError::NonFinite(name.to_string()),
+                    StorageError::OutOfBounds { .. } => LoadError::Safetensors(format!("tensor '{name}' is out of bounds")),
+                    StorageError::PartialElement { len, size } => LoadError::Safetensors(format!(
+                        "tensor '{name}' has {len} bytes, not a multiple of its element size {size}"
+                    )),
+                })
+            }
+        }
+    }
+
     /// The values of `name` as f32, rejecting NaN and infinities.
     pub fn to_f32(&self, name: &str) -> Result<Vec<f32>, LoadError> {
         let tensor = self.tensors.get(name).ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
@@ -163,7 +213,7 @@ impl WeightStore {
                 let bytes = self
                     .files
                     .get(*file)
-                    .and_then(|f| f.get(*start..*end))
+                    .and_then(|f| (**f).as_ref().get(*start..*end))
                     .ok_or_else(|| LoadError::Safetensors(format!("tensor '{name}' is out of bounds")))?;
                 match dtype {
                     StoredDtype::F32 => bytes

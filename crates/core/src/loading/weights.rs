@@ -1,6 +1,8 @@
 //! [`Weights`]: a prefix-scoped view of a [`WeightStore`], like candle's
 //! `VarBuilder`. `weights.pp("h").pp(3).get2("attn.c_attn.weight", (c, 3*c))`
-//! reads `h.3.attn.c_attn.weight` and checks its shape.
+//! reads `h.3.attn.c_attn.weight` and checks its shape. Matrices come out
+//! as [`Matrix`] views into the checkpoint's bytes ([`Weights::matrix`]);
+//! vectors (biases, norm gains: a few KB) as owned `Array1`s.
 //!
 //! Every view made from one root shares a record of the names it read, so a
 //! loader can finish with [`Weights::check_all_used`]: a checkpoint tensor
@@ -8,6 +10,7 @@
 
 use super::safetensors::WeightStore;
 use super::LoadError;
+use crate::nn::storage::Matrix;
 use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::rc::Rc;
@@ -68,15 +71,32 @@ impl<'a> Weights<'a> {
         self.store
     }
 
-    fn checked(&self, name: &str, expected: &[usize]) -> Result<alloc::vec::Vec<f32>, LoadError> {
+    /// Full name of `name`, after checking that its shape is `expected`.
+    fn checked_name(&self, name: &str, expected: &[usize]) -> Result<String, LoadError> {
         let full = self.path(name);
         let found = self.store.shape(&full).ok_or_else(|| LoadError::MissingTensor(full.clone()))?;
         if found != expected {
             return Err(LoadError::ShapeMismatch { name: full, expected: expected.to_vec(), found: found.to_vec() });
         }
-        let values = self.store.to_f32(&full)?;
-        self.used.borrow_mut().insert(full);
-        Ok(values)
+        self.used.borrow_mut().insert(full.clone());
+        Ok(full)
+    }
+
+    fn checked(&self, name: &str, expected: &[usize]) -> Result<alloc::vec::Vec<f32>, LoadError> {
+        self.store.to_f32(&self.checked_name(name, expected)?)
+    }
+
+    /// A 2-D tensor of exactly `(rows, cols)` in its stored dtype, viewing
+    /// the checkpoint's bytes (no copy when they are aligned).
+    pub fn matrix(&self, name: &str, (rows, cols): (usize, usize)) -> Result<Matrix, LoadError> {
+        let full = self.checked_name(name, &[rows, cols])?;
+        let storage = self.store.storage(&full)?;
+        let found = storage.len();
+        Matrix::new(storage, (rows, cols)).ok_or(LoadError::ShapeMismatch {
+            name: full,
+            expected: alloc::vec![rows, cols],
+            found: alloc::vec![found],
+        })
     }
 
     /// A 1-D tensor of exactly `len` values.
@@ -113,6 +133,8 @@ mod tests {
         assert!(w.pp("h").pp(0).get2("w", (2, 3)).is_ok());
         assert!(matches!(w.pp("h").pp(0).get2("w", (3, 2)), Err(LoadError::ShapeMismatch { .. })));
         assert!(matches!(w.pp("h").pp(1).get1("w", 6), Err(LoadError::MissingTensor(_))));
+        assert_eq!(w.pp("h.0").matrix("w", (2, 3)).unwrap().dim(), (2, 3));
+        assert!(matches!(w.pp("h.0").matrix("w", (6, 1)), Err(LoadError::ShapeMismatch { .. })));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::nn::blocks::{PostNormBlock, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::ffn::FeedForward;
 use crate::nn::kv_cache::LayerKv;
-use crate::nn::linear::{matmul_t, Linear};
+use crate::nn::linear::{matmul_weight, Linear};
 use crate::nn::norm::{LayerNorm, Norm};
 use alloc::format;
 use alloc::string::String;
@@ -124,7 +124,7 @@ pub struct Bert {
 }
 
 fn linear(w: &Weights, in_f: usize, out_f: usize) -> Result<Linear, LoadError> {
-    Ok(Linear::new(w.get2("weight", (out_f, in_f))?, Some(w.get1("bias", out_f)?)))
+    Ok(Linear::from_matrix(w.matrix("weight", (out_f, in_f))?, Some(w.get1("bias", out_f)?)))
 }
 
 /// LayerNorm; checkpoints converted from the original TensorFlow BERT name
@@ -170,7 +170,7 @@ impl Bert {
             .collect::<Result<Vec<_>, _>>()?;
         let p = root.pp("cls.predictions");
         let decoder = if p.contains("decoder.weight") {
-            Some(Linear::new(p.get2("decoder.weight", (cfg.vocab_size, c))?, None))
+            Some(Linear::from_matrix(p.matrix("decoder.weight", (cfg.vocab_size, c))?, None))
         } else {
             None
         };
@@ -179,9 +179,9 @@ impl Bert {
             None => p.get1("decoder.bias", cfg.vocab_size)?,
         };
         Ok(Self {
-            word_embeddings: Embedding::new(e.get2("word_embeddings.weight", (cfg.vocab_size, c))?),
-            position_embeddings: Embedding::new(e.get2("position_embeddings.weight", (cfg.max_position_embeddings, c))?),
-            token_type_embeddings: Embedding::new(e.get2("token_type_embeddings.weight", (cfg.type_vocab_size, c))?),
+            word_embeddings: Embedding::from_matrix(e.matrix("word_embeddings.weight", (cfg.vocab_size, c))?),
+            position_embeddings: Embedding::from_matrix(e.matrix("position_embeddings.weight", (cfg.max_position_embeddings, c))?),
+            token_type_embeddings: Embedding::from_matrix(e.matrix("token_type_embeddings.weight", (cfg.type_vocab_size, c))?),
             embeddings_norm: layer_norm(&e.pp("LayerNorm"), c, cfg.layer_norm_eps)?,
             layers,
             transform: linear(&p.pp("transform.dense"), c, c)?,
@@ -236,7 +236,7 @@ impl Bert {
         self.transform_norm.forward_inplace(&mut x);
         let mut logits: Array2<f32> = match &self.decoder {
             Some(d) => d.forward(x.view()),
-            None => matmul_t(x.view(), self.word_embeddings.weight.view()),
+            None => matmul_weight(x.view(), &self.word_embeddings.weight),
         };
         logits += &self.decoder_bias;
         to_batched(logits, batch, t)

@@ -17,7 +17,7 @@ use crate::nn::ffn::{FeedForward, FeedForwardGrad};
 use crate::nn::blocks::{PreNormActivations, PreNormBlock, PreNormGrad, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::kv_cache::KvCache;
-use crate::nn::linear::{matmul_t, Linear, LinearGrad};
+use crate::nn::linear::{matmul_weight, Linear, LinearGrad};
 use crate::nn::norm::{Norm, NormGrad};
 use alloc::vec::Vec;
 use ndarray::linalg::general_mat_mul;
@@ -96,7 +96,7 @@ impl DecoderOnly {
         self.final_norm.forward_inplace(&mut h);
         Ok(match &self.lm_head {
             Some(head) => head.forward(h.view()),
-            None => matmul_t(h.view(), self.embed.weight.view()), // (B*T, V)
+            None => matmul_weight(h.view(), &self.embed.weight), // (B*T, V)
         })
     }
 
@@ -126,7 +126,7 @@ impl DecoderOnly {
         let normed = self.final_norm.forward(&h);
         let logits = match &self.lm_head {
             Some(head) => head.forward(normed.view()),
-            None => matmul_t(normed.view(), self.embed.weight.view()), // (B*T, V)
+            None => matmul_weight(normed.view(), &self.embed.weight), // (B*T, V)
         };
         let ids = ids.into_iter().map(|id| id as usize).collect();
         Ok((logits, DecoderOnlyActivations { ids, positions: flat_positions, blocks, final_in: h, final_out: normed }))
@@ -157,8 +157,8 @@ impl DecoderOnly {
     /// Zero gradients shaped like the model.
     pub fn zero_grad(&self) -> DecoderOnlyGrad {
         DecoderOnlyGrad {
-            embed: Array2::zeros(self.embed.weight.raw_dim()),
-            positions: self.positions.as_ref().map(|p| Array2::zeros(p.weight.raw_dim())),
+            embed: Array2::zeros(self.embed.weight.dim()),
+            positions: self.positions.as_ref().map(|p| Array2::zeros(p.weight.dim())),
             blocks: self.blocks.iter().map(PreNormBlock::zero_grad).collect(),
             final_norm: self.final_norm.zero_grad(),
             lm_head: self.lm_head.as_ref().map(LinearGrad::zeros),

@@ -2,8 +2,12 @@
 //! (tanh) MLPs, LayerNorm, LM head tied to the token embeddings.
 //!
 //! Checkpoint quirk: GPT-2 uses `Conv1D` layers whose weight is stored
-//! `(in, out)`, the transpose of `nn.Linear`; they are transposed on load.
-//! The fused `c_attn` `(C, 3C)` is split into query, key and value.
+//! `(in, out)`, the transpose of `nn.Linear`. Nothing is transposed on load:
+//! each layer reads the checkpoint's bytes as a transposed [`Matrix`] view,
+//! and the matmul kernels work on the stored layout (see
+//! [`crate::nn::linear`]). The fused `c_attn` `(C, 3C)` is split into query,
+//! key and value as three column blocks of the same bytes; only the small
+//! biases and norm gains are copied.
 
 use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
 use super::gradients::NamedTensor;
@@ -21,6 +25,7 @@ use crate::nn::embedding::Embedding;
 use crate::nn::ffn::FeedForward;
 use crate::nn::linear::Linear;
 use crate::nn::norm::{LayerNorm, Norm};
+use crate::nn::storage::Matrix;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ndarray::{Array2, Array3, Axis, Slice};
@@ -104,11 +109,11 @@ pub struct Gpt2 {
     special: SpecialTokens,
 }
 
-/// A Conv1D `(in, out)` weight as an `(out, in)` Linear.
+/// A Conv1D `(in, out)` weight as an `(out, in)` Linear (a transposed view).
 fn conv1d(w: &Weights, in_features: usize, out_features: usize) -> Result<Linear, LoadError> {
-    let weight = w.get2("weight", (in_features, out_features))?;
+    let weight = w.matrix("weight", (in_features, out_features))?.transposed();
     let bias = w.get1("bias", out_features)?;
-    Ok(Linear::new(weight.t().as_standard_layout().into_owned(), Some(bias)))
+    Ok(Linear::from_matrix(weight, Some(bias)))
 }
 
 fn layer_norm(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
@@ -120,22 +125,24 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
     let d = c / cfg.n_head;
     // c_attn: (C, 3C) Conv1D = [q | k | v] along the output axis.
     let attn = w.pp("attn");
-    let fused_w = attn.pp("c_attn").get2("weight", (c, 3 * c))?;
+    let fused_w: Matrix = attn.pp("c_attn").matrix("weight", (c, 3 * c))?.transposed();
     let fused_b = attn.pp("c_attn").get1("bias", 3 * c)?;
-    let part = |i: usize| {
-        Linear::new(
-            fused_w.slice_axis(Axis(1), Slice::from(i * c..(i + 1) * c)).t().as_standard_layout().into_owned(),
-            Some(fused_b.slice_axis(Axis(0), Slice::from(i * c..(i + 1) * c)).to_owned()),
-        )
+    let part = |i: usize| -> Result<Linear, LoadError> {
+        let weight = fused_w.stored_columns(i * c..(i + 1) * c).ok_or_else(|| LoadError::ShapeMismatch {
+            name: attn.path("c_attn.weight"),
+            expected: alloc::vec![c, 3 * c],
+            found: alloc::vec![fused_w.stored_dim().0, fused_w.stored_dim().1],
+        })?;
+        Ok(Linear::from_matrix(weight, Some(fused_b.slice_axis(Axis(0), Slice::from(i * c..(i + 1) * c)).to_owned())))
     };
     let mut scale = if cfg.scale_attn_weights { 1.0 / libm::sqrtf(d as f32) } else { 1.0 };
     if cfg.scale_attn_by_inverse_layer_idx {
         scale /= (layer + 1) as f32;
     }
     let attention = MultiHeadAttention {
-        q_proj: part(0),
-        k_proj: part(1),
-        v_proj: part(2),
+        q_proj: part(0)?,
+        k_proj: part(1)?,
+        v_proj: part(2)?,
         o_proj: conv1d(&attn.pp("c_proj"), c, c)?,
         num_heads: cfg.n_head,
         num_kv_heads: cfg.n_head,
@@ -168,8 +175,8 @@ impl Gpt2 {
         let root = Weights::new(store);
         let w = if root.contains("transformer.wte.weight") { root.pp("transformer") } else { root.clone() };
         let c = cfg.n_embd;
-        let embed = Embedding::new(w.get2("wte.weight", (cfg.vocab_size, c))?);
-        let positions = Embedding::new(w.get2("wpe.weight", (cfg.n_positions, c))?);
+        let embed = Embedding::from_matrix(w.matrix("wte.weight", (cfg.vocab_size, c))?);
+        let positions = Embedding::from_matrix(w.matrix("wpe.weight", (cfg.n_positions, c))?);
         let blocks = (0..cfg.n_layer)
             .map(|i| load_block(&w.pp("h").pp(i), &cfg, i))
             .collect::<Result<Vec<_>, _>>()?;
@@ -177,7 +184,7 @@ impl Gpt2 {
         let lm_head = if cfg.tie_word_embeddings {
             None
         } else {
-            Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
+            Some(Linear::from_matrix(root.matrix("lm_head.weight", (cfg.vocab_size, c))?, None))
         };
         root.check_all_used(|name| {
             // Causal-mask buffers older transformers saved, and the tied head's duplicate.
@@ -270,7 +277,10 @@ impl CausalLm for Gpt2 {
     }
     fn positional_encoding(&self, positions: usize) -> Array2<f32> {
         match &self.stack.positions {
-            Some(table) => table.weight.slice_axis(Axis(0), Slice::from(..positions.min(table.num_embeddings()))).to_owned(),
+            Some(table) => {
+                let rows: Vec<usize> = (0..positions.min(table.num_embeddings())).collect();
+                table.forward_positions(&rows).unwrap_or_else(|_| Array2::zeros((0, 0)))
+            }
             None => Array2::zeros((0, 0)),
         }
     }

@@ -193,9 +193,9 @@ pub struct Llama {
 }
 
 fn linear(w: &Weights, in_features: usize, out_features: usize, bias: bool) -> Result<Linear, LoadError> {
-    let weight = w.get2("weight", (out_features, in_features))?;
+    let weight = w.matrix("weight", (out_features, in_features))?;
     let bias = if bias { Some(w.get1("bias", out_features)?) } else { None };
-    Ok(Linear::new(weight, bias))
+    Ok(Linear::from_matrix(weight, bias))
 }
 
 fn rms(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
@@ -248,7 +248,7 @@ impl Llama {
         let w = root.pp("model");
         let c = cfg.hidden_size;
         let rope = Rope::new(cfg.head_dim(), cfg.theta() as f32, &cfg.rope_scaling()?);
-        let embed = Embedding::new(w.get2("embed_tokens.weight", (cfg.vocab_size, c))?);
+        let embed = Embedding::from_matrix(w.matrix("embed_tokens.weight", (cfg.vocab_size, c))?);
         let blocks = (0..cfg.num_hidden_layers)
             .map(|i| load_block(&w.pp("layers").pp(i), &cfg, &rope))
             .collect::<Result<Vec<_>, _>>()?;
@@ -257,7 +257,7 @@ impl Llama {
         let lm_head = if cfg.tie_word_embeddings && !root.contains("lm_head.weight") {
             None
         } else {
-            Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
+            Some(Linear::from_matrix(root.matrix("lm_head.weight", (cfg.vocab_size, c))?, None))
         };
         // Older transformers saved the RoPE frequencies as a buffer; they are recomputed.
         root.check_all_used(|name| name.ends_with(".rotary_emb.inv_freq"))?;

@@ -26,7 +26,7 @@ use crate::nn::blocks::{DecoderBlock, DecoderLayerState, Memory, PreNormBlock, S
 use crate::nn::embedding::Embedding;
 use crate::nn::ffn::FeedForward;
 use crate::nn::kv_cache::{CacheError, LayerKv};
-use crate::nn::linear::{matmul_t, Linear};
+use crate::nn::linear::{matmul_weight, Linear};
 use crate::nn::norm::{Norm, RmsNorm};
 use crate::nn::positional::t5_relative_position_bucket;
 use alloc::format;
@@ -164,7 +164,7 @@ pub struct T5 {
 }
 
 fn linear(w: &Weights, in_f: usize, out_f: usize) -> Result<Linear, LoadError> {
-    Ok(Linear::new(w.get2("weight", (out_f, in_f))?, None))
+    Ok(Linear::from_matrix(w.matrix("weight", (out_f, in_f))?, None))
 }
 
 fn norm(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
@@ -219,7 +219,7 @@ impl T5 {
         let cfg = Config::from_json(config_json)?;
         let root = Weights::new(store);
         let (c, eps) = (cfg.d_model, cfg.layer_norm_epsilon);
-        let shared = Embedding::new(root.get2("shared.weight", (cfg.vocab_size, c))?);
+        let shared = Embedding::from_matrix(root.matrix("shared.weight", (cfg.vocab_size, c))?);
         let bias_shape = (cfg.relative_attention_num_buckets, cfg.num_heads);
         let enc = root.pp("encoder");
         let encoder = (0..cfg.num_layers)
@@ -251,7 +251,7 @@ impl T5 {
         let decoder_bias = dec.get2("block.0.layer.0.SelfAttention.relative_attention_bias.weight", bias_shape)?;
         // v1.1 checkpoints carry their own lm_head; tied ones omit it.
         let lm_head = if root.contains("lm_head.weight") {
-            Some(Linear::new(root.get2("lm_head.weight", (cfg.vocab_size, c))?, None))
+            Some(Linear::from_matrix(root.matrix("lm_head.weight", (cfg.vocab_size, c))?, None))
         } else {
             None
         };
@@ -366,7 +366,7 @@ impl Seq2SeqLm for T5 {
         }
         let logits = match &self.lm_head {
             Some(head) => head.forward(h.view()),
-            None => matmul_t(h.view(), self.shared.weight.view()),
+            None => matmul_weight(h.view(), &self.shared.weight),
         };
         to_batched(logits, batch, t)
     }

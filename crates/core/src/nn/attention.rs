@@ -445,10 +445,10 @@ mod tests {
         ];
         for (field, g) in pick {
             let mut probe = attn.clone();
-            let w = field(&mut probe).weight.clone();
+            let w = field(&mut probe).weight.view().to_owned();
             check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |p| {
                 let mut changed = attn.clone();
-                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap();
+                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap().into();
                 loss(&changed, &x)
             });
             let bias = field(&mut probe).bias.clone().unwrap();

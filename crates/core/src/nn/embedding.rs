@@ -1,23 +1,42 @@
 //! Lookup tables: token ids (or positions, or segment ids) to vectors.
 //!
+//! The table may be borrowed from the checkpoint and stored in f16/bf16
+//! (see [`super::storage`]); only the looked-up rows are widened.
+//!
 //! Backward: a lookup copies row `id` to the output, so the gradient of the
 //! table is the output gradient scattered back, `dW[id] += dy[row]`
 //! (a token that occurs twice collects both rows).
 
+use super::storage::Matrix;
 use super::NnError;
 use ndarray::{Array2, ArrayView2, Axis};
 
 /// A `(num_embeddings, dim)` table.
 #[derive(Clone, Debug)]
 pub struct Embedding {
-    /// `(num_embeddings, dim)`.
-    pub weight: Array2<f32>,
+    /// `(num_embeddings, dim)`, stored row-major (not transposed).
+    pub weight: Matrix,
 }
 
 impl Embedding {
-    /// Wraps a table.
+    /// Wraps an owned table.
     pub fn new(weight: Array2<f32>) -> Self {
+        Self { weight: Matrix::from(weight) }
+    }
+
+    /// Wraps a table of any storage; a transposed matrix is read as its
+    /// logical `(num_embeddings, dim)` rows.
+    pub fn from_matrix(weight: Matrix) -> Self {
         Self { weight }
+    }
+
+    /// Copies table row `index` into `out` (`dim` values).
+    fn read_row(&self, index: usize, out: ndarray::ArrayViewMut1<f32>) {
+        let mut out = out;
+        match out.as_slice_mut() {
+            Some(slice) if !self.weight.is_transposed() => self.weight.widen_stored_row(index, 0, slice),
+            _ => out.assign(&self.weight.view().row(index)),
+        }
     }
 
     /// Rows in the table.
@@ -38,8 +57,7 @@ impl Embedding {
             if index >= self.num_embeddings() {
                 return Err(NnError::TokenOutOfRange { id, vocab_size: self.num_embeddings() });
             }
-            let mut row = row;
-            row.assign(&self.weight.row(index));
+            self.read_row(index, row);
         }
         Ok(out)
     }
@@ -47,11 +65,11 @@ impl Embedding {
     /// Like [`forward`](Self::forward) for positions of a learned position table.
     pub fn forward_positions(&self, positions: &[usize]) -> Result<Array2<f32>, NnError> {
         let mut out = Array2::<f32>::zeros((positions.len(), self.dim()));
-        for (mut row, &position) in out.axis_iter_mut(Axis(0)).zip(positions) {
+        for (row, &position) in out.axis_iter_mut(Axis(0)).zip(positions) {
             if position >= self.num_embeddings() {
                 return Err(NnError::PositionOutOfRange { position, max_positions: self.num_embeddings() });
             }
-            row.assign(&self.weight.row(position));
+            self.read_row(position, row);
         }
         Ok(out)
     }

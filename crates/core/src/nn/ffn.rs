@@ -184,11 +184,11 @@ mod tests {
         for (field, g) in layers {
             let mut probe = ffn.clone();
             let (Some(layer), Some(g)) = (field(&mut probe), g) else { continue };
-            let w = layer.weight.clone();
+            let w = layer.weight.view().to_owned();
             check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |p| {
                 let mut changed = ffn.clone();
                 if let Some(l) = field(&mut changed) {
-                    l.weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap();
+                    l.weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap().into();
                 }
                 loss(&changed, &x)
             });

@@ -1,35 +1,58 @@
 //! `y = x·Wᵀ + b`, the layer that holds almost all of a transformer's weights.
 //!
-//! The weight is stored like PyTorch's `nn.Linear`: `(out, in)`, one output
-//! row after another. That layout makes the decode step (one token, so `x`
-//! is a single row) a sequence of contiguous dot products that stream the
-//! weight from memory exactly once, which is what bounds decode speed.
-//! Prompts (many rows) go through `ndarray`'s blocked matrix product.
+//! The weight is a [`Matrix`]: logically `(out, in)` like PyTorch's
+//! `nn.Linear`, stored either that way or as its `(in, out)` transpose
+//! (GPT-2's `Conv1D`), in f32, f16 or bf16, owned or borrowed from the
+//! checkpoint (see [`super::storage`]). Nothing is transposed or widened on
+//! load; the kernels read the stored layout directly:
+//!
+//! - Decode (one token, so `x` has one row; up to [`STREAMING_MAX_ROWS`]):
+//!   the weight is streamed from memory exactly once, which is what bounds
+//!   decode speed. Stored `(out, in)`: one contiguous dot product per output.
+//!   Stored `(in, out)`: `y += x[k]·W[k, :]` over eight stored rows at a
+//!   time, so `y` stays in L1. f16/bf16 rows are widened into a small
+//!   scratch buffer just before use.
+//! - Prompts (more rows): f32 goes through `ndarray`'s blocked GEMM, which
+//!   packs either layout itself; f16/bf16 weights are widened
+//!   [`WIDEN_BLOCK`] outputs at a time and multiplied block by block.
 //!
 //! Backward (training): for `y = x·Wᵀ + b` and an output gradient `dy`,
 //! `dx = dy·W`, `dW += dyᵀ·x`, `db += Σ_rows dy`. Both products go through
-//! the same blocked GEMM as the prompt path.
+//! the same blocked GEMM as the prompt path (on the weight's logical
+//! `(out, in)` f32 view).
 
+use super::storage::{Dtype, Matrix};
+use alloc::vec;
+use alloc::vec::Vec;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 
 /// Rows up to this count use the streaming kernel (each weight row is read
 /// once and reused from L1 for every input row); more rows use the packed
 /// GEMM, whose packing cost is then amortised.
-const STREAMING_MAX_ROWS: usize = 8;
+pub const STREAMING_MAX_ROWS: usize = 8;
+
+/// Outputs widened at a time by the GEMM path for f16/bf16 weights: `(256, in)`
+/// f32 (768 KB for GPT-2 small) instead of the whole tensor.
+pub const WIDEN_BLOCK: usize = 256;
 
 /// A dense layer with optional bias.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    /// `(out, in)`.
-    pub weight: Array2<f32>,
+    /// Logically `(out, in)`.
+    pub weight: Matrix,
     /// `(out)`.
     pub bias: Option<Array1<f32>>,
 }
 
 impl Linear {
-    /// Wraps an `(out, in)` weight and optional `(out)` bias.
+    /// Wraps an owned `(out, in)` weight and optional `(out)` bias.
     pub fn new(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Self {
+        Self { weight: Matrix::from(weight), bias }
+    }
+
+    /// Wraps a logically `(out, in)` weight of any storage.
+    pub fn from_matrix(weight: Matrix, bias: Option<Array1<f32>>) -> Self {
         Self { weight, bias }
     }
 
@@ -50,7 +73,7 @@ impl Linear {
 
     /// `x: (N, in) -> (N, out)`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        let mut y = matmul_t(x, self.weight.view());
+        let mut y = matmul_weight(x, &self.weight);
         if let Some(bias) = &self.bias {
             y += bias;
         }
@@ -89,6 +112,132 @@ impl LinearGrad {
     }
 }
 
+/// `x·wᵀ` for a weight of any storage: `x: (N, K)`, `w: (M, K)` logically ->
+/// `(N, M)`, choosing the kernel by `N`, layout and dtype.
+pub fn matmul_weight(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    let is_f32 = w.storage().dtype() == Dtype::F32;
+    match (x.nrows() <= STREAMING_MAX_ROWS, w.is_transposed()) {
+        (true, false) if is_f32 => matmul_t(x, w.view()),
+        (true, false) => streaming_rows_widened(x, w),
+        (true, true) => streaming_stored_columns(x, w),
+        (false, _) if is_f32 => x.dot(&w.view().t()),
+        (false, _) => gemm_widened(x, w),
+    }
+}
+
+/// Rows of `x` as contiguous slices (borrowed when they already are).
+fn contiguous_rows<'a>(x: &'a ArrayView2<f32>) -> Vec<alloc::borrow::Cow<'a, [f32]>> {
+    x.axis_iter(Axis(0))
+        .map(|row| match row.to_slice() {
+            Some(s) => alloc::borrow::Cow::Borrowed(s),
+            None => alloc::borrow::Cow::Owned(row.to_vec()),
+        })
+        .collect()
+}
+
+/// Streaming kernel for an f16/bf16 weight stored `(M, K)`: each stored row
+/// is widened into one scratch row, then dotted with every row of `x`.
+fn streaming_rows_widened(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    let (m, k) = w.stored_dim();
+    let x_rows = contiguous_rows(&x);
+    let mut y = Array2::<f32>::zeros((x.nrows(), m));
+    let mut scratch = vec![0.0f32; k];
+    for j in 0..m {
+        w.widen_stored_row(j, 0, &mut scratch);
+        for (i, x_row) in x_rows.iter().enumerate() {
+            y[[i, j]] = dot(x_row, &scratch);
+        }
+    }
+    y
+}
+
+/// Streaming kernel for a weight stored `(K, M)` (the transpose of the
+/// logical `(M, K)`): `y[i, :] += Σₖ x[i, k]·W[k, :]`, eight stored rows per
+/// pass over `y[i, :]`. Each stored row is read once (widened first when
+/// f16/bf16).
+fn streaming_stored_columns(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    const GROUP: usize = 8;
+    let (k_len, m) = w.stored_dim();
+    let n = x.nrows();
+    let x_rows = contiguous_rows(&x);
+    let mut y = vec![0.0f32; n * m]; // (N, M) row-major
+    let widen = w.storage().dtype() != Dtype::F32;
+    let mut scratch = if widen { vec![0.0f32; GROUP * m] } else { Vec::new() };
+    let mut k0 = 0;
+    while k0 < k_len {
+        let group = GROUP.min(k_len - k0);
+        if widen {
+            for (t, chunk) in scratch.chunks_exact_mut(m.max(1)).take(group).enumerate() {
+                w.widen_stored_row(k0 + t, 0, chunk);
+            }
+        }
+        let row = |t: usize| -> &[f32] {
+            if widen {
+                scratch.get(t * m..(t + 1) * m).unwrap_or(&[])
+            } else {
+                w.stored_row_f32(k0 + t).unwrap_or(&[])
+            }
+        };
+        for (x_row, y_row) in x_rows.iter().zip(y.chunks_exact_mut(m.max(1))) {
+            let a = |t: usize| x_row.get(k0 + t).copied().unwrap_or(0.0);
+            if group == GROUP {
+                let (a0, a1, a2, a3) = (a(0), a(1), a(2), a(3));
+                let (a4, a5, a6, a7) = (a(4), a(5), a(6), a(7));
+                let rows = [row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)];
+                // One common length lets the compiler drop the bounds checks and vectorise.
+                let len = rows.iter().map(|r| r.len()).fold(y_row.len(), usize::min);
+                let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| &r[..len]);
+                for (j, yv) in y_row[..len].iter_mut().enumerate() {
+                    let lo = a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
+                    let hi = a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j];
+                    *yv += lo + hi;
+                }
+            } else {
+                for t in 0..group {
+                    let at = a(t);
+                    y_row.iter_mut().zip(row(t)).for_each(|(yv, r)| *yv += at * r);
+                }
+            }
+        }
+        k0 += group;
+    }
+    Array2::from_shape_vec((n, m), y).unwrap_or_else(|_| Array2::zeros((n, m)))
+}
+
+/// GEMM for f16/bf16 weights: [`WIDEN_BLOCK`] logical rows of `w` at a
+/// time are widened to f32 and multiplied, so the whole tensor never exists
+/// in f32.
+fn gemm_widened(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    let (m, k) = w.dim();
+    let mut y = Array2::<f32>::zeros((x.nrows(), m));
+    let mut j0 = 0;
+    while j0 < m {
+        let jb = WIDEN_BLOCK.min(m - j0);
+        let block_t: Array2<f32> = if w.is_transposed() {
+            // Stored (K, M): widen columns j0..j0+jb of every stored row -> (K, jb).
+            let mut block = Array2::<f32>::zeros((k, jb));
+            for (r, row) in block.rows_mut().into_iter().enumerate() {
+                if let Some(slice) = row.into_slice() {
+                    w.widen_stored_row(r, j0, slice);
+                }
+            }
+            block
+        } else {
+            // Stored (M, K): widen rows j0..j0+jb -> (jb, K), used transposed.
+            let mut block = Array2::<f32>::zeros((jb, k));
+            for (r, row) in block.rows_mut().into_iter().enumerate() {
+                if let Some(slice) = row.into_slice() {
+                    w.widen_stored_row(j0 + r, 0, slice);
+                }
+            }
+            block.reversed_axes()
+        };
+        y.slice_axis_mut(Axis(1), Slice::from(j0..j0 + jb)).assign(&x.dot(&block_t));
+        j0 += jb;
+    }
+    y
+}
+
 /// `x·wᵀ`: `x: (N, K)`, `w: (M, K)` -> `(N, M)`, choosing the kernel by `N`.
 pub fn matmul_t(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
     if x.nrows() <= STREAMING_MAX_ROWS {
@@ -105,13 +254,7 @@ pub fn streaming_matmul_t(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32>
     let n = x.nrows();
     let m = w.nrows();
     let mut y = Array2::<f32>::zeros((n, m));
-    let x_rows: alloc::vec::Vec<alloc::borrow::Cow<[f32]>> = x
-        .axis_iter(Axis(0))
-        .map(|row| match row.to_slice() {
-            Some(s) => alloc::borrow::Cow::Borrowed(s),
-            None => alloc::borrow::Cow::Owned(row.to_vec()),
-        })
-        .collect();
+    let x_rows = contiguous_rows(&x);
     for (j, w_row) in w.axis_iter(Axis(0)).enumerate() {
         let w_row: alloc::borrow::Cow<[f32]> = match w_row.to_slice() {
             Some(s) => alloc::borrow::Cow::Borrowed(s),
@@ -222,6 +365,45 @@ mod tests {
                 for j in 0..37 {
                     assert!((part[[i, j]] - expected[[i, j]]).abs() < 1e-4);
                     assert!((full[[i, j]] - expected[[i, j]]).abs() < 1e-4);
+                }
+            }
+        }
+    }
+
+    /// An owned `(rows, cols)` matrix and the same values as f16 bytes.
+    fn f16_pair(rows: usize, cols: usize) -> (Array2<f32>, crate::nn::storage::Storage) {
+        let w = Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 5 + j * 3) % 13) as f32 * 0.125 - 0.75);
+        let bytes: Vec<u8> = w.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let storage = crate::nn::storage::Storage::from_bytes(
+            alloc::sync::Arc::new(bytes),
+            0..rows * cols * 2,
+            crate::nn::storage::Dtype::F16,
+        )
+        .unwrap();
+        (w, storage)
+    }
+
+    #[test]
+    fn f16_and_transposed_weights_match_owned_f32_in_every_kernel() {
+        // (37, 53) logical weights, stored as (37, 53) f16 and as (53, 37) transposed,
+        // f32 and f16; `WIDEN_BLOCK` is crossed by a 300-output layer.
+        for (out_f, in_f) in [(37usize, 53usize), (300, 19)] {
+            let (w, f16_storage) = f16_pair(out_f, in_f);
+            let (w_t, f16_t_storage) = f16_pair(in_f, out_f);
+            let cases = [
+                (w.clone(), Matrix::new(f16_storage, (out_f, in_f)).unwrap()),
+                (w_t.t().to_owned(), Matrix::new(f16_t_storage, (in_f, out_f)).unwrap().transposed()),
+                (w_t.t().to_owned(), Matrix::from(w_t.clone()).transposed()),
+            ];
+            let x = Array2::from_shape_fn((12, in_f), |(i, j)| ((i + 2 * j) % 5) as f32 - 2.0);
+            for (reference, matrix) in &cases {
+                assert_eq!(matrix.dim(), (out_f, in_f));
+                for rows in [1usize, 3, 12] {
+                    let x = x.slice_axis(Axis(0), Slice::from(..rows));
+                    let expected = x.dot(&reference.t());
+                    let got = matmul_weight(x, matrix);
+                    let maxdiff = (&got - &expected).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+                    assert!(maxdiff < 1e-4, "rows {rows}, transposed {}: maxdiff {maxdiff}", matrix.is_transposed());
                 }
             }
         }

@@ -5,8 +5,9 @@
 //!   `C` model width, `H` query heads, `Hkv` key/value heads, `D` head width.
 //! - Activations of a whole batch are kept as a 2-D `(B*T, C)` matrix, rows
 //!   ordered batch-major, so that every linear layer is one matrix product.
-//! - Weights are f32 and immutable after loading; everything mutable during
-//!   decoding lives in [`kv_cache::KvCache`].
+//! - Weights are immutable after loading and usually borrowed from the
+//!   checkpoint in their stored dtype ([`storage`]); everything mutable
+//!   during decoding lives in [`kv_cache::KvCache`].
 
 pub mod activation;
 pub mod attention;
@@ -17,6 +18,7 @@ pub mod kv_cache;
 pub mod linear;
 pub mod norm;
 pub mod positional;
+pub mod storage;
 
 use core::fmt;
 use core::ops::Range;

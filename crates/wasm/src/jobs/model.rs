@@ -1,5 +1,10 @@
 //! Worker jobs of the model area: load a model (embedded default, the
 //! user's files, or a Hugging Face repo) and look inside it.
+//!
+//! Each downloaded or picked file is one buffer in wasm memory, and the
+//! model's weight matrices are views into it in their stored dtype (see
+//! `llmlab_core::nn::storage`): a checkpoint costs its size once, and f16
+//! weights stay f16. The loaded answer reports the wasm memory size.
 
 use crate::fetch::fetch_bytes;
 use crate::protocol::model::{
@@ -74,6 +79,22 @@ fn summary(l: &Loaded) -> ModelSummary {
         from_cache: l.from_cache,
         params: to_params(&breakdown),
         config_json: l.config_json.clone(),
+        wasm_memory_bytes: wasm_memory_bytes(),
+    }
+}
+
+/// Byte length of this worker's wasm memory; `None` off wasm (native tests).
+fn wasm_memory_bytes() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::JsCast;
+        let memory = wasm_bindgen::memory().dyn_into::<js_sys::WebAssembly::Memory>().ok()?;
+        let buffer = memory.buffer().dyn_into::<js_sys::ArrayBuffer>().ok()?;
+        Some(u64::from(buffer.byte_length()))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        None
     }
 }
 
@@ -392,6 +413,19 @@ mod tests {
         assert!(rope.source.contains(&format!("head width {head_dim}")), "{}", rope.source);
         // Row 2, column 1: cos(2·θ_1), θ_1 = 10000^(-2/8).
         assert!((rope.values[2 * head_dim + 1] - (2.0 / 10000f32.powf(0.25)).cos()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn loaded_answer_carries_the_wasm_memory_field() {
+        load_fixture("gpt2");
+        let loaded = session::require().unwrap();
+        let json = serde_json::to_value(summary(&loaded)).unwrap();
+        // Natively there is no wasm memory; the key is still there for the page.
+        assert_eq!(json.get("wasm_memory_bytes"), Some(&serde_json::Value::Null));
+        let mut older = json.clone();
+        older.as_object_mut().unwrap().remove("wasm_memory_bytes");
+        let parsed: crate::protocol::model::ModelSummary = serde_json::from_value(older).unwrap();
+        assert_eq!(parsed.wasm_memory_bytes, None);
     }
 
     #[test]

@@ -134,6 +134,12 @@ pub struct ModelSummary {
     pub params: Params,
     /// The `config.json` text.
     pub config_json: String,
+    /// Byte length of the worker's wasm memory when this answer was made.
+    /// Weights are views into the downloaded files (f16 stays f16), so after
+    /// a load this is about the model's bytes; wasm memory never shrinks, so
+    /// it is also the peak so far. `None` outside the browser.
+    #[serde(default)]
+    pub wasm_memory_bytes: Option<u64>,
 }
 
 /// Responses of this area.

@@ -13,7 +13,7 @@ use crate::rng::Rng;
 /// Deterministic values in roughly [-1, 1] for test inputs.
 pub fn random_vec(len: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
-    (0..len).map(|_| (rng.uniform_f32() * 2.0 - 1.0)).collect()
+    (0..len).map(|_| rng.uniform_f32() * 2.0 - 1.0).collect()
 }
 
 /// Asserts that `analytic` matches the central difference of `loss` at `x`.
