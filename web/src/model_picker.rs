@@ -101,14 +101,29 @@ fn human(n: u64) -> String {
     }
 }
 
+/// The worker's memory after loading against the model's file bytes (the
+/// weights are views into the downloaded files, so the ratio stays near 1).
+fn memory_note(s: &ModelSummary) -> String {
+    match s.wasm_memory_bytes {
+        Some(memory) if s.bytes > 0 => format!(
+            "; files {:.1} MB, worker memory {:.1} MB ({:.2}× the files)",
+            s.bytes as f64 / 1e6,
+            memory as f64 / 1e6,
+            memory as f64 / s.bytes as f64
+        ),
+        _ => String::new(),
+    }
+}
+
 /// One-line description of a loaded model.
 pub fn describe(s: &ModelSummary) -> String {
     format!(
-        "{} — {}, {} parameters, vocabulary {}{}",
+        "{} — {}, {} parameters, vocabulary {}{}{}",
         s.label,
         s.model_type,
         human(s.params.total),
         s.vocab_size,
+        memory_note(s),
         if s.from_cache {
             " (from the offline cache)"
         } else {
