@@ -473,6 +473,47 @@ mod tests {
     }
 
     #[test]
+    fn patterns_quadratic_one_search_at_a_time_stop_at_the_time_budget() {
+        // Each search reads to the end of the text (or of a run), fails, then
+        // matches one character; the next search starts one character later.
+        // Few backtracks per search, n²/2 steps in all: 1 to 10 s of CPU
+        // each on 100 KB in a release build before the budget.
+        let a = "a".repeat(100_000);
+        let xa = "xa".repeat(50_000);
+        let runs = alloc::format!("{}!", "a".repeat(999)).repeat(100);
+        for (pattern, text) in [
+            (r"(?=x)[xa]*b|a", &xa),
+            (r"(?>[xa]*)b|a", &a),
+            (r"[xa]*+b|a", &a),
+            (r"(?<=a)[xa]*b|a", &a),
+            (r"a+(?=b)|a", &runs),
+        ] {
+            let p = SplitPattern::from_regex(pattern).unwrap();
+            match p.find_all(text) {
+                Err(TokenizerError::TimeLimit { pattern: named, bytes, limit_ms }) => {
+                    assert_eq!((named.as_str(), bytes), (pattern, text.len()));
+                    assert_eq!(u128::from(limit_ms), split_time_limit(text.len()).as_millis());
+                }
+                other => panic!("{pattern}: expected the time budget error, got {:?}", other.map(|m| m.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn lookaround_tokenizer_regex_splits_a_megabyte_within_the_budget() {
+        // The cl100k-style `\s+(?!\S)` through the backtracking VM, on 1 MB
+        // of prose and on 1 MB of one repeated letter.
+        let p = SplitPattern::from_regex(r"\s+(?!\S)|\s+|\w+|[^\s\w]+").unwrap();
+        assert!(matches!(p, SplitPattern::Fancy(_)));
+        let verse = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n";
+        let prose = verse.repeat(1_000_000 / verse.len());
+        // 33 pieces per verse, and its closing `\n\n` splits in two before the next one.
+        let words = p.find_all(&prose).unwrap();
+        assert_eq!(words.len(), 34 * (1_000_000 / verse.len()) - 1);
+        assert_eq!(p.find_all(&"a".repeat(1_000_000)).unwrap(), [(0, 1_000_000)]);
+    }
+
+    #[test]
     fn word_class_is_oniguruma_s() {
         // Oniguruma: `²` is a word char, ZWJ is not (Rust's regex: the opposite).
         let p = SplitPattern::from_regex(r"\w+").unwrap();
