@@ -83,8 +83,8 @@ impl fmt::Display for TokenizerError {
             Self::Invalid { path, reason } => write!(f, "tokenizer.json: `{path}`: {reason}"),
             Self::TimeLimit { pattern, bytes, limit_ms } => write!(
                 f,
-                "tokenizer.json: Split regex `{pattern}` ran for more than {limit_ms} ms (SPLIT_TIME_LIMIT) on a piece of \
-                 {bytes} bytes; the pattern is too costly on this text"
+                "tokenizer.json: Split regex `{pattern}` ran for more than {limit_ms} ms on a piece of {bytes} bytes \
+                 (SPLIT_TIME_LIMIT_BASE + SPLIT_TIME_LIMIT_PER_BYTE per byte); the pattern is too costly on this text"
             ),
             Self::InputTooLarge(n) => write!(f, "input of {n} bytes is too large to encode"),
             Self::Training(e) => write!(f, "training failed: {e}"),
