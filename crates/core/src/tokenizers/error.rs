@@ -52,6 +52,15 @@ pub enum TokenizerError {
         /// Why.
         reason: String,
     },
+    /// A `Split` regex ran past its time budget on one piece of text.
+    TimeLimit {
+        /// The regex as written in tokenizer.json.
+        pattern: String,
+        /// Bytes in the piece of text it was splitting.
+        bytes: usize,
+        /// The budget it ran out of, in milliseconds.
+        limit_ms: u64,
+    },
     /// The input text is too large to encode (offsets are kept in u32).
     InputTooLarge(usize),
     /// Training could not produce a tokenizer.
@@ -72,6 +81,11 @@ impl fmt::Display for TokenizerError {
             }
             Self::BadId { context, id } => write!(f, "tokenizer.json: {context} has an invalid id {id}"),
             Self::Invalid { path, reason } => write!(f, "tokenizer.json: `{path}`: {reason}"),
+            Self::TimeLimit { pattern, bytes, limit_ms } => write!(
+                f,
+                "tokenizer.json: Split regex `{pattern}` ran for more than {limit_ms} ms on a piece of {bytes} bytes \
+                 (SPLIT_TIME_LIMIT_BASE + SPLIT_TIME_LIMIT_PER_BYTE per byte); the pattern is too costly on this text"
+            ),
             Self::InputTooLarge(n) => write!(f, "input of {n} bytes is too large to encode"),
             Self::Training(e) => write!(f, "training failed: {e}"),
         }

@@ -30,6 +30,18 @@
 //! - [`BACKTRACK_LIMIT`]: one search may backtrack this many times before it
 //!   stops with a [`TokenizerError`] naming the pattern and the limit, never
 //!   a panic and never a silently shorter list of matches.
+//!
+//! Neither limit sees a pattern that is quadratic one search at a time:
+//! `(?>[xa]*)b|a` on `aaaa…` reads to the end of the text, fails, and then
+//! matches one `a`; the next search starts one character later and reads to
+//! the end again. Each search backtracks a few times only, yet the whole
+//! Split costs n²/2 steps (about 10 s of CPU on 100 KB). So the Split as a
+//! whole has a wall-clock budget, [`split_time_limit`] of the text's length,
+//! checked between two matches: past it the Split stops with
+//! [`TokenizerError::TimeLimit`]. The budget is about 25 times what real
+//! tokenizer regexes need, so only a pathological pattern reaches it. One
+//! search cannot be interrupted: its cost stays bounded by
+//! `BACKTRACK_LIMIT` times the text's length (about 1 s on 100 KB).
 
 use super::super::error::TokenizerError;
 use super::super::normalized::{literal_matches, Offsets};
@@ -128,6 +140,24 @@ pub const MAX_LOOKAROUND_CHARS: usize = 32;
 /// few milliseconds on a 100 KB piece of text.
 pub const BACKTRACK_LIMIT: usize = 10_000;
 
+/// Wall-clock time every Split may spend on one piece of text, whatever its length.
+#[cfg(feature = "regex-split")]
+pub const SPLIT_TIME_LIMIT_BASE: core::time::Duration = core::time::Duration::from_millis(500);
+
+/// Wall-clock time a Split may spend per byte of text on top of the base
+/// (2 s per MB). A lookaround regex such as `\s+(?!\S)|\s+|\w+|[^\s\w]+`
+/// splits a megabyte of English in about 0.1 s, even in a test build. The
+/// clock is wall time, so a machine loaded many times over could reach it.
+#[cfg(feature = "regex-split")]
+pub const SPLIT_TIME_LIMIT_PER_BYTE: core::time::Duration = core::time::Duration::from_micros(2);
+
+/// The wall-clock budget of one Split over `bytes` bytes of text: the base plus the per-byte allowance.
+#[cfg(feature = "regex-split")]
+pub fn split_time_limit(bytes: usize) -> core::time::Duration {
+    let per_byte = SPLIT_TIME_LIMIT_PER_BYTE.saturating_mul(u32::try_from(bytes).unwrap_or(u32::MAX));
+    SPLIT_TIME_LIMIT_BASE.saturating_add(per_byte)
+}
+
 #[cfg(feature = "regex-split")]
 impl FancyPattern {
     /// Compiles `source` with Oniguruma's (Ruby's) line-anchor semantics.
@@ -162,10 +192,13 @@ impl FancyPattern {
     }
 
     /// All non-overlapping matches, leftmost first. A run-time failure (the
-    /// backtracking limit on a pathological pattern) is an error, never a
-    /// silently shorter list.
+    /// backtracking limit or the time budget on a pathological pattern) is an
+    /// error, never a silently shorter list.
     pub fn find_all(&self, text: &str) -> Result<Vec<Offsets>, TokenizerError> {
+        let started = std::time::Instant::now();
+        let limit = split_time_limit(text.len());
         let mut out: Vec<Offsets> = Vec::new();
+        // One search per item: the budget is checked between two searches.
         for m in self.regex.find_iter(text) {
             let m = m.map_err(|e| TokenizerError::Invalid {
                 path: "Split regex".into(),
@@ -181,6 +214,13 @@ impl FancyPattern {
                     e => alloc::format!("`{}` failed on the input: {e}", self.source),
                 },
             })?;
+            if started.elapsed() > limit {
+                return Err(TokenizerError::TimeLimit {
+                    pattern: self.source.clone(),
+                    bytes: text.len(),
+                    limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
             out.push((m.start(), m.end()));
         }
         Ok(out)
@@ -431,6 +471,47 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn patterns_quadratic_one_search_at_a_time_stop_at_the_time_budget() {
+        // Each search reads to the end of the text (or of a run), fails, then
+        // matches one character; the next search starts one character later.
+        // Few backtracks per search, n²/2 steps in all: 1 to 10 s of CPU
+        // each on 100 KB in a release build before the budget.
+        let a = "a".repeat(100_000);
+        let xa = "xa".repeat(50_000);
+        let runs = alloc::format!("{}!", "a".repeat(999)).repeat(100);
+        for (pattern, text) in [
+            (r"(?=x)[xa]*b|a", &xa),
+            (r"(?>[xa]*)b|a", &a),
+            (r"[xa]*+b|a", &a),
+            (r"(?<=a)[xa]*b|a", &a),
+            (r"a+(?=b)|a", &runs),
+        ] {
+            let p = SplitPattern::from_regex(pattern).unwrap();
+            match p.find_all(text) {
+                Err(TokenizerError::TimeLimit { pattern: named, bytes, limit_ms }) => {
+                    assert_eq!((named.as_str(), bytes), (pattern, text.len()));
+                    assert_eq!(u128::from(limit_ms), split_time_limit(text.len()).as_millis());
+                }
+                other => panic!("{pattern}: expected the time budget error, got {:?}", other.map(|m| m.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn lookaround_tokenizer_regex_splits_a_megabyte_within_the_budget() {
+        // The cl100k-style `\s+(?!\S)` through the backtracking VM, on 1 MB
+        // of prose and on 1 MB of one repeated letter.
+        let p = SplitPattern::from_regex(r"\s+(?!\S)|\s+|\w+|[^\s\w]+").unwrap();
+        assert!(matches!(p, SplitPattern::Fancy(_)));
+        let verse = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n";
+        let prose = verse.repeat(1_000_000 / verse.len());
+        // 33 pieces per verse, and its closing `\n\n` splits in two before the next one.
+        let words = p.find_all(&prose).unwrap();
+        assert_eq!(words.len(), 34 * (1_000_000 / verse.len()) - 1);
+        assert_eq!(p.find_all(&"a".repeat(1_000_000)).unwrap(), [(0, 1_000_000)]);
     }
 
     #[test]
