@@ -34,6 +34,10 @@ const PRECISIONS: &[(&str, &str)] = &[
     ("bf16", "bf16 + fp32 master"),
     ("fp16", "fp16 + loss scaling"),
 ];
+const STARTS: &[(&str, &str)] = &[
+    ("new", "A new model"),
+    ("loaded", "The loaded model (fine-tune it)"),
+];
 const DATA_SOURCES: &[(&str, &str)] = &[
     ("toy", "A built-in toy task"),
     ("text", "Your text (paste or upload)"),
@@ -158,6 +162,7 @@ fn settings(s: &share::TrainSettings, seed: u64, text: &str) -> TrainSettings {
                 task: s.train_task.key().to_string(),
             }
         },
+        from_loaded: s.train_init == "loaded",
         tokenizer: s.train_tokenizer.clone(),
         arch: s.train_arch.key().to_string(),
         layers: s.train_layers,
@@ -449,6 +454,14 @@ pub fn TrainTab() -> impl IntoView {
             <fieldset>
                 <legend>"Model"</legend>
                 <div class="row">
+                    <SelectField label="Start from" testid="train-init" options=STARTS
+                        bind=bind(tr, |s| s.train_init.clone(), |s, v| s.train_init = v)/>
+                </div>
+                {move || tr.with(|s| s.train_init == "loaded").then(|| view! {
+                    <p class="hint" data-testid="train-init-hint">"Fine-tunes the model the page has loaded (Generate tab), with its own tokenizer.json: \
+                        the tokenizer, architecture, layers, heads and width below are the checkpoint's. GPT-2 and Llama-shaped models only."</p>
+                })}
+                <div class="row">
                     <SelectField label="Architecture" testid="train-arch" options=ARCHS
                         bind=bind(tr, |s| s.train_arch.key().to_string(), |s, v| s.train_arch = Arch::parse(&v).unwrap_or(Arch::Gpt2))/>
                     <NumberField label="Layers" testid="train-layers" min=1.0 max=12.0 step=1.0
@@ -583,6 +596,15 @@ fn Stats(version: RwSignal<u64>) -> impl IntoView {
                     <dt>"Learning rate"</dt><dd>{last.map_or("–".into(), |p| format!("{:.2e}", p.lr))}</dd>
                     <dt>"Gradient norm"</dt><dd>{last.map_or("–".into(), |p| format!("{:.3}", p.grad_norm))}</dd>
                     <dt>"Tokens/s"</dt><dd data-testid="train-tokens-per-sec">{last.map_or("–".into(), |p| format!("{:.0}", p.tokens_per_sec))}</dd>
+                    {(h.evals.len() > 1).then(|| {
+                        let (before, after) = (h.evals[0].val_loss, h.evals[h.evals.len() - 1].val_loss);
+                        view! {
+                            <dt>"Val loss before → after"</dt>
+                            <dd data-testid="train-before-after" data-before=format!("{before:.6}") data-after=format!("{after:.6}")>
+                                {format!("{before:.4} → {after:.4} nats/token")}
+                            </dd>
+                        }
+                    })}
                     <dt>"Val loss"</dt><dd data-testid="train-val-loss">{eval.map_or("–".into(), |e| format!("{:.4} nats/token, {:.4} nats/char", e.val_loss, e.val_nats_per_char))}</dd>
                     {accuracy.map(|a| view! {
                         <dt>"Toy accuracy"</dt>

@@ -249,6 +249,9 @@ impl CausalLm for Gpt2 {
     fn model_type(&self) -> &str {
         "gpt2"
     }
+    fn named_parameters(&self) -> Option<Vec<NamedTensor>> {
+        Some(self.named_tensors(&self.stack.parameters()))
+    }
     fn vocab_size(&self) -> usize {
         self.config.vocab_size
     }

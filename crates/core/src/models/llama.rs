@@ -309,6 +309,9 @@ impl CausalLm for Llama {
     fn model_type(&self) -> &str {
         "llama"
     }
+    fn named_parameters(&self) -> Option<Vec<NamedTensor>> {
+        Some(self.named_tensors(&self.stack.parameters()))
+    }
     fn vocab_size(&self) -> usize {
         self.config.vocab_size
     }

@@ -159,6 +159,12 @@ pub trait CausalLm {
         Array2::zeros((0, 0))
     }
 
+    /// Every trainable parameter under its HF state-dict name, for models
+    /// the trainer can fine-tune (GPT-2 and Llama); `None` for the others.
+    fn named_parameters(&self) -> Option<Vec<gradients::NamedTensor>> {
+        None
+    }
+
     /// An empty cache sized for this model.
     fn new_cache(&self) -> KvCache {
         KvCache::new(self.num_layers())

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::config::{Arch, Config};
 use crate::loading::WeightStore;
-use crate::models::gradients::Trainable;
+use crate::models::gradients::{NamedTensor, Trainable};
 use super::params::ParamTable;
 use super::TrainError;
 
@@ -118,11 +118,18 @@ pub fn params_from_safetensors(table: &ParamTable, bytes: &[u8]) -> Result<Vec<f
 /// two engines agree on every tensor. Returns the trainer's config and its
 /// flat parameter buffer.
 pub fn params_from_checkpoint(config_json: &str, store: &WeightStore) -> Result<(Config, Vec<f32>), TrainError> {
-    let config = config_from_json(config_json)?;
     let model = Trainable::load(config_json, store).map_err(|e| format_err(format!("{e}")))?;
+    params_from_named(config_json, &model.named_parameters())
+}
+
+/// The trainer's config and flat parameters from an inference model's named
+/// parameters (`CausalLm::named_parameters`) and its `config.json`: every
+/// tensor of the trainer's table must be there with its shape, and every
+/// named tensor must have a place in the table.
+pub fn params_from_named(config_json: &str, named: &[NamedTensor]) -> Result<(Config, Vec<f32>), TrainError> {
+    let config = config_from_json(config_json)?;
     let table = ParamTable::new(&config);
     let mut params = vec![0.0f32; table.total];
-    let named = model.named_parameters();
     for t in &table.tensors {
         let source = named.iter().find(|n| n.name == t.name).ok_or_else(|| format_err(format!("missing tensor {}", t.name)))?;
         if source.shape != t.shape {

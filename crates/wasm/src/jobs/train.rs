@@ -20,7 +20,8 @@ use llmlab_core::loading::safetensors::DEFAULT_HEADER_BUDGET;
 use llmlab_core::loading::WeightStore;
 use llmlab_core::rng::Rng;
 use llmlab_core::tokenizers::Tokenizer;
-use llmlab_core::train::checkpoint::{config_to_json, params_to_safetensors};
+use llmlab_core::models::AnyModel;
+use llmlab_core::train::checkpoint::{config_to_json, params_from_named, params_to_safetensors};
 use llmlab_core::train::params::ParamTable;
 use llmlab_core::train::recipe::{self, TextTokenizer, TokenizerSpec};
 use llmlab_core::train::toy::{self, Probe, ToyTask};
@@ -70,6 +71,20 @@ struct Run {
     total_steps: u32,
     eval_every: u32,
     seed: u64,
+    /// Name of the trained model once it is in use.
+    label: String,
+    /// The starting checkpoint's `generation_config.json`, kept for the
+    /// fine-tuned model.
+    generation_config_json: Option<String>,
+}
+
+/// A fine-tuning run's start: the session's model in the trainer's layout.
+struct LoadedStart {
+    config: Config,
+    params: Vec<f32>,
+    tokenizer: TextTokenizer,
+    label: String,
+    generation_config_json: Option<String>,
 }
 
 thread_local! {
@@ -115,7 +130,8 @@ pub async fn run(id: u32, request: TrainRequest) -> Result<Response, Cancelled> 
             Ok(TrainResponse::ResetDone)
         }
         TrainRequest::Export => with_run(export_files).map(|files| TrainResponse::Exported { files }),
-        TrainRequest::UseModel => with_run(export_files).and_then(use_model),
+        TrainRequest::UseModel => with_run(|run| Ok((export_files(run)?, run.label.clone(), run.generation_config_json.clone())))
+            .and_then(|(files, label, generation_config_json)| use_model(files, label, generation_config_json)),
     };
     Ok(match result {
         Ok(r) => Response::Train(r),
@@ -171,7 +187,11 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
     } else {
         val_text
     };
-    let tokenizer = build_tokenizer(&s.tokenizer, text, train_text, toy_task)?;
+    let start = if s.from_loaded { Some(loaded_start()?) } else { None };
+    let tokenizer = match &start {
+        Some(start) => start.tokenizer.clone(),
+        None => build_tokenizer(&s.tokenizer, text, train_text, toy_task)?,
+    };
     let train_ids = tokenizer.encode(train_text).map_err(|e| format!("{e}."))?;
     let val_ids = tokenizer.encode(val_text).map_err(|e| format!("{e}."))?;
     let context = s.context as usize;
@@ -185,7 +205,15 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
         return Err("The validation text is too short: raise the validation fraction or add text.".into());
     }
     let (vocab, layers, heads, width) = (tokenizer.vocab_size(), s.layers as usize, s.heads as usize, s.width as usize);
-    let config = recipe::model_config(arch, vocab, context, layers, heads, width).map_err(|e| format!("{e}."))?;
+    let config = match &start {
+        Some(start) => {
+            if context > start.config.context {
+                return Err(format!("The context ({context}) is longer than {}'s {} positions.", start.label, start.config.context));
+            }
+            start.config.clone()
+        }
+        None => recipe::model_config(arch, vocab, context, layers, heads, width).map_err(|e| format!("{e}."))?,
+    };
     let needed = planned_bytes(&config, s.batch as usize, context);
     if needed > MAX_RUN_BYTES {
         return Err(format!(
@@ -194,7 +222,13 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
             MAX_RUN_BYTES / 1e6
         ));
     }
-    let model = Model::new(config, &mut Rng::new(s.seed)).map_err(|e| e.to_string())?;
+    let (model, label, generation_config_json) = match start {
+        Some(start) => {
+            let label = format!("{} (fine-tuned)", start.label);
+            (Model::from_params(config, start.params).map_err(|e| e.to_string())?, label, start.generation_config_json)
+        }
+        None => (Model::new(config, &mut Rng::new(s.seed)).map_err(|e| e.to_string())?, TRAINED_LABEL.to_string(), None),
+    };
     let train_config = TrainConfig {
         batch: s.batch as usize,
         seq: context,
@@ -222,6 +256,36 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
         total_steps: s.steps,
         eval_every: (s.steps / EVALS_PER_RUN).max(10).min(s.steps),
         seed: s.seed,
+        label,
+        generation_config_json,
+    })
+}
+
+/// The session's model as the start of a fine-tuning run: a GPT-2 or Llama
+/// model with its `tokenizer.json`, whose `config.json` the trainer can
+/// represent exactly.
+fn loaded_start() -> Result<LoadedStart, String> {
+    let loaded = session::require()?;
+    let name = &loaded.label;
+    let tokenizer = loaded
+        .tokenizer
+        .clone()
+        .ok_or_else(|| format!("{name} has no tokenizer.json: fine-tuning needs the checkpoint's own tokenizer."))?;
+    let named = match &loaded.model {
+        AnyModel::Causal(m) => m.named_parameters(),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{name} is a {} model: only GPT-2 and Llama-shaped models can be fine-tuned.", loaded.model.model_type()))?;
+    let (config, params) = params_from_named(&loaded.config_json, &named).map_err(|e| format!("{name} cannot be fine-tuned: {e}."))?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(format!("{name}'s tokenizer has {} tokens but the model only {}.", tokenizer.vocab_size(), config.vocab_size));
+    }
+    Ok(LoadedStart {
+        config,
+        params,
+        tokenizer: TextTokenizer::Hf(Box::new(tokenizer)),
+        label: name.clone(),
+        generation_config_json: loaded.generation_config_json.clone(),
     })
 }
 
@@ -437,7 +501,7 @@ fn export_files(run: &Run) -> Result<Vec<NamedFile>, String> {
 
 /// Loads the exported files as the session's model, exactly as a user's
 /// upload of them would be loaded.
-fn use_model(files: Vec<NamedFile>) -> Result<TrainResponse, String> {
+fn use_model(files: Vec<NamedFile>, label: String, generation_config_json: Option<String>) -> Result<TrainResponse, String> {
     let mut config_json = String::new();
     let mut tokenizer_json = String::new();
     let mut store = WeightStore::new();
@@ -454,9 +518,9 @@ fn use_model(files: Vec<NamedFile>) -> Result<TrainResponse, String> {
     }
     let model = llmlab_core::models::load(&config_json, &store).map_err(|e| format!("The trained model could not be loaded: {e}"))?;
     let tokenizer = Tokenizer::from_json(&tokenizer_json).map_err(|e| format!("tokenizer.json: {e}"))?;
-    let trained = Loaded { label: TRAINED_LABEL.into(), model, tokenizer: Some(tokenizer), config_json, generation_config_json: None, bytes, from_cache: false };
+    let trained = Loaded { label: label.clone(), model, tokenizer: Some(tokenizer), config_json, generation_config_json, bytes, from_cache: false };
     session::set(trained);
-    Ok(TrainResponse::InUse { label: TRAINED_LABEL.into() })
+    Ok(TrainResponse::InUse { label })
 }
 
 #[cfg(test)]
@@ -466,6 +530,7 @@ mod tests {
     fn toy_settings() -> TrainSettings {
         TrainSettings {
             data: TrainData::Toy { task: "reversal".into() },
+            from_loaded: false,
             tokenizer: "char".into(),
             arch: "llama".into(),
             layers: 1,
@@ -523,7 +588,7 @@ mod tests {
         assert_eq!(names, ["config.json", "model.safetensors", "tokenizer.json"]);
         let config: serde_json::Value = serde_json::from_slice(&files[0].bytes).unwrap();
         assert_eq!(config["model_type"], "llama");
-        assert!(matches!(use_model(files).unwrap(), TrainResponse::InUse { .. }));
+        assert!(matches!(use_model(files, run.label.clone(), None).unwrap(), TrainResponse::InUse { .. }));
         let loaded = session::current().unwrap();
         assert_eq!(loaded.label, TRAINED_LABEL);
         let ids = loaded.tokenizer.as_ref().unwrap().encode("ab|", false).unwrap().ids;
@@ -540,5 +605,71 @@ mod tests {
         // BPE tokens cover several characters each: fewer nats per character than per token.
         assert!(point.val_nats_per_char < point.val_loss);
         assert!(!point.sample.is_empty());
+    }
+
+    /// Loads a committed tiny checkpoint into this thread's session, with a
+    /// character tokenizer of `corpus` (fewer tokens than the model's 96).
+    fn load_fixture(family: &str, corpus: Option<&str>) {
+        let dir = format!("{}/../../tests/fixtures/decoding/models/{family}", env!("CARGO_MANIFEST_DIR"));
+        let config_json = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
+        let mut store = WeightStore::new();
+        store.add_safetensors(std::fs::read(format!("{dir}/model.safetensors")).unwrap(), DEFAULT_HEADER_BUDGET).unwrap();
+        let model = llmlab_core::models::load(&config_json, &store).unwrap();
+        let tokenizer = corpus.map(|text| {
+            let json = recipe::build_tokenizer(TokenizerSpec::Char, text, text).unwrap().to_json().unwrap();
+            Tokenizer::from_json(&json).unwrap()
+        });
+        let loaded = Loaded { label: family.into(), model, tokenizer, config_json, generation_config_json: None, bytes: 0, from_cache: false };
+        session::set(loaded);
+    }
+
+    #[test]
+    fn fine_tuning_the_loaded_model_starts_from_its_weights_and_lowers_the_validation_loss() {
+        let text = "the cat sat on the mat. ".repeat(40);
+        load_fixture("gpt2", Some(&text));
+        let s = TrainSettings {
+            data: TrainData::Text { text: text.clone() },
+            from_loaded: true,
+            context: 16,
+            steps: 30,
+            warmup: 0,
+            lr: 1e-2,
+            ..toy_settings()
+        };
+        let mut run = build_run(&s).unwrap();
+        // The checkpoint's shape, not the settings' (which ask for a 1-layer llama of width 16).
+        assert_eq!(run.trainer.model.config.arch, Arch::Gpt2);
+        let logits = session::current().unwrap();
+        let AnyModel::Causal(m) = &logits.model else { panic!("not causal") };
+        let ids = run.tokenizer.encode("the cat").unwrap();
+        let expected = m.forward(&ids, None).unwrap();
+        run.trainer.model.forward(&ids, None, 1, ids.len(), Precision::Fp32).unwrap();
+        let maxdiff = run.trainer.model.logits().iter().zip(expected.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        println!("trainer vs inference logits of the loaded model: maxdiff {maxdiff:e}");
+        assert!(maxdiff < 1e-4, "maxdiff {maxdiff}");
+        let before = eval_point(&mut run).unwrap().val_loss;
+        for _ in 0..30 {
+            run.trainer.step(&run.train_ids).unwrap();
+        }
+        let after = eval_point(&mut run).unwrap().val_loss;
+        println!("validation loss before {before:.4} -> after {after:.4}");
+        assert!(after < before, "{after} vs {before}");
+        let files = export_files(&run).unwrap();
+        let TrainResponse::InUse { label } = use_model(files, run.label.clone(), None).unwrap() else { panic!("not in use") };
+        assert_eq!(label, "gpt2 (fine-tuned)");
+        assert_eq!(session::current().unwrap().label, label);
+    }
+
+    #[test]
+    fn fine_tuning_needs_a_tokenizer_and_a_gpt2_or_llama_model() {
+        let text = "the cat sat on the mat. ".repeat(40);
+        let s = TrainSettings { data: TrainData::Text { text: text.clone() }, from_loaded: true, context: 16, ..toy_settings() };
+        load_fixture("llama", None);
+        assert!(error_of(s.clone()).contains("no tokenizer.json"));
+        load_fixture("t5", Some(&text));
+        assert!(error_of(s.clone()).contains("only GPT-2 and Llama"));
+        load_fixture("llama", Some(&text));
+        assert!(error_of(TrainSettings { context: 200, ..s.clone() }).contains("positions"));
+        assert!(build_run(&s).is_ok());
     }
 }

@@ -38,6 +38,11 @@ pub enum TrainData {
 pub struct TrainSettings {
     /// The corpus.
     pub data: TrainData,
+    /// Fine-tune the model the session has loaded (its weights and its
+    /// `tokenizer.json`) instead of a new one; `tokenizer`, `arch`, `layers`,
+    /// `heads` and `width` are then the checkpoint's and ignored.
+    #[serde(default)]
+    pub from_loaded: bool,
     /// `char` or `bpe:N`.
     pub tokenizer: String,
     /// `gpt2` (learned positions, LayerNorm, GELU) or `llama` (RoPE,
