@@ -502,6 +502,9 @@ share_state! {
         "min" => min_new_tokens: u32 = 0, Int(0, 1024);
         /// Use the KV cache.
         "kv" => kv_cache: bool = true, Flag;
+        /// Model defaults: controls left at their default are unset, so the checkpoint's
+        /// `generation_config.json` decides (off, as in links without this key: every control is explicit).
+        "gdef" => model_defaults: bool = false, Flag;
     }
 
     /// The Inside tab.
@@ -842,11 +845,11 @@ mod tests {
         let (d, w) = ShareState::from_hash(OLD_DEFAULT_LINK);
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(d, ShareState::default());
-        assert_eq!(d.to_hash(), OLD_DEFAULT_LINK);
+        assert_eq!(d.to_hash(), OLD_DEFAULT_LINK.replace("&kv=1&", "&kv=1&gdef=0&"));
 
         let (s, w) = ShareState::from_hash(OLD_FULL_LINK);
         assert!(w.is_empty(), "{w:?}");
-        assert_eq!(s.to_hash(), OLD_FULL_LINK);
+        assert_eq!(s.to_hash(), OLD_FULL_LINK.replace("&kv=0&", "&kv=0&gdef=0&"));
         let (t, g, i, tr, e) = (&s.tokenize, &s.generate, &s.inside, &s.train, &s.evaluate);
         assert_eq!(
             (s.tab, s.model.as_str(), s.seed),
