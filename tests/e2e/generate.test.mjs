@@ -201,3 +201,85 @@ test('Stop ends a long generation and keeps the partial output; bad prompts give
   assert.deepEqual(page.events.pageErrors, []);
   await page.close();
 });
+
+// Model defaults: a checkpoint with a generation_config.json, loaded from
+// the user's files into a page opened without a link, turns "Use the model's
+// generation_config.json" on; the untouched tab then decodes exactly as
+// transformers' `model.generate(input_ids)` with no arguments (the committed
+// references in generate_defaults.json, the same ones the CLI is checked on).
+const defaultsFixture = JSON.parse(fs.readFileSync(path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'generate_defaults.json'), 'utf8'));
+
+/** The fixture's cases grouped by checkpoint: one page load per (model, generation_config.json). */
+function defaultsGroups() {
+  const groups = new Map();
+  for (const c of defaultsFixture.cases) {
+    const key = `${c.model} ${JSON.stringify(c.generation_config)}`;
+    if (!groups.has(key)) groups.set(key, { model: c.model, generation: c.generation_config, cases: [] });
+    groups.get(key).cases.push(c);
+  }
+  return [...groups.values()];
+}
+
+async function openWithCheckpoint(model, generation) {
+  const page = await newPage(browser);
+  await page.goto(site.base);
+  await waitWorkerReady(page);
+  await page.getByTestId('tab-gen').click();
+  await page.getByTestId('panel-gen').waitFor();
+  const status = page.getByTestId('model-status');
+  // The embedded default (no generation_config.json) loads first on a page without a link.
+  if (hasDefault) await status.getByText('Model: Default', { exact: false }).waitFor({ timeout: 60000 });
+  assert.equal(await page.getByTestId('model-defaults').isChecked(), false, 'the default model keeps the explicit settings');
+  const dir = path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'models', model);
+  await page.getByTestId('model-files').setInputFiles([
+    { name: 'config.json', mimeType: 'application/json', buffer: fs.readFileSync(path.join(dir, 'config.json')) },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: fs.readFileSync(path.join(dir, 'model.safetensors')) },
+    { name: 'generation_config.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(generation)) },
+  ]);
+  await status.getByText('Model: Your files', { exact: false }).waitFor({ timeout: 60000 });
+  return page;
+}
+
+/** Generate from `ids` and return the page's full returned ids (one array per sequence). */
+async function generateIds(page, ids) {
+  await page.getByTestId('prompt').fill(ids.join(', '));
+  await generate(page);
+  const text = await page.getByTestId('gen-speed').getAttribute('data-ids');
+  return text.split(';').map((row) => row.split(',').map(Number));
+}
+
+test('with model defaults the page decodes as model.generate(input_ids) with no arguments', async () => {
+  let checked = 0;
+  for (const group of defaultsGroups()) {
+    const page = await openWithCheckpoint(group.model, group.generation);
+    const box = page.getByTestId('model-defaults');
+    await page.waitForFunction(() => document.querySelector('[data-testid="model-defaults"]').checked, null, { timeout: 10000 });
+    assert.equal(await box.isChecked(), true, 'a checkpoint with generation_config.json turns model defaults on');
+    assert.match(await page.getByTestId('share-url').inputValue(), /gdef=1/);
+    for (const c of group.cases) {
+      const got = await generateIds(page, c.input_ids);
+      assert.deepEqual(got, c.sequences, `${group.model} ${JSON.stringify(group.generation)} prompt ${c.input_ids}`);
+      checked += 1;
+    }
+    // The settings used are listed with their source.
+    const resolved = page.getByTestId('resolved-settings');
+    await resolved.locator('summary').click();
+    const beams = group.generation.num_beams ?? 1;
+    const row = resolved.getByTestId('resolved-num_beams');
+    assert.equal(await row.getByTestId('resolved-value').textContent(), String(beams));
+    assert.equal(await row.getByTestId('resolved-source').textContent(),
+      group.generation.num_beams === undefined ? 'transformers default' : 'generation_config.json');
+    if (group.generation.num_beams > 1) {
+      // Off: every control is explicit again (the tab's greedy, 100 new tokens).
+      await box.uncheck();
+      await generateIds(page, group.cases[0].input_ids);
+      await resolved.locator('summary').click();
+      assert.equal(await resolved.getByTestId('resolved-strategy').getByTestId('resolved-value').textContent(), 'greedy');
+      assert.equal(await resolved.getByTestId('resolved-strategy').getByTestId('resolved-source').textContent(), 'you');
+      assert.match(await page.getByTestId('share-url').inputValue(), /gdef=0/);
+    }
+    assert.deepEqual(page.events.pageErrors, []);
+    await page.close();
+  }
+  assert.equal(checked, defaultsFixture.cases.length);
+});

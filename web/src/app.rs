@@ -14,6 +14,7 @@ use llmlab_wasm::protocol::{Request, Response};
 /// The whole playground.
 #[component]
 pub fn App() -> impl IntoView {
+    let opened_from_link = state::current_hash().len() > 1;
     let (initial, link_warnings) = state::initial_state();
     let state = AppState::new(initial);
     provide_context(state);
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
     if state.model.with_untracked(|m| m == "default") {
         model_picker::load_default(model);
     }
+    crate::tabs::generate::follow_model_defaults(state, model, opened_from_link);
     let warnings = RwSignal::new(link_warnings);
 
     // Mirror every change into the hash and localStorage.

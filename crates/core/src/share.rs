@@ -502,6 +502,9 @@ share_state! {
         "min" => min_new_tokens: u32 = 0, Int(0, 1024);
         /// Use the KV cache.
         "kv" => kv_cache: bool = true, Flag;
+        /// Model defaults: controls left at their default are unset, so the checkpoint's
+        /// `generation_config.json` decides (off, as in links without this key: every control is explicit).
+        "gdef" => model_defaults: bool = false, Flag;
     }
 
     /// The Inside tab.
@@ -836,8 +839,11 @@ mod tests {
 
     /// The default state's link, as the first version of share links wrote it.
     const OLD_DEFAULT_LINK: &str = "#tab=tok&model=default&seed=42&ttext=&tkz=model&tkz2=&vocab=500&tspecial=1&prompt=&strategy=greedy&beams=4&lp=1&es=false&nrs=1&nrng=0&temp=1&topk=50&topp=1&minp=0&typp=1&rep=1&max=100&min=0&kv=1&layer=0&head=0&tlayers=4&theads=4&twidth=128&tctx=64&tbatch=12&tsteps=2000&tlr=0.001&twarm=100&taccum=1&tprec=fp32&tdata=toy&ttask=reversal&ttok=char&tval=0.1&tarch=gpt2&hyp=&ref=&btok=13a&bsm=exp&bsv=&blc=0&rtypes=rouge1%2Crouge2%2CrougeL%2CrougeLsum&rstem=0&eline=0&ptext=&pmax=0&pstride=0&hypb=&rank=";
-    /// The settings added since the first version, at their defaults.
-    const ADDED_SINCE: &str = "&tinit=new";
+    /// Keys added since the first version, at their defaults.
+    const ADDED_SINCE: [&str; 2] = ["&gdef=0", "&tinit=new"];
+    fn without_added(hash: String) -> String {
+        ADDED_SINCE.iter().fold(hash, |h, added| h.replace(added, ""))
+    }
     /// A link with every setting changed, as the first version wrote it.
     const OLD_FULL_LINK: &str = "#tab=train&model=hub%3Asshleifer%2Ftiny-gpt2&seed=7&ttext=h%C3%A9llo%20%26%20%3D%20%25&tkz=gpt2&tkz2=wordpiece&vocab=777&tspecial=0&prompt=To%20be%0Aor&strategy=sample&beams=3&lp=-0.5&es=never&nrs=2&nrng=3&temp=0.7&topk=40&topp=0.9&minp=0.05&typp=0.95&rep=1.3&max=64&min=4&kv=0&layer=2&head=3&tlayers=2&theads=2&twidth=64&tctx=32&tbatch=16&tsteps=600&tlr=0.003&twarm=30&taccum=2&tprec=fp16&tdata=text&ttask=grammar&ttok=bpe%3A512&tval=0.25&tarch=llama&hyp=a%20b%0Ac&ref=x%0A---%0Ay&btok=intl&bsm=add-k&bsv=0.5&blc=1&rtypes=rouge1%2CrougeL&rstem=1&eline=5&ptext=ppl&pmax=128&pstride=64&hypb=b&rank=r1%0Ar2";
 
@@ -847,11 +853,11 @@ mod tests {
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(d, ShareState::default());
         // Settings added since write their default and change nothing else.
-        assert_eq!(d.to_hash().replace(ADDED_SINCE, ""), OLD_DEFAULT_LINK);
+        assert_eq!(without_added(d.to_hash()), OLD_DEFAULT_LINK);
 
         let (s, w) = ShareState::from_hash(OLD_FULL_LINK);
         assert!(w.is_empty(), "{w:?}");
-        assert_eq!(s.to_hash().replace(ADDED_SINCE, ""), OLD_FULL_LINK);
+        assert_eq!(without_added(s.to_hash()), OLD_FULL_LINK);
         let (t, g, i, tr, e) = (&s.tokenize, &s.generate, &s.inside, &s.train, &s.evaluate);
         assert_eq!(
             (s.tab, s.model.as_str(), s.seed),

@@ -4,6 +4,12 @@
 //! tab colors each token by its probability, shows the candidates of any
 //! step as bars with the top-k / nucleus cut-offs, and draws beam search as
 //! a table per step (parent beam, token, cumulative log-probability, fate).
+//!
+//! "Use the model's generation_config.json" (model defaults) sends only the
+//! controls moved away from their defaults, so an untouched tab decodes as
+//! `model.generate(input_ids)` with no arguments, like `llmlab generate`
+//! without flags; the core decides which settings that leaves unset. After
+//! each run the tab lists every setting the worker used and its source.
 
 use crate::components::{bind, visible, CheckField, NumberField, SelectField, TextField};
 use crate::job::{Answer, Job, JobState, JobStatus};
@@ -11,7 +17,7 @@ use crate::model_picker::{ModelPicker, ModelState};
 use crate::state::AppState;
 use leptos::prelude::*;
 use llmlab_core::decoding::limits::MAX_ROWS;
-use llmlab_core::decoding::settings::UserSettings;
+use llmlab_core::decoding::settings::{ResolvedSetting, UserSettings};
 use llmlab_core::share::{EarlyStopping, GenerateSettings, LinkName, Strategy};
 use llmlab_wasm::protocol::generate::{
     BeamView, GenerateRequest, GenerateResponse, RowView, SequenceView, StepView,
@@ -77,6 +83,25 @@ fn settings(s: &GenerateSettings, seed: u64) -> llmlab_wasm::protocol::generate:
     llmlab_wasm::protocol::generate::GenerateSettings { decoding: UserSettings::from_share_link(s, seed), kv_cache: s.kv_cache }
 }
 
+/// Follow the loaded model with the model-defaults switch: on a page opened
+/// without a link, every model load turns it on when the model has a
+/// `generation_config.json` and off when it has none (so the embedded default
+/// model keeps the tab's explicit settings). A page opened from a link keeps
+/// the link's switch (off in links older than the switch).
+pub fn follow_model_defaults(state: AppState, model: RwSignal<ModelState>, opened_from_link: bool) {
+    if opened_from_link {
+        return;
+    }
+    Effect::new(move |_| {
+        if let JobState::Done(summary) = model.get() {
+            let on = summary.has_generation_config;
+            if state.generate.with_untracked(|s| s.model_defaults != on) {
+                state.generate.update(|s| s.model_defaults = on);
+            }
+        }
+    });
+}
+
 /// Background color of a token of probability `p`: red (unlikely) to green (likely).
 fn prob_color(p: f32) -> String {
     format!("hsl({:.0}, 75%, 82%)", p.clamp(0.0, 1.0) * 120.0)
@@ -93,6 +118,7 @@ pub fn GenerateTab() -> impl IntoView {
     let note = RwSignal::new(None::<String>);
     let mode = RwSignal::new(String::new());
     let num_beams = RwSignal::new(1usize);
+    let resolved = RwSignal::new(Vec::<ResolvedSetting>::new());
     let steps = RwSignal::new(Vec::<StepView>::new());
     let finished = Memo::new(move |_| job.result());
     let selected = RwSignal::new(None::<(usize, usize)>);
@@ -113,6 +139,7 @@ pub fn GenerateTab() -> impl IntoView {
         note.set(None);
         selected.set(None);
         prompt_tokens.set(Vec::new());
+        resolved.set(Vec::new());
         let request = Request::Generate(GenerateRequest::Run { prompt, settings });
         job.start(request, "Generating…", move |r| match r {
             Response::Generate(GenerateResponse::Started {
@@ -120,8 +147,10 @@ pub fn GenerateTab() -> impl IntoView {
                 note: n,
                 strategy,
                 num_beams: b,
+                resolved: r,
             }) => {
                 prompt_tokens.set(p);
+                resolved.set(r);
                 note.set(n);
                 mode.set(strategy);
                 num_beams.set(b);
@@ -190,6 +219,18 @@ pub fn GenerateTab() -> impl IntoView {
                     bind=bind(state.seed, |s| *s as f64, |s, v| *s = v as u64)/>
                 <CheckField label=" KV cache" testid="kv" bind=bind(gen, |s| s.kv_cache, |s, v| s.kv_cache = v)/>
             </div>
+            <div class="row">
+                <CheckField label=" Use the model's generation_config.json" testid="model-defaults"
+                    title="Model defaults: the controls you leave at their defaults are not sent"
+                    bind=bind(gen, |s| s.model_defaults, |s, v| s.model_defaults = v)/>
+                <span class="hint" data-testid="model-defaults-hint">{move || if gen.with(|s| s.model_defaults) {
+                    "On: controls left at their defaults are not sent, so the model's generation_config.json \
+                     (then transformers' defaults) decides them, as model.generate(input_ids) with no arguments. \
+                     To force a value equal to a control's default, turn this off."
+                } else {
+                    "Off: every control below is sent as shown and overrides the model's generation_config.json."
+                }}</span>
+            </div>
             <fieldset class="row">
                 <legend>"Beam search"</legend>
                 <NumberField label="Beams" testid="num-beams" min=1.0 max={MAX_ROWS as f64} step=1.0
@@ -228,12 +269,39 @@ pub fn GenerateTab() -> impl IntoView {
             <JobStatus job error_testid="gen-error"/>
             {move || note.get().map(|n| view! { <p class="warning" role="status" data-testid="gen-note">{n}</p> })}
             <Speed job finished speeds steps runs/>
+            <Resolved resolved/>
             {move || if mode.get() == "beam" {
                 view! { <BeamTree steps num_beams finished/> }.into_any()
             } else {
                 view! { <TokenOutput prompt_tokens steps selected finished/> }.into_any()
             }}
         </section>
+    }
+}
+
+/// The settings the worker decoded with, and who set each one.
+#[component]
+fn Resolved(resolved: RwSignal<Vec<ResolvedSetting>>) -> impl IntoView {
+    move || {
+        (!resolved.with(Vec::is_empty)).then(|| {
+            view! {
+                <details class="gen-resolved" data-testid="resolved-settings">
+                    <summary>"Settings used (and where each came from)"</summary>
+                    <table>
+                        <thead><tr><th>"Setting"</th><th>"Value"</th><th>"From"</th></tr></thead>
+                        <tbody>
+                            {resolved.get().into_iter().map(|r| view! {
+                                <tr data-testid=format!("resolved-{}", r.name)>
+                                    <td><code>{r.name.clone()}</code></td>
+                                    <td class="num" data-testid="resolved-value">{r.value.clone()}</td>
+                                    <td data-testid="resolved-source">{r.source.label()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </details>
+            }
+        })
     }
 }
 
@@ -262,7 +330,7 @@ fn Speed(
             _ => " Toggle the KV cache and generate again to compare speeds.".to_string(),
         };
         view! {
-            <p class="gen-speed" data-testid="gen-speed" data-run=runs.get().to_string() aria-live="polite">
+            <p class="gen-speed" data-testid="gen-speed" data-run=runs.get().to_string() data-ids=sequence_ids(&f) aria-live="polite">
                 {format!(
                     "{}{:.1} tokens/s, {} forward calls, KV cache {}.{}",
                     if f.cancelled { "Stopped. " } else { "" },
@@ -275,6 +343,13 @@ fn Speed(
         }
         .into_any()
     }
+}
+
+/// Every returned sequence's full ids (`16,62,89`), sequences separated by
+/// `;`: the exact output, for tests and for comparing with the CLI.
+fn sequence_ids(f: &FinishedView) -> String {
+    let row = |s: &SequenceView| s.ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    f.sequences.iter().map(row).collect::<Vec<_>>().join(";")
 }
 
 /// Greedy / sampling output: the colored tokens of each row and, for the

@@ -2,7 +2,7 @@
 //! shared state, so it is part of share links.
 
 mod evaluate;
-mod generate;
+pub(crate) mod generate;
 mod inside;
 mod tokenize;
 mod train;

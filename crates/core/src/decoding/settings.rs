@@ -173,12 +173,66 @@ pub struct UserSettings {
 }
 
 impl UserSettings {
-    /// A share link's Generate tab (`s`) and the link's `seed`: every control
-    /// has a value, so every setting is explicit (it overrides the
-    /// checkpoint's). The Beams control belongs to beam search: with greedy or
-    /// sampling it is not sent (one beam), as the tab shows it only for beam
-    /// search.
+    /// A share link's Generate tab (`s`) and the link's `seed`.
+    ///
+    /// With model defaults off (`s.model_defaults`, and every link written
+    /// before that switch existed), every control has a value, so every
+    /// setting is explicit and overrides the checkpoint's. The Beams control
+    /// belongs to beam search: with greedy or sampling it is not sent (one
+    /// beam), as the tab shows it only for beam search.
+    ///
+    /// With model defaults on, a control still at the tab's default value
+    /// counts as untouched and is sent as `None`, so the checkpoint's
+    /// `generation_config.json` (then transformers' default) decides, exactly
+    /// as `model.generate(input_ids)` with no arguments; only the controls the
+    /// user moved away from their defaults are explicit. (To force a value
+    /// that equals a control's default, turn model defaults off.) The seed is
+    /// always sent: transformers has no seed of its own to defer to.
     pub fn from_share_link(s: &share::GenerateSettings, seed: u64) -> Self {
+        let explicit = Self::every_control(s, seed);
+        if !s.model_defaults {
+            return explicit;
+        }
+        let untouched = Self::every_control(&share::GenerateSettings::default(), seed);
+        fn moved<T: PartialEq>(mine: Option<T>, default: Option<T>) -> Option<T> {
+            if mine == default {
+                None
+            } else {
+                mine
+            }
+        }
+        let strategy = moved(explicit.strategy, untouched.strategy);
+        // A moved Beams control counts even when the strategy is left to the
+        // checkpoint (whose `num_beams` it then replaces); an explicit greedy
+        // or sampling strategy has one beam, as with model defaults off.
+        let beams_moved = s.num_beams != share::GenerateSettings::default().num_beams;
+        let num_beams = match strategy {
+            Some(StrategyChoice::Beam) => explicit.num_beams,
+            Some(_) => None,
+            None => beams_moved.then_some(s.num_beams as usize),
+        };
+        UserSettings {
+            strategy,
+            num_beams,
+            length_penalty: moved(explicit.length_penalty, untouched.length_penalty),
+            early_stopping: moved(explicit.early_stopping, untouched.early_stopping),
+            num_return_sequences: moved(explicit.num_return_sequences, untouched.num_return_sequences),
+            no_repeat_ngram_size: moved(explicit.no_repeat_ngram_size, untouched.no_repeat_ngram_size),
+            temperature: moved(explicit.temperature, untouched.temperature),
+            top_k: moved(explicit.top_k, untouched.top_k),
+            top_p: moved(explicit.top_p, untouched.top_p),
+            min_p: moved(explicit.min_p, untouched.min_p),
+            typical_p: moved(explicit.typical_p, untouched.typical_p),
+            repetition_penalty: moved(explicit.repetition_penalty, untouched.repetition_penalty),
+            max_new_tokens: moved(explicit.max_new_tokens, untouched.max_new_tokens),
+            min_new_tokens: moved(explicit.min_new_tokens, untouched.min_new_tokens),
+            seed: Some(seed),
+            stop_strings: Vec::new(),
+        }
+    }
+
+    /// Every control of the tab as an explicit setting.
+    fn every_control(s: &share::GenerateSettings, seed: u64) -> Self {
         let strategy = StrategyChoice::parse(s.strategy.key()).ok();
         UserSettings {
             strategy,
@@ -201,11 +255,113 @@ impl UserSettings {
     }
 }
 
+/// Where a resolved setting came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingSource {
+    /// The user's settings (a flag, a control, a link).
+    User,
+    /// The checkpoint's `generation_config.json`.
+    GenerationConfig,
+    /// The generation keys of the checkpoint's `config.json` (no `generation_config.json`).
+    ConfigJson,
+    /// Nobody set it: transformers' global default.
+    TransformersDefault,
+}
+
+impl SettingSource {
+    /// How the UI names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            SettingSource::User => "you",
+            SettingSource::GenerationConfig => "generation_config.json",
+            SettingSource::ConfigJson => "config.json",
+            SettingSource::TransformersDefault => "transformers default",
+        }
+    }
+}
+
+/// One setting of a resolved [`GenerateConfig`], with where it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedSetting {
+    /// HF's argument name (`num_beams`, `max_new_tokens`, ...).
+    pub name: String,
+    /// The value used, as text.
+    pub value: String,
+    /// Who set it.
+    pub source: SettingSource,
+}
+
+/// The settings `cfg` (made by [`resolve`] from `user` and `model`) decodes
+/// with, each with its source: the strategy and lengths, then the knobs the
+/// strategy uses (beam search: `length_penalty`, `early_stopping`;
+/// sampling: the warpers and the seed), then the EOS ids.
+pub fn explain(user: &UserSettings, model: &CheckpointDefaults, cfg: &GenerateConfig) -> Vec<ResolvedSetting> {
+    use SettingSource::{TransformersDefault, User};
+    let checkpoint = if model.from_generation_config { SettingSource::GenerationConfig } else { SettingSource::ConfigJson };
+    let from = |by_user: bool, by_model: bool| {
+        if by_user {
+            User
+        } else if by_model {
+            checkpoint
+        } else {
+            TransformersDefault
+        }
+    };
+    let mut out = Vec::new();
+    let mut push = |name: &str, value: String, source: SettingSource| out.push(ResolvedSetting { name: name.to_string(), value, source });
+    let (strategy, num_beams) = match &cfg.strategy {
+        Strategy::Greedy => ("greedy", 1),
+        Strategy::Beam { num_beams, .. } => ("beam", *num_beams),
+        Strategy::Sample { .. } => ("sample", 1),
+    };
+    let strategy_by_model = model.do_sample.is_some() || model.num_beams.is_some();
+    push("strategy", strategy.to_string(), from(user.strategy.is_some(), strategy_by_model));
+    let beams_by_user = user.num_beams.is_some() || matches!(user.strategy, Some(StrategyChoice::Greedy | StrategyChoice::Sample));
+    push("num_beams", num_beams.to_string(), from(beams_by_user, model.num_beams.is_some()));
+    let max_by_model = model.max_new_tokens.is_some() || model.max_length.is_some();
+    push("max_new_tokens", cfg.max_new_tokens.to_string(), from(user.max_new_tokens.is_some(), max_by_model));
+    let min_by_model = model.min_new_tokens.is_some() || model.min_length.is_some();
+    push("min_new_tokens", cfg.min_new_tokens.to_string(), from(user.min_new_tokens.is_some(), min_by_model));
+    let n = cfg.num_return_sequences.to_string();
+    push("num_return_sequences", n, from(user.num_return_sequences.is_some(), model.num_return_sequences.is_some()));
+    let rep = cfg.repetition_penalty.to_string();
+    push("repetition_penalty", rep, from(user.repetition_penalty.is_some(), model.repetition_penalty.is_some()));
+    let ngram = cfg.no_repeat_ngram_size.to_string();
+    push("no_repeat_ngram_size", ngram, from(user.no_repeat_ngram_size.is_some(), model.no_repeat_ngram_size.is_some()));
+    match &cfg.strategy {
+        Strategy::Greedy => {}
+        Strategy::Beam { length_penalty, early_stopping, .. } => {
+            push("length_penalty", length_penalty.to_string(), from(user.length_penalty.is_some(), model.length_penalty.is_some()));
+            let es = early_stopping.key().to_string();
+            push("early_stopping", es, from(user.early_stopping.is_some(), model.early_stopping.is_some()));
+        }
+        Strategy::Sample { warpers, seed } => {
+            push("temperature", warpers.temperature.to_string(), from(user.temperature.is_some(), model.temperature.is_some()));
+            push("top_k", warpers.top_k.to_string(), from(user.top_k.is_some(), model.top_k.is_some()));
+            push("top_p", warpers.top_p.to_string(), from(user.top_p.is_some(), model.top_p.is_some()));
+            let min_p = warpers.min_p.unwrap_or(0.0).to_string();
+            push("min_p", min_p, from(user.min_p.is_some(), model.min_p.is_some()));
+            push("typical_p", warpers.typical_p.to_string(), from(user.typical_p.is_some(), model.typical_p.is_some()));
+            push("seed", seed.to_string(), from(user.seed.is_some(), false));
+        }
+    }
+    let eos = if cfg.eos_token_ids.is_empty() {
+        "none".to_string()
+    } else {
+        cfg.eos_token_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    };
+    push("eos_token_id", eos, from(false, !model.eos_token_ids.is_empty()));
+    out
+}
+
 /// The checkpoint's generation defaults: `generation_config.json`, or the
 /// generation keys of `config.json` when there is no such file (what
 /// `GenerationConfig.from_model_config` reads). `None` = not set.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckpointDefaults {
+    /// The generation keys came from `generation_config.json` (else from `config.json`).
+    pub from_generation_config: bool,
     /// `do_sample`.
     pub do_sample: Option<bool>,
     /// `num_beams`.
@@ -329,6 +485,7 @@ impl CheckpointDefaults {
         let r = Reader { file, json };
         let positions = Reader { file: "config.json", json: &config };
         Ok(Self {
+            from_generation_config: generation.is_some(),
             do_sample: r.bool("do_sample")?,
             num_beams: r.usize("num_beams")?,
             length_penalty: r.f32("length_penalty")?,
@@ -546,5 +703,66 @@ mod tests {
     fn without_generation_config_the_config_json_keys_apply() {
         let d = CheckpointDefaults::from_json(None, r#"{"eos_token_id": 2, "pad_token_id": -1, "bos_token_id": 1}"#).unwrap();
         assert_eq!((d.eos_token_ids.as_slice(), d.pad_token_id, d.decoder_start()), (&[2u32][..], None, Some(1)));
+    }
+
+    #[test]
+    fn model_defaults_send_only_the_controls_moved_from_their_defaults() {
+        let mut state = share::GenerateSettings { model_defaults: true, ..Default::default() };
+        assert_eq!(UserSettings::from_share_link(&state, 7), UserSettings { seed: Some(7), ..Default::default() });
+        state.temperature = 0.7;
+        state.num_beams = 3;
+        let user = UserSettings::from_share_link(&state, 7);
+        assert_eq!(user, UserSettings { temperature: Some(0.7), num_beams: Some(3), seed: Some(7), ..Default::default() });
+        // An explicit sampling strategy has one beam, whatever the Beams control says.
+        state.strategy = share::Strategy::Sample;
+        let user = UserSettings::from_share_link(&state, 7);
+        assert_eq!((user.strategy, user.num_beams), (Some(StrategyChoice::Sample), None));
+    }
+
+    #[test]
+    fn untouched_tab_with_model_defaults_decodes_like_generate_without_arguments() {
+        let d = defaults(r#"{"do_sample": true, "temperature": 0.3, "top_k": 3, "max_length": 12, "min_length": 9, "eos_token_id": 89}"#);
+        let state = share::GenerateSettings { model_defaults: true, ..Default::default() };
+        let page = resolve(&UserSettings::from_share_link(&state, 0), &d, 4).unwrap();
+        assert_eq!(page, resolve(&UserSettings::default(), &d, 4).unwrap());
+        let Strategy::Sample { warpers, .. } = page.strategy else { panic!("not sampling: {:?}", page.strategy) };
+        assert_eq!((warpers.temperature, warpers.top_k, page.max_new_tokens, page.min_new_tokens), (0.3, 3, 8, 5));
+    }
+
+    #[test]
+    fn links_without_the_model_defaults_key_keep_every_control_explicit() {
+        let (link, warnings) = share::ShareState::from_hash("#tab=gen&strategy=greedy&max=100&temp=1");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(!link.generate.model_defaults);
+        let user = UserSettings::from_share_link(&link.generate, link.seed);
+        assert_eq!((user.strategy, user.max_new_tokens, user.temperature), (Some(StrategyChoice::Greedy), Some(100), Some(1.0)));
+        let cfg = resolve(&user, &defaults(r#"{"num_beams": 3, "max_new_tokens": 9}"#), 1).unwrap();
+        assert_eq!((cfg.strategy, cfg.max_new_tokens), (Strategy::Greedy, 100));
+    }
+
+    #[test]
+    fn explain_names_the_source_of_every_resolved_setting() {
+        let d = defaults(r#"{"num_beams": 3, "length_penalty": 0.6, "eos_token_id": [89, 7]}"#);
+        let user = UserSettings { max_new_tokens: Some(5), ..Default::default() };
+        let cfg = resolve(&user, &d, 1).unwrap();
+        let got: Vec<(String, String, SettingSource)> = explain(&user, &d, &cfg).into_iter().map(|r| (r.name, r.value, r.source)).collect();
+        let want = [
+            ("strategy", "beam", SettingSource::GenerationConfig),
+            ("num_beams", "3", SettingSource::GenerationConfig),
+            ("max_new_tokens", "5", SettingSource::User),
+            ("min_new_tokens", "0", SettingSource::TransformersDefault),
+            ("num_return_sequences", "1", SettingSource::TransformersDefault),
+            ("repetition_penalty", "1", SettingSource::TransformersDefault),
+            ("no_repeat_ngram_size", "0", SettingSource::TransformersDefault),
+            ("length_penalty", "0.6", SettingSource::GenerationConfig),
+            ("early_stopping", "false", SettingSource::TransformersDefault),
+            ("eos_token_id", "89, 7", SettingSource::GenerationConfig),
+        ];
+        let want: Vec<(String, String, SettingSource)> = want.iter().map(|&(n, v, s)| (n.to_string(), v.to_string(), s)).collect();
+        assert_eq!(got, want);
+        let from_config = CheckpointDefaults::from_json(None, r#"{"eos_token_id": 2}"#).unwrap();
+        let cfg = resolve(&UserSettings::default(), &from_config, 1).unwrap();
+        let eos = explain(&UserSettings::default(), &from_config, &cfg).pop().unwrap();
+        assert_eq!((eos.value.as_str(), eos.source), ("2", SettingSource::ConfigJson));
     }
 }

@@ -17,7 +17,7 @@ use crate::runtime::{checkpoint, now_millis, post, Cancelled};
 use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
 use llmlab_core::decoding::beam_search::CandidateFate;
 use llmlab_core::decoding::generate::Generator;
-use llmlab_core::decoding::settings::{resolve, CheckpointDefaults};
+use llmlab_core::decoding::settings::{explain, resolve, CheckpointDefaults};
 use llmlab_core::decoding::{GenerateConfig, StepEvent, StepModel, Strategy};
 use llmlab_core::models::AnyModel;
 use llmlab_core::tokenizers::Tokenizer;
@@ -180,6 +180,7 @@ async fn generate(id: u32, prompt: &str, settings: &GenerateSettings) -> Result<
         }
     };
     let strategy_name = strategy_name(&cfg.strategy);
+    let resolved = explain(&settings.decoding, &defaults, &cfg);
     let mut generator = Generator::new(&prompt, &cfg).map_err(|e| e.to_string())?;
     let num_beams = match cfg.strategy {
         Strategy::Beam { num_beams, .. } => num_beams,
@@ -192,6 +193,7 @@ async fn generate(id: u32, prompt: &str, settings: &GenerateSettings) -> Result<
             note,
             strategy: strategy_name.into(),
             num_beams,
+            resolved,
         }),
     );
 

@@ -75,6 +75,7 @@ fn summary(l: &Loaded) -> ModelSummary {
             models::AnyModel::Masked(m) => m.vocab_size() as u32,
         },
         has_tokenizer: l.tokenizer.is_some(),
+        has_generation_config: l.generation_config_json.is_some(),
         bytes: l.bytes,
         from_cache: l.from_cache,
         params: to_params(&breakdown),

@@ -5,7 +5,7 @@
 //! then one [`GenerateResponse::Step`] per generated token (or beam step), then
 //! ends with [`GenerateResponse::Finished`] (also after Stop: the partial output).
 
-use llmlab_core::decoding::settings::UserSettings;
+use llmlab_core::decoding::settings::{ResolvedSetting, UserSettings};
 use serde::{Deserialize, Serialize};
 
 /// The Generate tab's settings.
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct GenerateSettings {
     /// Decoding settings. A field left `None` takes the loaded checkpoint's
     /// `generation_config.json` value, then transformers' default (the same
-    /// rule as the CLI's flags); the tab sets them all from the share state.
+    /// rule as the CLI's flags); the tab's share state says which are set.
     pub decoding: UserSettings,
     /// Use the KV cache (off: every step re-reads the whole sequence).
     pub kv_cache: bool,
@@ -125,6 +125,10 @@ pub enum GenerateResponse {
         strategy: String,
         /// Beams (1 unless beam search).
         num_beams: usize,
+        /// Every setting the run decodes with and where it came from (the
+        /// user, the checkpoint's `generation_config.json`, transformers'
+        /// default), as `llmlab_core::decoding::settings::explain` lists them.
+        resolved: Vec<ResolvedSetting>,
     },
     /// One step (streamed).
     Step {

@@ -126,6 +126,8 @@ pub struct ModelSummary {
     pub vocab_size: u32,
     /// Whether a `tokenizer.json` came with it.
     pub has_tokenizer: bool,
+    /// Whether a `generation_config.json` came with it.
+    pub has_generation_config: bool,
     /// Bytes of weights read.
     pub bytes: u64,
     /// Whether the files came from the Cache API (offline).
