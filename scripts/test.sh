@@ -61,7 +61,7 @@ count_cargo "$logdir/web-components.log"
 [ "$status" = 0 ] || failed_tiers+=("leptos-components")
 
 tier "4. site: trunk release build"
-if trunk build --release --offline 2>&1 | tail -5; then
+if trunk build --release --offline 2>&1 | tail -5 && python3 scripts/strip_wasm_names.py dist; then
   app_bytes=0
   for f in dist/*.wasm dist/*.js; do
     [ -e "$f" ] || continue

@@ -67,7 +67,7 @@ test('a hostile share link is shown as literal text and runs nothing', async () 
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
   assert.equal(await page.locator('img[src="x"]').count(), 0);
   // Out-of-range number clamped, unknown key ignored silently.
-  assert.equal(await page.getByTestId('num-beams').inputValue(), '8');
+  assert.equal(await page.getByTestId('num-beams').inputValue(), '64', 'beams clamp to the decoder row cap (MAX_ROWS)');
   await screenshot(page, 'hostile-link');
   await page.close();
 });
