@@ -97,22 +97,20 @@ impl Rope {
     /// Rotates one head vector `x: (D)` in place with precomputed `cos_sin`:
     /// `x[i], x[i+D/2] <- x[i]·cos - x[i+D/2]·sin, x[i+D/2]·cos + x[i]·sin`.
     pub fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
-        let half = cos.len();
-        if x.len() < 2 * half {
-            return;
-        }
-        let (first, second) = x.split_at_mut(half);
-        for i in 0..half {
-            let (a, b) = (first[i], second[i]);
-            first[i] = a * cos[i] - b * sin[i];
-            second[i] = b * cos[i] + a * sin[i];
-        }
+        Self::rotate_signed::<false>(x, cos, sin);
     }
 
     /// The inverse (= transposed) rotation, used by the backward pass: a
     /// rotation is orthogonal, so the gradient of its input is the output
     /// gradient rotated back by the same angle.
     pub fn rotate_back(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+        Self::rotate_signed::<true>(x, cos, sin);
+    }
+
+    /// The rotation by `+angle` (or `-angle` when `BACK`): one loop for both
+    /// directions, specialised at compile time so the forward pays nothing.
+    #[inline]
+    fn rotate_signed<const BACK: bool>(x: &mut [f32], cos: &[f32], sin: &[f32]) {
         let half = cos.len();
         if x.len() < 2 * half {
             return;
@@ -120,8 +118,9 @@ impl Rope {
         let (first, second) = x.split_at_mut(half);
         for i in 0..half {
             let (a, b) = (first[i], second[i]);
-            first[i] = a * cos[i] + b * sin[i];
-            second[i] = b * cos[i] - a * sin[i];
+            let s = if BACK { -sin[i] } else { sin[i] };
+            first[i] = a * cos[i] - b * s;
+            second[i] = b * cos[i] + a * s;
         }
     }
 
