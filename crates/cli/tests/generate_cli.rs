@@ -38,6 +38,39 @@ fn join(v: &Value) -> String {
     v.as_array().unwrap().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }
 
+/// The command line for a fixture case's generation parameters.
+fn case_args(name: &str, p: &Value, prompt_ids: String) -> Vec<String> {
+    let beams = p["num_beams"].as_u64().unwrap();
+    let mut args: Vec<String> = vec![
+        "--model".into(),
+        model(name),
+        "--prompt-ids".into(),
+        prompt_ids,
+        "--strategy".into(),
+        if beams > 1 { "beam".into() } else { "greedy".into() },
+        "--max-new-tokens".into(),
+        p["max_new_tokens"].to_string(),
+    ];
+    for (key, flag) in [
+        ("num_beams", "--num-beams"),
+        ("length_penalty", "--length-penalty"),
+        ("num_return_sequences", "--num-return-sequences"),
+        ("no_repeat_ngram_size", "--no-repeat-ngram-size"),
+        ("min_new_tokens", "--min-new-tokens"),
+        ("repetition_penalty", "--repetition-penalty"),
+    ] {
+        if !p[key].is_null() && (beams > 1 || key != "num_beams" && key != "length_penalty") {
+            args.push(flag.into());
+            args.push(p[key].to_string());
+        }
+    }
+    if beams > 1 {
+        args.push("--early-stopping".into());
+        args.push(p["early_stopping"].as_str().map_or_else(|| p["early_stopping"].to_string(), String::from));
+    }
+    args
+}
+
 /// HF fixture cases replayed through the command line, for every family.
 #[test]
 fn cli_matches_hf_generate_fixtures() {
@@ -45,35 +78,8 @@ fn cli_matches_hf_generate_fixtures() {
     let mut checked = 0;
     for name in ["gpt2", "llama", "t5"] {
         for case in fx["cases"].as_array().unwrap().iter().filter(|c| c["model"] == name).step_by(6) {
+            let mut args = case_args(name, &case["params"], join(&case["input_ids"]));
             let p = &case["params"];
-            let beams = p["num_beams"].as_u64().unwrap();
-            let mut args: Vec<String> = vec![
-                "--model".into(),
-                model(name),
-                "--prompt-ids".into(),
-                join(&case["input_ids"]),
-                "--strategy".into(),
-                if beams > 1 { "beam".into() } else { "greedy".into() },
-                "--max-new-tokens".into(),
-                p["max_new_tokens"].to_string(),
-            ];
-            for (key, flag) in [
-                ("num_beams", "--num-beams"),
-                ("length_penalty", "--length-penalty"),
-                ("num_return_sequences", "--num-return-sequences"),
-                ("no_repeat_ngram_size", "--no-repeat-ngram-size"),
-                ("min_new_tokens", "--min-new-tokens"),
-                ("repetition_penalty", "--repetition-penalty"),
-            ] {
-                if !p[key].is_null() && (beams > 1 || key != "num_beams" && key != "length_penalty") {
-                    args.push(flag.into());
-                    args.push(p[key].to_string());
-                }
-            }
-            if beams > 1 {
-                args.push("--early-stopping".into());
-                args.push(p["early_stopping"].as_str().map_or_else(|| p["early_stopping"].to_string(), String::from));
-            }
             if !case["decoder_input_ids"].is_null() {
                 args.push("--decoder-start-ids".into());
                 args.push(join(&case["decoder_input_ids"]));
@@ -165,4 +171,36 @@ fn bad_arguments_are_rejected() {
         assert!(!out.status.success(), "{extra:?} should fail");
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "), "{extra:?}");
     }
+}
+
+/// Several prompts in one call (`;` between them) give HF's rows for the
+/// left-padded batch, each tagged with its prompt.
+#[test]
+fn cli_batches_prompts_like_hf_generate_on_a_padded_batch() {
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("generate_batched.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in fx["cases"].as_array().unwrap().iter().step_by(4) {
+        let name = case["model"].as_str().unwrap();
+        let prompts: Vec<String> = case["prompts"].as_array().unwrap().iter().map(join).collect();
+        let args = case_args(name, &case["params"], prompts.join(";"));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let got = ok_json(&argv);
+        let want: Vec<Vec<i64>> = case["sequences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+            .collect();
+        assert_eq!(ids_of(&got), want, "{name} {}", case["params"]);
+        let per_prompt = want.len() / prompts.len();
+        let tags: Vec<u64> = got["sequences"].as_array().unwrap().iter().map(|s| s["prompt"].as_u64().unwrap()).collect();
+        assert_eq!(tags, (0..want.len() as u64).map(|i| i / per_prompt as u64).collect::<Vec<_>>());
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} cases");
+    let out = llmlab(&["--model", &model("t5"), "--prompt-ids", "4,5;6"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decoder-only"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = llmlab(&["--model", &model("gpt2"), "--prompt-ids", "4,5;;6"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prompt 2 has no tokens"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -4,6 +4,10 @@
 //! bandwidth ceiling: decoding one token must stream every weight from
 //! memory once, so `bandwidth / weight bytes` bounds tokens per second.
 //! `scripts/bench/decode.py` runs the same shape in PyTorch for comparison.
+//!
+//! `--batch N` decodes N prompts of different lengths together (left-padded,
+//! with an attention mask and a per-row KV cache): every step then reads the
+//! weights once for N tokens, which is where batching's throughput comes from.
 
 use llmlab_core::loading::WeightStore;
 use llmlab_core::models::gpt2::Gpt2;
@@ -32,6 +36,10 @@ pub struct Args {
     /// Seed of the random weights and prompt.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Prompts decoded together; row i's prompt is `prompt - (i % 4)` tokens
+    /// long (at least 1), left-padded to the longest.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
 }
 
 fn random_values(rng: &mut Rng, n: usize, std: f32) -> Vec<f32> {
@@ -131,36 +139,51 @@ pub fn run(args: Args) -> Result<(), String> {
     if args.prompt == 0 || args.new_tokens == 0 || args.prompt + args.new_tokens > 1024 {
         return Err("need 1 <= prompt, 1 <= new-tokens and prompt + new-tokens <= 1024".into());
     }
+    if args.batch == 0 || args.batch > llmlab_core::decoding::limits::MAX_ROWS {
+        return Err(format!("--batch must be between 1 and {}", llmlab_core::decoding::limits::MAX_ROWS));
+    }
     let mut rng = Rng::new(args.seed);
     eprintln!("building a random {}-layer width-{} GPT-2...", args.layers, args.width);
     let model = random_gpt2(&args, &mut rng)?;
     let prompt: Vec<u32> = (0..args.prompt).map(|_| rng.below(args.vocab as u64) as u32).collect();
+    // Row i: the last `prompt - (i % 4)` tokens, left-padded with token 0.
+    let lengths: Vec<usize> = (0..args.batch).map(|i| args.prompt.saturating_sub(i % 4).max(1)).collect();
+    let batch_ids: Vec<Vec<u32>> =
+        lengths.iter().map(|&n| core::iter::repeat_n(0, args.prompt - n).chain(prompt[args.prompt - n..].iter().copied()).collect()).collect();
+    let batch_mask: Vec<Vec<u8>> =
+        lengths.iter().map(|&n| core::iter::repeat_n(0u8, args.prompt - n).chain(core::iter::repeat_n(1u8, n)).collect()).collect();
     let params: usize = {
         let b = llmlab_core::models::params::gpt2(&model.config);
         b.total() as usize
     };
 
     // Warm-up (page in the weights), then the timed run.
+    let run_prefill = |cache: &mut llmlab_core::models::KvCache| {
+        model.forward_batch(&batch_ids, Some(&batch_mask), Some(cache)).map_err(|e| e.to_string())
+    };
     let mut cache = model.new_cache();
-    model.forward(&prompt, Some(&mut cache)).map_err(|e| e.to_string())?;
+    run_prefill(&mut cache)?;
 
     let mut cache = model.new_cache();
     let start = Instant::now();
-    let logits = model.forward(&prompt, Some(&mut cache)).map_err(|e| e.to_string())?;
+    let logits = run_prefill(&mut cache)?; // (B, T, V)
     let prefill = start.elapsed().as_secs_f64();
-    let mut next = argmax(logits.row(logits.nrows() - 1));
+    let last = args.prompt - 1;
+    let mut next: Vec<u32> = (0..args.batch).map(|b| argmax(logits.slice(ndarray::s![b, last, ..]))).collect();
     let start = Instant::now();
     let cpu_start = thread_cpu_seconds();
     for _ in 0..args.new_tokens {
-        let logits = model.forward(&[next], Some(&mut cache)).map_err(|e| e.to_string())?;
-        next = argmax(logits.row(0));
+        let step: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
+        let logits = model.forward_batch(&step, None, Some(&mut cache)).map_err(|e| e.to_string())?; // (B, 1, V)
+        next = (0..args.batch).map(|b| argmax(logits.slice(ndarray::s![b, 0, ..]))).collect();
     }
     let decode = start.elapsed().as_secs_f64();
     let decode_cpu = match (cpu_start, thread_cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let tokens_per_s = args.new_tokens as f64 / decode;
+    let generated = (args.new_tokens * args.batch) as f64;
+    let tokens_per_s = generated / decode;
 
     eprintln!("measuring memory bandwidth...");
     let bandwidth = memory_bandwidth();
@@ -168,7 +191,7 @@ pub fn run(args: Args) -> Result<(), String> {
     // embedding table, read once; position table rows are negligible).
     let bytes_per_token = ((params - 1024 * args.width) * 4) as f64;
     let ceiling = bandwidth / bytes_per_token;
-    let best_rate = decode_cpu.map_or(tokens_per_s, |c| args.new_tokens as f64 / c);
+    let best_rate = decode_cpu.map_or(tokens_per_s, |c| args.new_tokens as f64 / c); // steps per second
     println!(
         "{}",
         serde_json::json!({
@@ -176,17 +199,18 @@ pub fn run(args: Args) -> Result<(), String> {
             "parameters": params,
             "threads": 1,
             "prompt_tokens": args.prompt,
+            "batch": args.batch,
             "new_tokens": args.new_tokens,
             "prefill_seconds": prefill,
             "decode_seconds": decode,
             "decode_tokens_per_second": tokens_per_s,
             "decode_cpu_seconds": decode_cpu,
-            "decode_tokens_per_cpu_second": decode_cpu.map(|c| args.new_tokens as f64 / c),
+            "decode_tokens_per_cpu_second": decode_cpu.map(|c| generated / c),
             "memory_bandwidth_gb_per_s": bandwidth / 1e9,
             "weight_bytes_per_token": bytes_per_token,
             "bandwidth_ceiling_tokens_per_second": ceiling,
             "fraction_of_ceiling": best_rate / ceiling,
-            "last_token": next,
+            "last_token": next.first(),
         })
     );
     Ok(())

@@ -1,7 +1,7 @@
 //! `llmlab generate`: text generation with HF `generate` semantics.
 //!
 //! ```text
-//! llmlab generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--decoder-start-ids ..]
+//! llmlab generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3[;4,5]) [--decoder-start-ids ..]
 //!     [--strategy greedy|beam|sample] [--num-beams N] [--length-penalty X]
 //!     [--early-stopping true|false|never] [--num-return-sequences N] [--no-repeat-ngram-size N]
 //!     [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--typical-p P]
@@ -24,6 +24,12 @@
 //! `generate` (see `llmlab_core::decoding::settings`): with no option at all,
 //! the tokens are those of `model.generate(input_ids)`.
 //! Timing and warnings go to stderr; `--steps` adds every step's candidates.
+//!
+//! Several prompts (`--prompt-ids "1,2,3;4,5"`, decoder-only models) decode
+//! as one batch, as HF does with a left-padded `input_ids` and its
+//! `attention_mask`: shorter prompts are padded on the left with the pad id
+//! (`pad_token_id`, else the first EOS id), every returned row keeps that
+//! padding, and each sequence names its `prompt` (0-based).
 
 use std::path::Path;
 use std::time::Instant;
@@ -31,7 +37,7 @@ use std::time::Instant;
 use llmlab_core::decoding::adapters::{CausalStepper, Seq2SeqStepper};
 use llmlab_core::decoding::settings::{parse_early_stopping, resolve, CheckpointDefaults, StrategyChoice, UserSettings};
 use llmlab_core::decoding::stopping::DecodeFn;
-use llmlab_core::decoding::{generate, Generation, StepEvent, StepModel, Strategy};
+use llmlab_core::decoding::{generate, generate_batch, Generation, StepEvent, StepModel, Strategy};
 use llmlab_core::models::AnyModel;
 use llmlab_core::tokenizers::Tokenizer;
 use serde_json::{json, Value};
@@ -47,7 +53,8 @@ pub struct Args {
     /// Prompt text, tokenized with DIR/tokenizer.json (special tokens added, as HF's tokenizer does).
     #[arg(long, conflicts_with = "prompt_ids")]
     prompt: Option<String>,
-    /// Prompt as comma-separated token ids (the encoder input for T5).
+    /// Prompt as comma-separated token ids (the encoder input for T5); `;` separates
+    /// several prompts, decoded together as one left-padded batch.
     #[arg(long)]
     prompt_ids: Option<String>,
     /// Decoder start ids for encoder-decoder models (default: decoder_start_token_id).
@@ -152,27 +159,32 @@ pub fn run(args: Args) -> Result<(), String> {
         Ok(text) => Some(Tokenizer::from_json(&text).map_err(|e| format!("tokenizer.json: {e}"))?),
         Err(_) => None,
     };
-    let mut prompt = match (&args.prompt_ids, &args.prompt) {
-        (Some(ids), _) => parse_ids(ids)?,
+    let mut prompts: Vec<Vec<u32>> = match (&args.prompt_ids, &args.prompt) {
+        (Some(ids), _) => ids.split(';').map(parse_ids).collect::<Result<_, _>>()?,
         (None, Some(text)) => {
             let tok = tokenizer.as_ref().ok_or("--prompt needs DIR/tokenizer.json; pass --prompt-ids instead")?;
-            tok.encode(text, true).map_err(|e| format!("tokenizing the prompt: {e}"))?.ids
+            vec![tok.encode(text, true).map_err(|e| format!("tokenizing the prompt: {e}"))?.ids]
         }
         (None, None) => return Err("pass --prompt or --prompt-ids".into()),
     };
-    if prompt.is_empty() {
-        return Err("the prompt has no tokens".into());
+    if let Some(i) = prompts.iter().position(Vec::is_empty) {
+        return Err(if prompts.len() == 1 { "the prompt has no tokens".into() } else { format!("prompt {} has no tokens", i + 1) });
     }
+    let batched = prompts.len() > 1;
     if !args.stop.is_empty() && tokenizer.is_none() {
         return Err("--stop needs DIR/tokenizer.json to decode the text".into());
     }
     let model = load_model(dir)?;
     let start = match (&model, &args.decoder_start_ids) {
+        (AnyModel::Seq2Seq(_), _) if batched => {
+            return Err("several prompts need a decoder-only model; pass one --prompt-ids row for an encoder-decoder".into())
+        }
         (AnyModel::Seq2Seq(_), Some(ids)) => parse_ids(ids)?,
         (AnyModel::Seq2Seq(m), None) => vec![defaults.decoder_start().unwrap_or(m.decoder_start_token_id())],
         _ => Vec::new(),
     };
-    let decoder_prompt_len = if start.is_empty() { prompt.len() } else { start.len() };
+    let width = |prompts: &[Vec<u32>]| prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let decoder_prompt_len = if start.is_empty() { width(&prompts) } else { start.len() };
     let mut cfg = resolve(&user, &defaults, decoder_prompt_len).map_err(|e| e.to_string())?;
     if matches!(cfg.strategy, Strategy::Greedy) && user.temperature == Some(0.0) && user.strategy == Some(StrategyChoice::Sample) {
         eprintln!("note: temperature 0 means greedy decoding; generating greedily");
@@ -194,7 +206,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let (generation, prompt_len): (Generation, usize) = match &model {
         AnyModel::Causal(m) => {
             if let Some(context) = m.max_positions() {
-                if prompt.len() >= context {
+                for prompt in prompts.iter_mut().filter(|p| p.len() >= context) {
                     let keep = context.saturating_sub(cfg.max_new_tokens).max(1);
                     eprintln!(
                         "warning: the prompt has {} tokens but the model's context window is {context}; \
@@ -203,23 +215,24 @@ pub fn run(args: Args) -> Result<(), String> {
                     );
                     prompt.drain(..prompt.len() - keep);
                 }
-                if prompt.len() + cfg.max_new_tokens > context {
-                    let allowed = context - prompt.len();
+                let longest = width(&prompts);
+                if longest + cfg.max_new_tokens > context {
+                    let allowed = context - longest;
                     eprintln!(
-                        "warning: prompt ({}) + max_new_tokens ({}) exceeds the context window ({context}); \
+                        "warning: prompt ({longest}) + max_new_tokens ({}) exceeds the context window ({context}); \
                          generating at most {allowed} tokens",
-                        prompt.len(),
                         cfg.max_new_tokens
                     );
                     cfg.max_new_tokens = allowed;
                 }
             }
             let mut stepper = CausalStepper::new(m.as_ref(), use_cache);
-            let out = generate(&mut stepper as &mut dyn StepModel, &prompt, &cfg, decode, &mut record).map_err(|e| e.to_string())?;
-            (out, prompt.len())
+            let out = generate_batch(&mut stepper as &mut dyn StepModel, &prompts, &cfg, decode, &mut record)
+                .map_err(|e| e.to_string())?;
+            (out, width(&prompts))
         }
         AnyModel::Seq2Seq(m) => {
-            let mut stepper = Seq2SeqStepper::new(m.as_ref(), &prompt, use_cache)?;
+            let mut stepper = Seq2SeqStepper::new(m.as_ref(), &prompts[0], use_cache)?;
             let out = generate(&mut stepper as &mut dyn StepModel, &start, &cfg, decode, &mut record).map_err(|e| e.to_string())?;
             (out, start.len())
         }
@@ -236,12 +249,18 @@ pub fn run(args: Args) -> Result<(), String> {
         if use_cache { "on" } else { "off" }
     );
 
+    let per_prompt = generation.sequences.len() / prompts.len().max(1);
     let sequences: Vec<Value> = generation
         .sequences
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let new_ids: Vec<u32> = s.ids.iter().skip(prompt_len).filter_map(|&t| u32::try_from(t).ok()).collect();
-            json!({ "ids": s.ids, "text": decode_text(&new_ids), "score": s.score })
+            let mut row = json!({ "ids": s.ids, "text": decode_text(&new_ids), "score": s.score });
+            if batched {
+                row["prompt"] = json!(i / per_prompt.max(1));
+            }
+            row
         })
         .collect();
     let mut out = json!({ "sequences": sequences });

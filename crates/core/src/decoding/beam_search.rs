@@ -99,6 +99,13 @@ pub struct BeamStepOutcome {
     pub next_tokens: Vec<u32>,
     /// True when the search is over (no more forward passes needed).
     pub done: bool,
+    /// A running beam can still beat a finished hypothesis (HF's early-stop
+    /// heuristic, sticky: once false it stays false).
+    pub improvement_possible: bool,
+    /// Every bank slot holds a finished hypothesis and `early_stopping` is true.
+    pub bank_done: bool,
+    /// Every candidate of this step met a stopping criterion.
+    pub all_stopped: bool,
 }
 
 /// A returned hypothesis: the full sequence and HF's `sequences_scores`.
@@ -287,7 +294,7 @@ impl BeamSearch {
         let bank_done = self.bank.iter().all(|h| h.finished) && self.config.early_stopping == EarlyStopping::True;
         let all_stopped = hits.iter().all(|&h| h);
         let done = !self.improvement_possible || bank_done || all_stopped;
-        BeamStepOutcome { candidates, parents, next_tokens, done }
+        BeamStepOutcome { candidates, parents, next_tokens, done, improvement_possible: self.improvement_possible, bank_done, all_stopped }
     }
 
     /// After a cancel: the finished hypotheses if the bank is full, else the

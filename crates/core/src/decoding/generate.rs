@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::beam_search::{BeamCandidate, BeamConfig, BeamSearch, EarlyStopping};
+use super::beam_search::{BeamCandidate, BeamConfig, BeamSearch, CandidateFate, EarlyStopping};
 use super::logits_process::{check_finite, LogitsPipeline, ProcessReport, WarperConfig};
 use super::sampling::{log_softmax, sample_from_probs, softmax, top_candidates};
 use super::stopping::{DecodeFn, StoppingCriteria};
@@ -140,7 +140,8 @@ pub struct GeneratedSequence {
 /// The result of [`generate`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
-    /// Returned sequences, best first for beam search.
+    /// Returned sequences, prompt by prompt (`num_return_sequences` each,
+    /// best first for beam search), as HF's output tensor orders them.
     pub sequences: Vec<GeneratedSequence>,
     /// Number of model calls (1 prefill + 1 per further step).
     pub forward_calls: usize,
@@ -168,9 +169,9 @@ enum Phase {
         /// Tokens appended by the last step (fed to the model next).
         last_tokens: Vec<u32>,
     },
-    /// Beam search (HF's `_beam_search`).
+    /// Beam search (HF's `_beam_search`): one search per prompt.
     Beams {
-        search: BeamSearch,
+        searches: Vec<BeamSearch>,
         /// Rows to keep and tokens to feed before the next step.
         pending: Option<(Vec<usize>, Vec<u32>)>,
     },
@@ -183,7 +184,10 @@ enum Phase {
 pub struct Generator {
     config: GenerateConfig,
     pipeline: LogitsPipeline,
-    prompt: Vec<u32>,
+    /// The prompts, left-padded to one length.
+    prompts: Vec<Vec<u32>>,
+    /// 0 on each prompt's left padding.
+    mask: Vec<Vec<u8>>,
     phase: Phase,
     step_index: usize,
     forward_calls: usize,
@@ -197,7 +201,16 @@ impl Generator {
     /// [`limits::MAX_ROWS`] here, before anything is allocated; the first
     /// [`Generator::step`] checks it against the model's memory footprint.
     pub fn new(prompt: &[u32], config: &GenerateConfig) -> Result<Self, DecodingError> {
-        if prompt.is_empty() {
+        Self::new_batch(&[prompt.to_vec()], config)
+    }
+
+    /// Like [`Generator::new`] for several prompts decoded together, as HF's
+    /// `generate` does with a left-padded batch: shorter prompts are padded on
+    /// the left with the pad id (`pad_token_id`, else the first EOS id, else
+    /// 0) and masked out. The padding is part of every returned sequence and
+    /// of what the logits processors see, exactly as in HF.
+    pub fn new_batch(prompts: &[Vec<u32>], config: &GenerateConfig) -> Result<Self, DecodingError> {
+        if prompts.is_empty() || prompts.iter().any(|p| p.is_empty()) {
             return Err(DecodingError::EmptyPrompt);
         }
         if config.num_return_sequences == 0 {
@@ -207,16 +220,29 @@ impl Generator {
         if let Strategy::Beam { num_beams, .. } = config.strategy {
             limits::check_row_cap("num_beams", num_beams)?;
         }
+        let per_prompt = match config.strategy {
+            Strategy::Beam { num_beams, .. } => num_beams,
+            _ => config.num_return_sequences,
+        };
+        limits::check_row_cap("prompts × rows per prompt", prompts.len().saturating_mul(per_prompt))?;
+        let pad = config.pad_token_id.or(config.eos_token_ids.first().copied()).unwrap_or(0);
+        let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let mask: Vec<Vec<u8>> =
+            prompts.iter().map(|p| core::iter::repeat_n(0u8, width - p.len()).chain(core::iter::repeat_n(1u8, p.len())).collect()).collect();
+        let prompts: Vec<Vec<u32>> =
+            prompts.iter().map(|p| core::iter::repeat_n(pad, width - p.len()).chain(p.iter().copied()).collect()).collect();
+        let prompt = &prompts[0];
         let mut pipeline = LogitsPipeline::identity(prompt.len());
         pipeline.repetition_penalty = config.repetition_penalty;
         pipeline.no_repeat_ngram_size = config.no_repeat_ngram_size;
         pipeline.min_new_tokens = config.min_new_tokens;
         pipeline.eos_token_ids = config.eos_token_ids.clone();
         let rows = config.num_return_sequences;
+        // Row r decodes prompt r / rows (HF's repeat_interleave).
         let token_phase = |rng: Option<Rng>| Phase::Tokens {
-            sequences: alloc::vec![prompt.to_vec(); rows],
-            scores: alloc::vec![0.0; rows],
-            unfinished: alloc::vec![true; rows],
+            sequences: prompts.iter().flat_map(|p| core::iter::repeat_n(p.clone(), rows)).collect(),
+            scores: alloc::vec![0.0; rows * prompts.len()],
+            unfinished: alloc::vec![true; rows * prompts.len()],
             rng,
             last_tokens: Vec::new(),
         };
@@ -253,14 +279,16 @@ impl Generator {
                     max_length: prompt.len() + config.max_new_tokens,
                     fill_value: fill_value(config),
                 };
-                Phase::Beams { search: BeamSearch::new(beam_config, prompt), pending: None }
+                let searches = prompts.iter().map(|p| BeamSearch::new(beam_config.clone(), p)).collect();
+                Phase::Beams { searches, pending: None }
             }
         };
         pipeline.validate()?;
         Ok(Self {
             config: config.clone(),
             pipeline,
-            prompt: prompt.to_vec(),
+            prompts,
+            mask,
             phase,
             step_index: 0,
             forward_calls: 0,
@@ -284,7 +312,7 @@ impl Generator {
     fn rows(&self) -> (&'static str, usize) {
         match &self.phase {
             Phase::Tokens { sequences, .. } => ("num_return_sequences", sequences.len()),
-            Phase::Beams { search, .. } => ("num_beams", search.num_beams()),
+            Phase::Beams { searches, .. } => ("num_beams", searches.iter().map(BeamSearch::num_beams).sum()),
         }
     }
 
@@ -301,16 +329,17 @@ impl Generator {
         if self.done {
             return Ok(None);
         }
+        let prompt_len = self.prompts.first().map_or(0, Vec::len);
         if self.step_index == 0 {
-            let mut positions = self.prompt.len().saturating_add(self.config.max_new_tokens);
+            let mut positions = prompt_len.saturating_add(self.config.max_new_tokens);
             if let Some(context) = model.max_positions() {
-                positions = positions.min(context.max(self.prompt.len()));
+                positions = positions.min(context.max(prompt_len));
             }
             let (parameter, rows) = self.rows();
             limits::check_row_budget(parameter, rows, &model.row_footprint(positions))?;
         }
         let stopping = StoppingCriteria {
-            max_length: self.prompt.len() + self.config.max_new_tokens,
+            max_length: prompt_len + self.config.max_new_tokens,
             eos_token_ids: self.config.eos_token_ids.clone(),
             stop_strings: self.config.stop_strings.clone(),
             decode,
@@ -320,8 +349,9 @@ impl Generator {
         let event = match &mut self.phase {
             Phase::Tokens { sequences, scores, unfinished, rng, last_tokens } => {
                 let rows = sequences.len();
+                let per_prompt = rows / self.prompts.len();
                 let logits = if step == 0 {
-                    model.start(&self.prompt, rows)
+                    model.start_batch(&self.prompts, &self.mask, per_prompt)
                 } else {
                     model.step(last_tokens)
                 }
@@ -346,7 +376,8 @@ impl Generator {
                     }
                     let mut row_scores = logits[row * vocab..(row + 1) * vocab].to_vec();
                     check_finite(&row_scores, step)?;
-                    let report = self.pipeline.apply(&sequences[row], &mut row_scores, step)?;
+                    let padding = self.mask[row / per_prompt].iter().take_while(|&&m| m == 0).count();
+                    let report = self.pipeline.apply_padded(&sequences[row], padding, &mut row_scores, step)?;
                     let probs = softmax(&row_scores);
                     let token = match rng.as_mut() {
                         Some(r) => sample_from_probs(&probs, r),
@@ -374,10 +405,11 @@ impl Generator {
                 *last_tokens = next_tokens;
                 StepEvent::Tokens { step, rows: row_steps }
             }
-            Phase::Beams { search, pending } => {
-                let beams = search.num_beams();
+            Phase::Beams { searches, pending } => {
+                let beams = searches.first().map_or(0, BeamSearch::num_beams);
+                let rows = beams * searches.len();
                 let logits = match pending.take() {
-                    None => model.start(&self.prompt, beams),
+                    None => model.start_batch(&self.prompts, &self.mask, beams),
                     Some((parents, tokens)) => {
                         model.reorder(&parents).map_err(DecodingError::Model)?;
                         model.step(&tokens)
@@ -385,28 +417,47 @@ impl Generator {
                 }
                 .map_err(DecodingError::Model)?;
                 self.forward_calls += 1;
-                check_shape(&logits, beams, vocab)?;
-                let mut log_probs = Vec::with_capacity(beams * vocab);
-                for row in 0..beams {
-                    let raw = &logits[row * vocab..(row + 1) * vocab];
-                    check_finite(raw, step)?;
-                    let mut lp = log_softmax(raw);
-                    // A single beam may lose every token (e.g. n-gram bans); HF
-                    // then never picks it, so only an all-beams wipe-out is an error.
-                    match self.pipeline.apply(search.running_sequence(row), &mut lp, step) {
-                        Ok(_) | Err(DecodingError::AllTokensFiltered { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                    log_probs.extend_from_slice(&lp);
-                }
-                if log_probs.iter().all(|&x| x == f32::NEG_INFINITY) {
-                    return Err(DecodingError::AllTokensFiltered { step });
-                }
+                check_shape(&logits, rows, vocab)?;
                 let is_done = |seq: &[u32]| stopping.is_done(seq);
-                let outcome = search.step(&log_probs, vocab, &is_done);
-                self.done = outcome.done;
-                *pending = Some((outcome.parents, outcome.next_tokens));
-                StepEvent::Beams { step, candidates: outcome.candidates }
+                let (mut parents, mut next_tokens, mut candidates) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut improvable, mut all_banks_done, mut all_stopped) = (false, true, true);
+                // Each prompt's beams are rows b*beams .. (b+1)*beams; HF runs the
+                // searches side by side and stops when none can go on.
+                for (b, search) in searches.iter_mut().enumerate() {
+                    let padding = self.mask[b].iter().take_while(|&&m| m == 0).count();
+                    let mut log_probs = Vec::with_capacity(beams * vocab);
+                    for row in 0..beams {
+                        let raw = &logits[(b * beams + row) * vocab..(b * beams + row + 1) * vocab];
+                        check_finite(raw, step)?;
+                        let mut lp = log_softmax(raw);
+                        // A single beam may lose every token (e.g. n-gram bans); HF
+                        // then never picks it, so only an all-beams wipe-out is an error.
+                        match self.pipeline.apply_padded(search.running_sequence(row), padding, &mut lp, step) {
+                            Ok(_) | Err(DecodingError::AllTokensFiltered { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                        log_probs.extend_from_slice(&lp);
+                    }
+                    if log_probs.iter().all(|&x| x == f32::NEG_INFINITY) {
+                        return Err(DecodingError::AllTokensFiltered { step });
+                    }
+                    let outcome = search.step(&log_probs, vocab, &is_done);
+                    improvable |= outcome.improvement_possible;
+                    all_banks_done &= outcome.bank_done;
+                    all_stopped &= outcome.all_stopped;
+                    parents.extend(outcome.parents.iter().map(|&p| b * beams + p));
+                    next_tokens.extend(outcome.next_tokens);
+                    candidates.extend(outcome.candidates.into_iter().map(|mut c| {
+                        c.parent += b * beams;
+                        if let CandidateFate::Running(slot) = c.fate {
+                            c.fate = CandidateFate::Running(b * beams + slot);
+                        }
+                        c
+                    }));
+                }
+                self.done = !improvable || all_banks_done || all_stopped;
+                *pending = Some((parents, next_tokens));
+                StepEvent::Beams { step, candidates }
             }
         };
         self.step_index += 1;
@@ -430,12 +481,23 @@ impl Generator {
                 .zip(scores)
                 .map(|(s, &score)| GeneratedSequence { ids: s.iter().map(|&t| t as i64).collect(), score })
                 .collect(),
-            Phase::Beams { search, .. } if self.step_index == 0 => {
-                alloc::vec![GeneratedSequence { ids: search.running_sequence(0).iter().map(|&t| t as i64).collect(), score: 0.0 }]
-            }
-            Phase::Beams { search, .. } => {
-                let results = if self.cancelled { search.partial() } else { search.finish() };
-                results.into_iter().map(|r| GeneratedSequence { ids: r.ids, score: r.score }).collect()
+            Phase::Beams { searches, .. } if self.step_index == 0 => searches
+                .iter()
+                .map(|search| GeneratedSequence { ids: search.running_sequence(0).iter().map(|&t| t as i64).collect(), score: 0.0 })
+                .collect(),
+            Phase::Beams { searches, .. } => {
+                let per_prompt: Vec<_> = searches.iter().map(|s| if self.cancelled { s.partial() } else { s.finish() }).collect();
+                // One output tensor: every prompt's results padded to the longest.
+                let longest = per_prompt.iter().flatten().map(|r| r.ids.len()).max().unwrap_or(0);
+                let fill = fill_value(&self.config);
+                per_prompt
+                    .into_iter()
+                    .flatten()
+                    .map(|mut r| {
+                        r.ids.resize(longest, fill);
+                        GeneratedSequence { ids: r.ids, score: r.score }
+                    })
+                    .collect()
             }
         };
         Generation { sequences, forward_calls: self.forward_calls, new_tokens: self.step_index, cancelled: self.cancelled }
@@ -451,7 +513,19 @@ pub fn generate<M: StepModel + ?Sized>(
     decode: Option<&DecodeFn<'_>>,
     on_step: &mut dyn FnMut(&StepEvent) -> bool,
 ) -> Result<Generation, DecodingError> {
-    let mut generator = Generator::new(prompt, config)?;
+    generate_batch(model, &[prompt.to_vec()], config, decode, on_step)
+}
+
+/// [`generate`] for several prompts in one left-padded batch (see
+/// [`Generator::new_batch`]); the sequences come prompt by prompt.
+pub fn generate_batch<M: StepModel + ?Sized>(
+    model: &mut M,
+    prompts: &[Vec<u32>],
+    config: &GenerateConfig,
+    decode: Option<&DecodeFn<'_>>,
+    on_step: &mut dyn FnMut(&StepEvent) -> bool,
+) -> Result<Generation, DecodingError> {
+    let mut generator = Generator::new_batch(prompts, config)?;
     while let Some(event) = generator.step(model, decode)? {
         if !on_step(&event) {
             generator.cancel();

@@ -139,10 +139,17 @@ impl LogitsPipeline {
     /// full sequence so far (`input_ids`: prompt + generated). `step` is only
     /// used in error messages.
     pub fn apply(&self, input_ids: &[u32], scores: &mut [f32], step: usize) -> Result<ProcessReport, DecodingError> {
+        self.apply_padded(input_ids, 0, scores, step)
+    }
+
+    /// [`LogitsPipeline::apply`] for a row of a left-padded batch whose first
+    /// `padding` ids are padding: as in HF, the repetition penalty skips them
+    /// (the other processors see the whole row).
+    pub fn apply_padded(&self, input_ids: &[u32], padding: usize, scores: &mut [f32], step: usize) -> Result<ProcessReport, DecodingError> {
         check_finite(scores, step)?;
         let mut report = ProcessReport::default();
         if self.repetition_penalty != 1.0 {
-            repetition_penalty(input_ids, scores, self.repetition_penalty);
+            repetition_penalty(input_ids.get(padding..).unwrap_or(&[]), scores, self.repetition_penalty);
         }
         if self.no_repeat_ngram_size > 0 {
             no_repeat_ngram(input_ids, scores, self.no_repeat_ngram_size);

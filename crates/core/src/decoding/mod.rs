@@ -38,7 +38,7 @@ pub mod stopping;
 use alloc::string::String;
 use core::fmt;
 
-pub use generate::{generate, GenerateConfig, GeneratedSequence, Generation, StepEvent, Strategy};
+pub use generate::{generate, generate_batch, GenerateConfig, GeneratedSequence, Generation, StepEvent, Strategy};
 pub use limits::RowFootprint;
 pub use logits_process::{LogitsPipeline, ProcessReport, WarperConfig};
 
@@ -152,6 +152,23 @@ pub trait StepModel {
     /// Reset the cache, run `prompt` once for each of `rows` identical rows and
     /// return the last position's logits, `rows × vocab_size`.
     fn start(&mut self, prompt: &[u32], rows: usize) -> Result<alloc::vec::Vec<f32>, String>;
+    /// Several prompts at once: `prompts` are left-padded to one length with
+    /// `attention_mask` 0 on the padding (as HF's tokenizer pads for
+    /// generation); each prompt runs for `rows_per_prompt` consecutive rows
+    /// (HF's `repeat_interleave`). Returns `(prompts × rows_per_prompt) ×
+    /// vocab_size` logits. Models that decode one prompt at a time accept a
+    /// single unpadded prompt only.
+    fn start_batch(
+        &mut self,
+        prompts: &[alloc::vec::Vec<u32>],
+        attention_mask: &[alloc::vec::Vec<u8>],
+        rows_per_prompt: usize,
+    ) -> Result<alloc::vec::Vec<f32>, String> {
+        match (prompts, attention_mask) {
+            ([prompt], [mask]) if mask.iter().all(|&m| m == 1) => self.start(prompt, rows_per_prompt),
+            _ => Err(String::from("this model decodes one prompt at a time (batched prompts need a decoder-only model)")),
+        }
+    }
     /// Append one token per row (`tokens.len() == rows`) and return the new
     /// last-position logits, `rows × vocab_size`.
     fn step(&mut self, tokens: &[u32]) -> Result<alloc::vec::Vec<f32>, String>;
