@@ -46,6 +46,10 @@ enum Command {
     Train(commands::train::Args),
     /// Loss and the gradient of every parameter (HF names) as safetensors.
     Grad(commands::grad::Args),
+    /// One masked-LM batch (BERT), as transformers' DataCollatorForLanguageModeling builds it.
+    MlmMask(commands::objectives::MlmArgs),
+    /// One span-corruption batch (T5), as run_t5_mlm_flax.py builds it.
+    SpanCorrupt(commands::objectives::SpanArgs),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::ShareLink(args) => commands::share_link::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Grad(args) => commands::grad::run(args),
+        Command::MlmMask(args) => commands::objectives::run_mlm(args),
+        Command::SpanCorrupt(args) => commands::objectives::run_span(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
         Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),

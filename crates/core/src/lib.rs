@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod rng;
 pub mod nn;
 pub mod models;
+pub mod objectives;
 pub mod loading;
 pub mod share;
 pub mod tokenizers;
