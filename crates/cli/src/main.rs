@@ -50,6 +50,8 @@ enum Command {
     MlmMask(commands::objectives::MlmArgs),
     /// One span-corruption batch (T5), as run_t5_mlm_flax.py builds it.
     SpanCorrupt(commands::objectives::SpanArgs),
+    /// LoRA adapters in peft's format: create one, or merge one into a checkpoint.
+    Lora(commands::lora::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Grad(args) => commands::grad::run(args),
         Command::MlmMask(args) => commands::objectives::run_mlm(args),
         Command::SpanCorrupt(args) => commands::objectives::run_span(args),
+        Command::Lora(args) => commands::lora::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
         Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),

@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod adapters;
 pub mod decoding;
 pub mod metrics;
 pub mod rng;

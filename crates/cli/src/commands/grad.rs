@@ -4,6 +4,9 @@
 //! parameter written to `--out` (f32 safetensors) under its Hugging Face
 //! name. Without `--labels` the labels are the ids (causal LM loss); `-100`
 //! labels are ignored. Rows separated by `;` form a batch of equal length.
+//! With `--adapter ADIR` (a peft LoRA directory) the loss is the adapted
+//! model's and only the adapter's gradients are written, under peft's saved
+//! key names (`base_model.model.….lora_A.weight`).
 //! Parsing, loss and gradients live in `llmlab_core::models::gradients`;
 //! this file only reads and writes files.
 
@@ -29,6 +32,9 @@ pub struct Args {
     /// Where to write the gradients (safetensors).
     #[arg(long)]
     out: String,
+    /// peft LoRA adapter directory: gradients of its parameters only.
+    #[arg(long)]
+    adapter: Option<String>,
 }
 
 /// Runs `args`.
@@ -41,7 +47,13 @@ pub fn run(args: Args) -> Result<(), String> {
             return Err("grad needs a Hugging Face checkpoint directory, not a llama2.c .bin".into())
         }
     };
-    let out = causal_lm_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?;
+    let out = match &args.adapter {
+        Some(dir) => {
+            let adapter = super::lora::read_adapter(Path::new(dir))?;
+            adapter.loss_and_gradients(&config_json, store, &input).map_err(|e| e.to_string())?
+        }
+        None => causal_lm_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?,
+    };
     let bytes = out.to_safetensors().map_err(|e| e.to_string())?;
     std::fs::write(&args.out, bytes).map_err(|e| format!("cannot write {}: {e}", args.out))?;
     println!("{}", serde_json::json!({ "loss": out.loss }));

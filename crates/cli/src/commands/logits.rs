@@ -1,9 +1,10 @@
-//! `llmlab logits --model DIR (--ids 1,2,3 | --text T) [--decoder-ids ..] [--all-positions]`:
+//! `llmlab logits --model DIR [--adapter ADIR] (--ids 1,2,3 | --text T) [--decoder-ids ..] [--all-positions]`:
 //! runs a checkpoint once and prints `{"logits": [[..], ..]}` (one row per
 //! position; by default only the last). For T5 the logits are the
 //! decoder's; `--decoder-ids` defaults to `[decoder_start_token_id]`.
 //! `DIR` holds `config.json` + `model.safetensors` (or a sharded index), or
-//! is a llama2.c `.bin` file.
+//! is a llama2.c `.bin` file. With `--adapter` (a peft LoRA directory) the
+//! logits are the `PeftModel`'s.
 
 use llmlab_core::loading::fs::{load_checkpoint_with, Checkpoint};
 use llmlab_core::models::{self, AnyModel};
@@ -28,6 +29,9 @@ pub struct Args {
     /// Print logits for every position instead of only the last.
     #[arg(long)]
     all_positions: bool,
+    /// peft LoRA adapter directory applied to the model.
+    #[arg(long)]
+    adapter: Option<String>,
 }
 
 /// Loads whatever model `path` holds, its safetensors memory-mapped.
@@ -70,7 +74,13 @@ pub fn run(args: Args) -> Result<(), String> {
     if ids.is_empty() {
         return Err("the input has no tokens".into());
     }
-    let model = load_model(path)?;
+    let model = match &args.adapter {
+        Some(adapter) => {
+            let (config_json, store) = super::lora::load_adapted(path, Path::new(adapter))?;
+            models::load(&config_json, &store).map_err(|e| e.to_string())?
+        }
+        None => load_model(path)?,
+    };
     let logits: Array2<f32> = match &model {
         AnyModel::Causal(m) => m.forward(&ids, None).map_err(|e| e.to_string())?,
         AnyModel::Masked(m) => {

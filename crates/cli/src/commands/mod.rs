@@ -4,6 +4,7 @@
 
 pub mod generate;
 pub mod grad;
+pub mod lora;
 pub mod objectives;
 pub mod score;
 pub mod share_link;

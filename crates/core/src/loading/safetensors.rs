@@ -166,6 +166,13 @@ impl WeightStore {
         self.tensors.insert(name.to_string(), StoredTensor { shape, data: TensorData::F32(values) });
     }
 
+    /// Every tensor name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Shape of `name`, if present.
     pub fn shape(&self, name: &str) -> Option<&[usize]> {
         self.tensors.get(name).map(|t| t.shape.as_slice())

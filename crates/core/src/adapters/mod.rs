@@ -1,0 +1,36 @@
+//! # Parameter-efficient fine-tuning: small trainable additions to a frozen model
+//!
+//! - [`lora`]: LoRA, a low-rank update `ΔW = (α/r)·B·A` of chosen weight
+//!   matrices, read and written in peft's file format.
+
+use alloc::string::String;
+use core::fmt;
+
+pub mod lora;
+
+/// What can go wrong with an adapter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AdapterError {
+    /// `adapter_config.json` cannot be parsed or asks for something unsupported.
+    Config(String),
+    /// The adapter's tensors are malformed (names, shapes, missing halves).
+    Tensors(String),
+    /// The adapter does not fit the base model (missing module, wrong shape).
+    Mismatch(String),
+    /// The model itself failed (loading it, or running it on the input).
+    Model(String),
+}
+
+impl fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(msg) => write!(f, "adapter_config.json: {msg}"),
+            Self::Tensors(msg) => write!(f, "adapter tensors: {msg}"),
+            Self::Mismatch(msg) => write!(f, "adapter does not fit the model: {msg}"),
+            Self::Model(msg) => write!(f, "{msg}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for AdapterError {}
