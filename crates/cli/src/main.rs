@@ -52,6 +52,8 @@ enum Command {
     SpanCorrupt(commands::objectives::SpanArgs),
     /// LoRA adapters in peft's format: create one, or merge one into a checkpoint.
     Lora(commands::lora::Args),
+    /// Render a conversation with a checkpoint's chat template (transformers' apply_chat_template).
+    ChatTemplate(commands::chat_template::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::MlmMask(args) => commands::objectives::run_mlm(args),
         Command::SpanCorrupt(args) => commands::objectives::run_span(args),
         Command::Lora(args) => commands::lora::run(args),
+        Command::ChatTemplate(args) => commands::chat_template::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
         Command::TrainTokenizer(args) => commands::train_tokenizer::run(args),
