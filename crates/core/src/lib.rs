@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod decoding;
+pub mod data;
 pub mod metrics;
 pub mod rng;
 pub mod nn;
