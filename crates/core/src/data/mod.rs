@@ -21,6 +21,9 @@
 use alloc::string::String;
 use core::fmt;
 
+pub mod lsh;
+pub mod minhash;
+pub mod mt19937;
 pub mod normalize;
 
 /// What can go wrong in the data pipeline.
