@@ -48,6 +48,8 @@ enum Command {
     Grad(commands::grad::Args),
     /// One masked-LM batch (BERT), as transformers' DataCollatorForLanguageModeling builds it.
     MlmMask(commands::objectives::MlmArgs),
+    /// Data pipeline: normalize text, MinHash signatures, LSH near-duplicates (datasketch parity).
+    Data(commands::data::Args),
     /// One span-corruption batch (T5), as run_t5_mlm_flax.py builds it.
     SpanCorrupt(commands::objectives::SpanArgs),
     // Further subcommands are added here, one line each, with their module in
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Grad(args) => commands::grad::run(args),
         Command::MlmMask(args) => commands::objectives::run_mlm(args),
+        Command::Data(args) => commands::data::run(args),
         Command::SpanCorrupt(args) => commands::objectives::run_span(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::BenchTokenize(args) => commands::bench_tokenize::run(args),
