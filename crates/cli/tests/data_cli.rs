@@ -36,13 +36,33 @@ fn minhash_signatures_equal_datasketch_for_drawn_and_injected_permutations() {
     let shingles = temp_file("shingles.json", &fx["shingles"].to_string());
     for config in fx["configs"].as_array().unwrap() {
         let (n, seed) = (config["num_perm"].to_string(), config["seed"].to_string());
-        let out = ok_json(&["minhash", "--num-perm", &n, "--seed", &seed, "--shingles", &shingles, "--scheme", config["scheme"].as_str().unwrap()]);
+        let out = ok_json(&[
+            "minhash",
+            "--num-perm",
+            &n,
+            "--seed",
+            &seed,
+            "--shingles",
+            &shingles,
+            "--scheme",
+            config["scheme"].as_str().unwrap(),
+        ]);
         assert_eq!(out["signatures"], config["signatures"], "{} {n} {seed}", config["scheme"]);
     }
     for case in fx["injected"].as_array().unwrap() {
         let perms = temp_file("perms.json", &serde_json::json!({"a": case["a"], "b": case["b"]}).to_string());
         let n = case["a"].as_array().unwrap().len().to_string();
-        let out = ok_json(&["minhash", "--num-perm", &n, "--shingles", &shingles, "--permutations", &perms, "--scheme", case["scheme"].as_str().unwrap()]);
+        let out = ok_json(&[
+            "minhash",
+            "--num-perm",
+            &n,
+            "--shingles",
+            &shingles,
+            "--permutations",
+            &perms,
+            "--scheme",
+            case["scheme"].as_str().unwrap(),
+        ]);
         assert_eq!(out["signatures"], case["signatures"]);
     }
 }
@@ -52,7 +72,19 @@ fn lsh_pairs_equal_datasketch_and_each_cluster_keeps_its_first_document() {
     let shingles = temp_file("lsh-shingles.json", &fixture("minhash.json")["shingles"].to_string());
     for case in fixture("lsh.json")["pairs"].as_array().unwrap() {
         let (t, n, seed) = (case["threshold"].to_string(), case["num_perm"].to_string(), case["seed"].to_string());
-        let out = ok_json(&["lsh", "--threshold", &t, "--num-perm", &n, "--seed", &seed, "--shingles", &shingles, "--scheme", case["scheme"].as_str().unwrap()]);
+        let out = ok_json(&[
+            "lsh",
+            "--threshold",
+            &t,
+            "--num-perm",
+            &n,
+            "--seed",
+            &seed,
+            "--shingles",
+            &shingles,
+            "--scheme",
+            case["scheme"].as_str().unwrap(),
+        ]);
         assert_eq!((&out["b"], &out["r"]), (&case["b"], &case["r"]));
         assert_eq!(out["pairs"], case["pairs"]);
         let cluster: Vec<usize> = serde_json::from_value(out["cluster"].clone()).unwrap();

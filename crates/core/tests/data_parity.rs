@@ -143,8 +143,7 @@ fn lsh_params_and_candidate_pairs_equal_datasketch() {
         let params = lsh_params(t, n).unwrap();
         assert_eq!((params.bands as u64, params.rows as u64), (case["b"].as_u64().unwrap(), case["r"].as_u64().unwrap()));
         let perms = Permutations::from_seed(scheme(&case["scheme"]), n, case["seed"].as_u64().unwrap() as u32).unwrap();
-        let sigs: Vec<Vec<u64>> =
-            shingles.iter().map(|sh| signature(&perms, sh.iter().map(|s| s.as_bytes()))).collect();
+        let sigs: Vec<Vec<u64>> = shingles.iter().map(|sh| signature(&perms, sh.iter().map(|s| s.as_bytes()))).collect();
         let ours = candidate_pairs(&sigs, params).unwrap();
         let theirs: Vec<(usize, usize)> = serde_json::from_value(case["pairs"].clone()).unwrap();
         assert_eq!(ours, theirs, "{case}");

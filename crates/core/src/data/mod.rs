@@ -9,7 +9,8 @@
 //!    Latin-1 / Windows-1252 ("mojibake", `Ã©` for `é`) repaired. Two texts
 //!    that differ only in such details are the same text afterwards, which is
 //!    what lets the next stages find duplicates.
-//! 2. exact dedup: whole documents by the hash of their normalized text.
+//! 2. [`exact_dedup`]: whole documents by the hash of their normalized text,
+//!    then lines repeated from earlier documents (boilerplate).
 //! 3. near-dedup: [`minhash`] signatures of each document's word shingles
 //!    estimate Jaccard similarity; [`lsh`] bands the signatures so that only
 //!    documents sharing a band become candidate pairs, and union-find keeps
@@ -21,6 +22,7 @@
 use alloc::string::String;
 use core::fmt;
 
+pub mod exact_dedup;
 pub mod lsh;
 pub mod minhash;
 pub mod mt19937;

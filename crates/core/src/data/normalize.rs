@@ -105,7 +105,13 @@ pub struct NormalizeConfig {
 
 impl Default for NormalizeConfig {
     fn default() -> Self {
-        Self { repair_mojibake: false, unify_line_endings: true, remove_invisible: true, form: Some(NormalForm::Nfc), collapse_whitespace: true }
+        Self {
+            repair_mojibake: false,
+            unify_line_endings: true,
+            remove_invisible: true,
+            form: Some(NormalForm::Nfc),
+            collapse_whitespace: true,
+        }
     }
 }
 
@@ -244,7 +250,10 @@ pub fn collapse_whitespace(text: &str) -> String {
 /// What Windows-1252 decodes the bytes 0x80–0x9F to; the five bytes it
 /// leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) are their Latin-1 C1
 /// control, as lenient decoders read them.
-const CP1252_80_TO_9F: [u32; 32] = [0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178];
+const CP1252_80_TO_9F: [u32; 32] = [
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090,
+    0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+];
 
 /// The byte Windows-1252 encodes `c` as, for the characters that are not
 /// Latin-1 (the 27 printable characters of 0x80–0x9F).
