@@ -17,7 +17,8 @@
 //!    one document per cluster. Both are exact to `datasketch`, down to its
 //!    NumPy random permutations ([`mt19937`]).
 //! 4. quality filters (Gopher, C4, FineWeb heuristics).
-//! 5. PII: e-mail addresses, IP addresses and the like are replaced.
+//! 5. [`pii`]: e-mail addresses and public IP addresses are replaced,
+//!    exactly as datatrove's `PIIFormatter`.
 
 use alloc::string::String;
 use core::fmt;
@@ -27,6 +28,8 @@ pub mod lsh;
 pub mod minhash;
 pub mod mt19937;
 pub mod normalize;
+pub mod pii;
+mod python_word_chars;
 
 /// What can go wrong in the data pipeline.
 #[derive(Clone, Debug, PartialEq)]
