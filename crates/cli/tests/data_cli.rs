@@ -130,3 +130,23 @@ fn bad_settings_are_clear_errors() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn dedup_and_pii_read_jsonl_and_report_what_they_removed() {
+    let input = temp_file(
+        "docs.jsonl",
+        "{\"text\": \"Caf\u{e9}\\nmenu\"}\n\n{\"text\": \"Cafe\u{301}\\r\\nmenu \"}\n{\"text\": \"menu\\nnew line, mail a@b.org from 8.8.8.8\"}\n",
+    );
+    let docs = ok_json(&["dedup", "--in", &input]);
+    assert_eq!(docs["kept"], serde_json::json!([0, 2]));
+    assert_eq!(docs["duplicate_of"], serde_json::json!([null, 0, null]));
+    assert_eq!(docs["removed"], 1);
+    let lines = ok_json(&["dedup", "--in", &input, "--lines"]);
+    assert_eq!(lines["documents"][1], Value::Null);
+    assert_eq!(lines["documents"][2], "new line, mail a@b.org from 8.8.8.8");
+    let pii = ok_json(&["pii", "--in", &input]);
+    assert_eq!(pii["texts"][2], "menu\nnew line, mail email@example.com from 22.214.171.124");
+    let bad = temp_file("bad.jsonl", "{\"txt\": 1}\n");
+    let out = llmlab(&["dedup", "--in", &bad]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bad.jsonl"));
+}

@@ -4,7 +4,12 @@
 //! llmlab data normalize [--form nfc|nfkc|nfd|nfkd|none] [--repair-mojibake] [--keep-invisible] [--keep-whitespace] < text
 //! llmlab data minhash --num-perm N --seed S --shingles FILE.json [--permutations FILE.json] [--scheme affine32|legacy]
 //! llmlab data lsh --threshold T --num-perm N --seed S --shingles FILE.json [--scheme affine32|legacy]
+//! llmlab data dedup --in FILE.jsonl [--lines]
+//! llmlab data pii --in FILE.jsonl [--all-ips]
 //! ```
+//!
+//! A `.jsonl` file has one JSON object with a `"text"` field per line
+//! (datatrove's and most crawls' layout); empty lines are skipped.
 //!
 //! A shingles file is a JSON array with one array of strings per document
 //! (e.g. word 3-grams, as `llmlab_core::data::minhash::word_shingles` makes
@@ -37,6 +42,32 @@ enum Stage {
     Minhash(MinhashArgs),
     /// MinHash LSH candidate pairs and clusters, exactly as datasketch's MinHashLSH.
     Lsh(LshArgs),
+    /// Exact dedup of whole documents (normalized text), or of lines repeated across documents.
+    Dedup(DedupArgs),
+    /// Replace e-mails and public IPs (datatrove's PIIFormatter) and list card, IBAN and phone numbers.
+    Pii(PiiArgs),
+}
+
+/// Arguments of `llmlab data dedup`.
+#[derive(clap::Args)]
+struct DedupArgs {
+    /// JSONL file, one {"text": ...} per line.
+    #[arg(long = "in")]
+    input: String,
+    /// Remove lines already seen in earlier documents instead of whole duplicate documents.
+    #[arg(long)]
+    lines: bool,
+}
+
+/// Arguments of `llmlab data pii`.
+#[derive(clap::Args)]
+struct PiiArgs {
+    /// JSONL file, one {"text": ...} per line.
+    #[arg(long = "in")]
+    input: String,
+    /// Replace private IP addresses too (datatrove's only_remove_public_ips=False).
+    #[arg(long)]
+    all_ips: bool,
 }
 
 /// Arguments of `llmlab data normalize`.
@@ -102,7 +133,43 @@ pub fn run(args: Args) -> Result<(), String> {
         Stage::Normalize(args) => run_normalize(args),
         Stage::Minhash(args) => run_minhash(args),
         Stage::Lsh(args) => run_lsh(args),
+        Stage::Dedup(args) => run_dedup(args),
+        Stage::Pii(args) => run_pii(args),
     }
+}
+
+fn read_jsonl_texts(path: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+            v.get("text").and_then(|t| t.as_str()).map(String::from).ok_or(format!("{path}:{}: no \"text\" string", i + 1))
+        })
+        .collect()
+}
+
+fn run_dedup(args: DedupArgs) -> Result<(), String> {
+    let texts = read_jsonl_texts(&args.input)?;
+    let config = NormalizeConfig::default();
+    let out = if args.lines {
+        serde_json::to_string(&llmlab_core::data::exact_dedup::dedup_lines(&texts, &config))
+    } else {
+        serde_json::to_string(&llmlab_core::data::exact_dedup::dedup_documents(&texts, &config))
+    };
+    println!("{}", out.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn run_pii(args: PiiArgs) -> Result<(), String> {
+    let texts = read_jsonl_texts(&args.input)?;
+    let mut formatter = llmlab_core::data::pii::PiiFormatter::default();
+    formatter.only_public_ips = !args.all_ips;
+    let formatted: Vec<String> = texts.iter().map(|t| formatter.format(t)).collect();
+    let numbers: Vec<_> = formatted.iter().map(|t| llmlab_core::data::pii_numbers::find_numbers(t)).collect();
+    println!("{}", serde_json::json!({ "texts": formatted, "numbers": numbers }));
+    Ok(())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
