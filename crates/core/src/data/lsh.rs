@@ -45,7 +45,9 @@ pub struct LshParams {
 }
 
 // QUADPACK's qk21: Kronrod nodes on [-1, 1] (non-negative half), their
-// weights, and the weights of the embedded 10-point Gauss rule (odd nodes).
+// weights, and the weights of the embedded 10-point Gauss rule (odd nodes),
+// with QUADPACK's published digits.
+#[allow(clippy::excessive_precision)]
 const XGK: [f64; 11] = [
     0.995657163025808080735527280689003,
     0.973906528517171720077964012084452,
@@ -59,6 +61,7 @@ const XGK: [f64; 11] = [
     0.148874338981631210884826001129720,
     0.000000000000000000000000000000000,
 ];
+#[allow(clippy::excessive_precision)]
 const WGK: [f64; 11] = [
     0.011694638867371874278064396062192,
     0.032558162307964727478818972459390,
@@ -72,6 +75,7 @@ const WGK: [f64; 11] = [
     0.147739104901338491374841515972068,
     0.149445554002916905664936468389821,
 ];
+#[allow(clippy::excessive_precision)]
 const WG: [f64; 5] = [
     0.066671344308688137593568809893332,
     0.149451349150580593145776339657697,

@@ -16,7 +16,9 @@
 //!    documents sharing a band become candidate pairs, and union-find keeps
 //!    one document per cluster. Both are exact to `datasketch`, down to its
 //!    NumPy random permutations ([`mt19937`]).
-//! 4. quality filters (Gopher, C4, FineWeb heuristics).
+//! 4. quality filters (Gopher, C4, FineWeb heuristics): not in this module
+//!    yet. datatrove's versions count words and sentences with spaCy's
+//!    English tokenizer and sentencizer, which must be reproduced first.
 //! 5. [`pii`]: e-mail addresses and public IP addresses are replaced,
 //!    exactly as datatrove's `PIIFormatter`; [`pii_numbers`] finds payment
 //!    cards (Luhn), IBANs (mod 97) and phone numbers, measured on a labelled set.
