@@ -132,7 +132,6 @@ pub fn dedup_lines<S: AsRef<str>>(texts: &[S], config: &NormalizeConfig) -> Line
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::format;
     use alloc::vec;
 
     fn corpus() -> Vec<String> {
@@ -142,7 +141,7 @@ mod tests {
         (0..200)
             .map(|_| {
                 let n = 1 + (rng.next_u32() % 4) as usize;
-                (0..n).map(|_| pieces[(rng.next_u32() as usize) % pieces.len()]).collect::<Vec<_>>().join(if rng.next_u32() % 2 == 0 {
+                (0..n).map(|_| pieces[(rng.next_u32() as usize) % pieces.len()]).collect::<Vec<_>>().join(if rng.next_u32().is_multiple_of(2) {
                     "\n"
                 } else {
                     "\r\n  "
@@ -195,7 +194,7 @@ mod tests {
             for l in &lines {
                 assert!(!seen_before.iter().any(|s| s == l), "{l:?} kept twice");
             }
-            seen_before.extend(lines.iter().map(|l| format!("{l}")));
+            seen_before.extend(lines.iter().map(|l| String::from(*l)));
         }
         for r in &out.removed_lines {
             assert!(r.first_document < r.document);
