@@ -48,6 +48,8 @@ enum Command {
     Grad(commands::grad::Args),
     /// One masked-LM batch (BERT), as transformers' DataCollatorForLanguageModeling builds it.
     MlmMask(commands::objectives::MlmArgs),
+    /// Data pipeline: normalize text, MinHash signatures, LSH near-duplicates (datasketch parity).
+    Data(commands::data::Args),
     /// One span-corruption batch (T5), as run_t5_mlm_flax.py builds it.
     SpanCorrupt(commands::objectives::SpanArgs),
     /// LoRA adapters in peft's format: create one, or merge one into a checkpoint.
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Grad(args) => commands::grad::run(args),
         Command::MlmMask(args) => commands::objectives::run_mlm(args),
+        Command::Data(args) => commands::data::run(args),
         Command::SpanCorrupt(args) => commands::objectives::run_span(args),
         Command::Lora(args) => commands::lora::run(args),
         Command::ChatTemplate(args) => commands::chat_template::run(args),

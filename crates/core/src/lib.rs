@@ -16,6 +16,7 @@ extern crate alloc;
 pub mod adapters;
 pub mod decoding;
 pub mod instruction;
+pub mod data;
 pub mod metrics;
 pub mod rng;
 pub mod nn;

@@ -3,6 +3,7 @@
 //! `error: ...` with a non-zero exit code.
 
 pub mod chat_template;
+pub mod data;
 pub mod generate;
 pub mod grad;
 pub mod lora;

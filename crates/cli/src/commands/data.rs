@@ -1,0 +1,254 @@
+//! `llmlab data <stage>`: the data pipeline's stages on files, JSON on stdout.
+//!
+//! ```text
+//! llmlab data normalize [--form nfc|nfkc|nfd|nfkd|none] [--repair-mojibake] [--keep-invisible] [--keep-whitespace] < text
+//! llmlab data minhash --num-perm N --seed S --shingles FILE.json [--permutations FILE.json] [--scheme affine32|legacy]
+//! llmlab data lsh --threshold T --num-perm N --seed S --shingles FILE.json [--scheme affine32|legacy]
+//! llmlab data dedup --in FILE.jsonl [--lines]
+//! llmlab data pii --in FILE.jsonl [--all-ips]
+//! ```
+//!
+//! A `.jsonl` file has one JSON object with a `"text"` field per line
+//! (datatrove's and most crawls' layout); empty lines are skipped.
+//!
+//! A shingles file is a JSON array with one array of strings per document
+//! (e.g. word 3-grams, as `llmlab_core::data::minhash::word_shingles` makes
+//! them); each string is hashed by its UTF-8 bytes, as
+//! `MinHash.update_batch([s.encode("utf-8") for s in shingles])`. A
+//! permutations file is `{"a": [..], "b": [..]}`, datasketch's
+//! `permutations=(a, b)`. The scheme defaults to datasketch 2.0's
+//! `affine32`; `legacy` is the `(a*h + b) mod (2^61 - 1)` scheme of
+//! datasketch before 2.0. The logic lives in `llmlab_core::data`.
+
+use std::io::Read;
+
+use llmlab_core::data::lsh::{candidate_pairs, clusters, lsh_params};
+use llmlab_core::data::minhash::{signature, Permutations, Scheme};
+use llmlab_core::data::normalize::{normalize, NormalForm, NormalizeConfig};
+
+/// Arguments of `llmlab data`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    stage: Stage,
+}
+
+/// The pipeline stages `llmlab data` runs.
+#[derive(clap::Subcommand)]
+enum Stage {
+    /// Normalize stdin: Unicode form, invisible characters, line endings, whitespace.
+    Normalize(NormalizeArgs),
+    /// MinHash signatures of shingle sets, exactly as datasketch 2.0.0.
+    Minhash(MinhashArgs),
+    /// MinHash LSH candidate pairs and clusters, exactly as datasketch's MinHashLSH.
+    Lsh(LshArgs),
+    /// Exact dedup of whole documents (normalized text), or of lines repeated across documents.
+    Dedup(DedupArgs),
+    /// Replace e-mails and public IPs (datatrove's PIIFormatter) and list card, IBAN and phone numbers.
+    Pii(PiiArgs),
+}
+
+/// Arguments of `llmlab data dedup`.
+#[derive(clap::Args)]
+struct DedupArgs {
+    /// JSONL file, one {"text": ...} per line.
+    #[arg(long = "in")]
+    input: String,
+    /// Remove lines already seen in earlier documents instead of whole duplicate documents.
+    #[arg(long)]
+    lines: bool,
+}
+
+/// Arguments of `llmlab data pii`.
+#[derive(clap::Args)]
+struct PiiArgs {
+    /// JSONL file, one {"text": ...} per line.
+    #[arg(long = "in")]
+    input: String,
+    /// Replace private IP addresses too (datatrove's only_remove_public_ips=False).
+    #[arg(long)]
+    all_ips: bool,
+}
+
+/// Arguments of `llmlab data normalize`.
+#[derive(clap::Args)]
+struct NormalizeArgs {
+    /// Unicode normal form: nfc, nfkc, nfd, nfkd or none.
+    #[arg(long, default_value = "nfc")]
+    form: String,
+    /// Repair UTF-8 that was decoded as Latin-1 / Windows-1252.
+    #[arg(long)]
+    repair_mojibake: bool,
+    /// Keep control and invisible characters.
+    #[arg(long)]
+    keep_invisible: bool,
+    /// Keep whitespace and line endings as they are.
+    #[arg(long)]
+    keep_whitespace: bool,
+}
+
+/// Arguments of `llmlab data minhash`.
+#[derive(clap::Args)]
+struct MinhashArgs {
+    /// Number of permutations (signature length).
+    #[arg(long, default_value_t = 128)]
+    num_perm: usize,
+    /// Seed of numpy's RandomState drawing the permutations (0 ≤ S < 2^32).
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// JSON file: one array of shingle strings per document.
+    #[arg(long)]
+    shingles: String,
+    /// JSON file {"a": [..], "b": [..]} with the permutations to use instead of drawing them.
+    #[arg(long)]
+    permutations: Option<String>,
+    /// Permutation scheme: affine32 (datasketch 2.0's default) or legacy.
+    #[arg(long, default_value = "affine32")]
+    scheme: String,
+}
+
+/// Arguments of `llmlab data lsh`.
+#[derive(clap::Args)]
+struct LshArgs {
+    /// Jaccard similarity threshold the (bands, rows) are optimised for.
+    #[arg(long, default_value_t = 0.9)]
+    threshold: f64,
+    /// Number of permutations (signature length).
+    #[arg(long, default_value_t = 128)]
+    num_perm: usize,
+    /// Seed of numpy's RandomState drawing the permutations (0 ≤ S < 2^32).
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// JSON file: one array of shingle strings per document.
+    #[arg(long)]
+    shingles: String,
+    /// Permutation scheme: affine32 (datasketch 2.0's default) or legacy.
+    #[arg(long, default_value = "affine32")]
+    scheme: String,
+}
+
+/// Runs the chosen stage.
+pub fn run(args: Args) -> Result<(), String> {
+    match args.stage {
+        Stage::Normalize(args) => run_normalize(args),
+        Stage::Minhash(args) => run_minhash(args),
+        Stage::Lsh(args) => run_lsh(args),
+        Stage::Dedup(args) => run_dedup(args),
+        Stage::Pii(args) => run_pii(args),
+    }
+}
+
+fn read_jsonl_texts(path: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+            v.get("text").and_then(|t| t.as_str()).map(String::from).ok_or(format!("{path}:{}: no \"text\" string", i + 1))
+        })
+        .collect()
+}
+
+fn run_dedup(args: DedupArgs) -> Result<(), String> {
+    let texts = read_jsonl_texts(&args.input)?;
+    let config = NormalizeConfig::default();
+    let out = if args.lines {
+        serde_json::to_string(&llmlab_core::data::exact_dedup::dedup_lines(&texts, &config))
+    } else {
+        serde_json::to_string(&llmlab_core::data::exact_dedup::dedup_documents(&texts, &config))
+    };
+    println!("{}", out.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn run_pii(args: PiiArgs) -> Result<(), String> {
+    let texts = read_jsonl_texts(&args.input)?;
+    let mut formatter = llmlab_core::data::pii::PiiFormatter::default();
+    formatter.only_public_ips = !args.all_ips;
+    let formatted: Vec<String> = texts.iter().map(|t| formatter.format(t)).collect();
+    let numbers: Vec<_> = formatted.iter().map(|t| llmlab_core::data::pii_numbers::find_numbers(t)).collect();
+    println!("{}", serde_json::json!({ "texts": formatted, "numbers": numbers }));
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+fn scheme(name: &str) -> Result<Scheme, String> {
+    Scheme::from_name(name).ok_or(format!("--scheme: {name:?} is not affine32 or legacy"))
+}
+
+fn signatures(perms: &Permutations, shingles: &[Vec<String>]) -> Vec<Vec<u64>> {
+    shingles.iter().map(|doc| signature(perms, doc.iter().map(|s| s.as_bytes()))).collect()
+}
+
+fn run_normalize(args: NormalizeArgs) -> Result<(), String> {
+    let form = match args.form.as_str() {
+        "none" => None,
+        name => Some(NormalForm::from_name(name).ok_or(format!("--form: {name:?} is not nfc, nfkc, nfd, nfkd or none"))?),
+    };
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| format!("stdin: {e}"))?;
+    let config = NormalizeConfig {
+        repair_mojibake: args.repair_mojibake,
+        unify_line_endings: !args.keep_whitespace,
+        remove_invisible: !args.keep_invisible,
+        form,
+        collapse_whitespace: !args.keep_whitespace,
+    };
+    let out = serde_json::json!({ "text": normalize(&text, &config) });
+    println!("{out}");
+    Ok(())
+}
+
+fn run_minhash(args: MinhashArgs) -> Result<(), String> {
+    let scheme = scheme(&args.scheme)?;
+    let shingles: Vec<Vec<String>> = read_json(&args.shingles)?;
+    let perms = match &args.permutations {
+        Some(file) => {
+            #[derive(serde::Deserialize)]
+            struct Injected {
+                a: Vec<u64>,
+                b: Vec<u64>,
+            }
+            let injected: Injected = read_json(file)?;
+            let perms = Permutations::from_arrays(scheme, injected.a, injected.b).map_err(|e| format!("{file}: {e}"))?;
+            if perms.len() != args.num_perm {
+                return Err(format!("{file}: {} permutations but --num-perm {}", perms.len(), args.num_perm));
+            }
+            perms
+        }
+        None => Permutations::from_seed(scheme, args.num_perm, args.seed).map_err(|e| e.to_string())?,
+    };
+    let out = serde_json::json!({
+        "scheme": scheme,
+        "num_perm": perms.len(),
+        "seed": args.seed,
+        "signatures": signatures(&perms, &shingles),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+fn run_lsh(args: LshArgs) -> Result<(), String> {
+    let scheme = scheme(&args.scheme)?;
+    let shingles: Vec<Vec<String>> = read_json(&args.shingles)?;
+    let params = lsh_params(args.threshold, args.num_perm).map_err(|e| e.to_string())?;
+    let perms = Permutations::from_seed(scheme, args.num_perm, args.seed).map_err(|e| e.to_string())?;
+    let sigs = signatures(&perms, &shingles);
+    let pairs = candidate_pairs(&sigs, params).map_err(|e| e.to_string())?;
+    let cluster = clusters(sigs.len(), &pairs).map_err(|e| e.to_string())?;
+    let kept: Vec<usize> = cluster.iter().enumerate().filter(|&(i, &c)| i == c).map(|(i, _)| i).collect();
+    let out = serde_json::json!({
+        "b": params.bands,
+        "r": params.rows,
+        "pairs": pairs,
+        "cluster": cluster,
+        "kept": kept,
+    });
+    println!("{out}");
+    Ok(())
+}
