@@ -35,10 +35,10 @@
 //! - [`block_formats`]: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1.
 //! - [`k_quants`]: Q6_K (both ways) and Q4_K (decoding).
 //! - [`int8_absmax`]: per-channel absmax int8 (LLM.int8()-style weights; not a GGUF type).
-
+//! - [`gguf`]: the GGUF container: reader, writer and metadata values.
 
 pub mod block_formats;
-
+pub mod gguf;
 pub mod half_precision;
 pub mod int8_absmax;
 pub mod k_quants;
