@@ -147,3 +147,78 @@ fn bad_format_missing_tensor_and_non_gguf_files_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tensor 'nope'"));
     std::fs::remove_file(&gguf).ok();
 }
+
+/// A safetensors file of f32 tensors (header JSON, then the data in order).
+fn f32_safetensors(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0;
+    for (name, shape, values) in tensors {
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + values.len() * 4]}));
+        offset += values.len() * 4;
+    }
+    let mut text = Value::Object(header).to_string();
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text.as_bytes());
+    for (_, _, values) in tensors {
+        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    out
+}
+
+#[test]
+fn logits_of_a_gguf_equal_the_hf_model_on_the_dequantized_weights() {
+    for format in ["f16", "q8_0"] {
+        let model = repo("web/models/default");
+        let gguf = temp(&format!("logits-{format}.gguf"));
+        ok_json(&["quantize", "--model", model.to_str().unwrap(), "--format", format, "--out", &gguf]);
+        // The same model in HF layout with every weight replaced by its decoded GGUF value.
+        let bytes = std::fs::read(&gguf).unwrap();
+        let file = GgufFile::parse(&bytes).unwrap();
+        let hf = store("web/models/default");
+        let mut tensors = Vec::new();
+        for name in hf.tensors.keys() {
+            let shape = hf.shape(name).unwrap().to_vec();
+            let gguf_name = name
+                .strip_prefix("transformer.")
+                .unwrap()
+                .replace("wte.weight", "token_embd.weight")
+                .replace("wpe.weight", "position_embd.weight")
+                .replace("ln_f.", "output_norm.")
+                .replace(".ln_1.", ".attn_norm.")
+                .replace(".ln_2.", ".ffn_norm.")
+                .replace(".attn.c_attn.", ".attn_qkv.")
+                .replace(".attn.c_proj.", ".attn_output.")
+                .replace(".mlp.c_fc.", ".ffn_up.")
+                .replace(".mlp.c_proj.", ".ffn_down.")
+                .replace("h.", "blk.");
+            let mut values = file.tensor_f32(&bytes, &gguf_name).unwrap();
+            if shape.len() == 2 && gguf_name.starts_with("blk.") {
+                // GGUF holds (out, in); Conv1D wants (in, out).
+                let (rows, cols) = (shape[1], shape[0]);
+                let mut t = vec![0.0; values.len()];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        t[c * rows + r] = values[r * cols + c];
+                    }
+                }
+                values = t;
+            }
+            tensors.push((name.clone(), shape, values));
+        }
+        let dir = PathBuf::from(temp(&format!("dequantized-{format}")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(model.join("config.json"), dir.join("config.json")).unwrap();
+        std::fs::write(dir.join("model.safetensors"), f32_safetensors(&tensors)).unwrap();
+        let from_gguf = llmlab(&["logits", "--model", &gguf, "--ids", "1,5,9,2,7", "--all-positions"]);
+        let from_hf = llmlab(&["logits", "--model", dir.to_str().unwrap(), "--ids", "1,5,9,2,7", "--all-positions"]);
+        assert!(from_gguf.status.success(), "{}", String::from_utf8_lossy(&from_gguf.stderr));
+        assert!(from_hf.status.success(), "{}", String::from_utf8_lossy(&from_hf.stderr));
+        assert!(from_gguf.stdout.len() > 100);
+        assert_eq!(String::from_utf8_lossy(&from_gguf.stdout), String::from_utf8_lossy(&from_hf.stdout), "{format}");
+        std::fs::remove_file(&gguf).ok();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -21,7 +21,9 @@
 //! - [`gguf_writer`]: writes the same layout as `gguf-py`'s `GGUFWriter`
 //!   (header, metadata in insertion order, tensor infos, padding after the
 //!   infos and after every tensor), so equal inputs give equal bytes.
+//! - [`gguf_model`]: a GPT-2 or Llama GGUF as an HF `config.json` and f32 weights.
 
+pub mod gguf_model;
 pub mod gguf_reader;
 pub mod gguf_values;
 pub mod gguf_writer;
@@ -161,6 +163,12 @@ pub enum GgufError {
     DuplicateTensor(String),
     /// No tensor has this name.
     MissingTensor(String),
+    /// A metadata key the model needs is missing (or not a number).
+    MissingMetadata(String),
+    /// `general.architecture` is not one this crate runs from GGUF (gpt2, llama).
+    UnsupportedArchitecture(String),
+    /// A tensor name the architecture does not use.
+    UnexpectedTensor(String),
     /// Bytes given to the writer do not match the tensor's shape and type.
     TensorSizeMismatch {
         /// Tensor name.
@@ -208,6 +216,9 @@ impl fmt::Display for GgufError {
             GgufError::OverlappingTensors { first, second } => write!(f, "tensors '{first}' and '{second}' overlap"),
             GgufError::DuplicateTensor(n) => write!(f, "tensor '{n}' appears twice"),
             GgufError::MissingTensor(n) => write!(f, "no tensor '{n}'"),
+            GgufError::MissingMetadata(k) => write!(f, "metadata '{k}' is missing"),
+            GgufError::UnsupportedArchitecture(a) => write!(f, "GGUF architecture '{a}' cannot be loaded (gpt2 and llama can)"),
+            GgufError::UnexpectedTensor(n) => write!(f, "tensor '{n}' is not part of this architecture"),
             GgufError::TensorSizeMismatch { name, expected, found } => match expected {
                 Some(e) => write!(f, "tensor '{name}': {found} bytes given, its shape and type need {e}"),
                 None => write!(f, "tensor '{name}': its shape is not a whole number of blocks of its type"),
