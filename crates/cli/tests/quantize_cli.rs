@@ -92,6 +92,7 @@ fn llama_q_and_k_rows_are_permuted_for_interleaved_rope() {
     let file = GgufFile::parse(&bytes).unwrap();
     assert_eq!(file.get("llama.attention.head_count_kv"), Some(&GgufValue::U32(2)));
     assert_eq!(file.get("llama.rope.dimension_count"), Some(&GgufValue::U32(8)));
+    assert_eq!(file.get("llama.rope.freq_base"), Some(&GgufValue::F32(500.0)), "from rope_parameters");
     assert!(file.tensor("output.weight").is_some(), "an untied head is written");
     let hf = store(dir);
     for (gguf_name, hf_name, heads) in
@@ -221,4 +222,36 @@ fn logits_of_a_gguf_equal_the_hf_model_on_the_dequantized_weights() {
         std::fs::remove_file(&gguf).ok();
         std::fs::remove_dir_all(&dir).ok();
     }
+}
+
+#[test]
+fn logits_of_a_llama_gguf_equal_the_hf_model_on_f16_rounded_weights() {
+    // f16 rounding is element-wise, so the permuted q/k rows must come back
+    // to HF's order for the logits to match; 1-D tensors stay F32.
+    let dir_name = "tests/fixtures/models/llama_gqa_untied";
+    let model = repo(dir_name);
+    let gguf = temp("logits-llama-f16.gguf");
+    ok_json(&["quantize", "--model", model.to_str().unwrap(), "--format", "f16", "--out", &gguf]);
+    let hf = store(dir_name);
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = hf
+        .tensors
+        .keys()
+        .map(|name| {
+            let shape = hf.shape(name).unwrap().to_vec();
+            let values = hf.to_f32(name).unwrap();
+            let values = if shape.len() == 2 { dequantize(&quantize(&values, GgmlType::F16).unwrap(), GgmlType::F16).unwrap() } else { values };
+            (name.clone(), shape, values)
+        })
+        .collect();
+    let dir = PathBuf::from(temp("dequantized-llama"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(model.join("config.json"), dir.join("config.json")).unwrap();
+    std::fs::write(dir.join("model.safetensors"), f32_safetensors(&tensors)).unwrap();
+    let from_gguf = llmlab(&["logits", "--model", &gguf, "--ids", "1,5,9,2,7", "--all-positions"]);
+    let from_hf = llmlab(&["logits", "--model", dir.to_str().unwrap(), "--ids", "1,5,9,2,7", "--all-positions"]);
+    assert!(from_gguf.status.success(), "{}", String::from_utf8_lossy(&from_gguf.stderr));
+    assert!(from_hf.status.success(), "{}", String::from_utf8_lossy(&from_hf.stderr));
+    assert_eq!(String::from_utf8_lossy(&from_gguf.stdout), String::from_utf8_lossy(&from_hf.stdout));
+    std::fs::remove_file(&gguf).ok();
+    std::fs::remove_dir_all(&dir).ok();
 }

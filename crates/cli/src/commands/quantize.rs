@@ -275,9 +275,13 @@ pub fn run(args: Args) -> Result<(), String> {
             gpt2_tensors(&config, &store)?
         }
         "llama" => {
-            if config["rope_scaling"].is_object() {
-                return Err("Llama checkpoints with rope_scaling are not converted yet (llama.cpp needs a rope_freqs tensor)".into());
+            // transformers >= 5 nests RoPE settings in `rope_parameters`; older configs use `rope_theta` / `rope_scaling`.
+            let rope = &config["rope_parameters"];
+            let rope_type = rope["rope_type"].as_str().unwrap_or("default");
+            if config["rope_scaling"].is_object() || rope_type != "default" {
+                return Err("Llama checkpoints with RoPE scaling are not converted yet (llama.cpp needs a rope_freqs tensor)".into());
             }
+            let rope_theta = rope["rope_theta"].as_f64().or(config["rope_theta"].as_f64()).unwrap_or(10000.0);
             let hidden = required(&config, "hidden_size")?;
             let heads = required(&config, "num_attention_heads")?;
             let head_dim = usize_field(&config, "head_dim").unwrap_or(hidden / heads.max(1));
@@ -287,7 +291,7 @@ pub fn run(args: Args) -> Result<(), String> {
             w.add_metadata("llama.feed_forward_length", u32_value(required(&config, "intermediate_size")?));
             w.add_metadata("llama.attention.head_count", u32_value(heads));
             w.add_metadata("llama.attention.head_count_kv", u32_value(usize_field(&config, "num_key_value_heads").unwrap_or(heads)));
-            w.add_metadata("llama.rope.freq_base", GgufValue::F32(config["rope_theta"].as_f64().unwrap_or(10000.0) as f32));
+            w.add_metadata("llama.rope.freq_base", GgufValue::F32(rope_theta as f32));
             w.add_metadata("llama.attention.layer_norm_rms_epsilon", GgufValue::F32(config["rms_norm_eps"].as_f64().unwrap_or(1e-6) as f32));
             w.add_metadata("llama.vocab_size", u32_value(required(&config, "vocab_size")?));
             w.add_metadata("llama.rope.dimension_count", u32_value(head_dim));
