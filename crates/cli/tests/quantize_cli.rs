@@ -95,9 +95,10 @@ fn llama_q_and_k_rows_are_permuted_for_interleaved_rope() {
     assert_eq!(file.get("llama.rope.freq_base"), Some(&GgufValue::F32(500.0)), "from rope_parameters");
     assert!(file.tensor("output.weight").is_some(), "an untied head is written");
     let hf = store(dir);
-    for (gguf_name, hf_name, heads) in
-        [("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight", 4), ("blk.0.attn_k.weight", "model.layers.0.self_attn.k_proj.weight", 2)]
-    {
+    for (gguf_name, hf_name, heads) in [
+        ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight", 4),
+        ("blk.0.attn_k.weight", "model.layers.0.self_attn.k_proj.weight", 2),
+    ] {
         let w = hf.to_f32(hf_name).unwrap();
         let shape = hf.shape(hf_name).unwrap().to_vec();
         let (rows, cols) = (shape[0], shape[1]);
@@ -154,7 +155,8 @@ fn f32_safetensors(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     let mut offset = 0;
     for (name, shape, values) in tensors {
-        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + values.len() * 4]}));
+        header
+            .insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + values.len() * 4]}));
         offset += values.len() * 4;
     }
     let mut text = Value::Object(header).to_string();
@@ -239,7 +241,8 @@ fn logits_of_a_llama_gguf_equal_the_hf_model_on_f16_rounded_weights() {
         .map(|name| {
             let shape = hf.shape(name).unwrap().to_vec();
             let values = hf.to_f32(name).unwrap();
-            let values = if shape.len() == 2 { dequantize(&quantize(&values, GgmlType::F16).unwrap(), GgmlType::F16).unwrap() } else { values };
+            let values =
+                if shape.len() == 2 { dequantize(&quantize(&values, GgmlType::F16).unwrap(), GgmlType::F16).unwrap() } else { values };
             (name.clone(), shape, values)
         })
         .collect();

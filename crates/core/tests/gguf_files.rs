@@ -210,57 +210,213 @@ fn hostile_files_are_refused_with_the_expected_error() {
         ("kv count u64::MAX", header(3, 0, u64::MAX), |e| matches!(e, GgufError::CountTooLarge { what: "metadata entry", .. })),
         ("kv count 2^60 (overflows × entry size)", header(3, 0, 1 << 60), |e| matches!(e, GgufError::CountTooLarge { .. })),
         ("tensor count u64::MAX", header(3, u64::MAX, 0), |e| matches!(e, GgufError::CountTooLarge { what: "tensor", .. })),
-        ("tensor count one more than fits", tensors_file(&[("a", &[4], 0, 0)], 0).into_iter().enumerate().map(|(i, b)| if i == 8 { 2 } else { b }).collect(), |e| {
-            matches!(e, GgufError::CountTooLarge { .. } | GgufError::UnexpectedEnd { .. })
-        }),
+        (
+            "tensor count one more than fits",
+            tensors_file(&[("a", &[4], 0, 0)], 0).into_iter().enumerate().map(|(i, b)| if i == 8 { 2 } else { b }).collect(),
+            |e| matches!(e, GgufError::CountTooLarge { .. } | GgufError::UnexpectedEnd { .. }),
+        ),
         ("key length u64::MAX", kv_file(|b| b.extend(u64::MAX.to_le_bytes()), 1).into_iter().chain([0u8; 16]).collect(), |e| {
             matches!(e, GgufError::StringTooLong { .. })
         }),
-        ("key length one past the end", kv_file(|b| { b.extend(14u64.to_le_bytes()); b.extend([b'k'; 13]); }, 1), |e| matches!(e, GgufError::StringTooLong { .. })),
-        ("key not UTF-8", kv_file(|b| { string(b, &[0xff, 0xfe]); b.extend(0u32.to_le_bytes()); b.push(0); }, 1), |e| matches!(e, GgufError::InvalidUtf8 { .. })),
-        ("value type 13", kv_file(|b| { string(b, b"k"); b.extend(13u32.to_le_bytes()); b.push(0); }, 1), |e| *e == GgufError::UnknownValueType(13)),
-        ("string value length u64::MAX", kv_file(|b| { string(b, b"k"); b.extend(8u32.to_le_bytes()); b.extend(u64::MAX.to_le_bytes()); }, 1), |e| {
-            matches!(e, GgufError::StringTooLong { .. })
-        }),
-        ("u8 array count u64::MAX", kv_file(|b| { string(b, b"k"); b.extend(9u32.to_le_bytes()); b.extend(0u32.to_le_bytes()); b.extend(u64::MAX.to_le_bytes()); }, 1), |e| {
-            matches!(e, GgufError::CountTooLarge { what: "array element", .. })
-        }),
-        ("u64 array count 2^61 (× 8 overflows)", kv_file(|b| { string(b, b"k"); b.extend(9u32.to_le_bytes()); b.extend(10u32.to_le_bytes()); b.extend((1u64 << 61).to_le_bytes()); }, 1), |e| {
-            matches!(e, GgufError::CountTooLarge { .. })
-        }),
-        ("string array count larger than the file", kv_file(|b| { string(b, b"k"); b.extend(9u32.to_le_bytes()); b.extend(8u32.to_le_bytes()); b.extend(3u64.to_le_bytes()); b.extend([0u8; 16]); }, 1), |e| {
-            matches!(e, GgufError::CountTooLarge { .. })
-        }),
-        ("array element type 99", kv_file(|b| { string(b, b"k"); b.extend(9u32.to_le_bytes()); b.extend(99u32.to_le_bytes()); b.extend(0u64.to_le_bytes()); }, 1), |e| {
-            *e == GgufError::UnknownValueType(99)
-        }),
-        ("arrays nested 5 deep", kv_file(|b| { string(b, b"k"); b.extend(9u32.to_le_bytes()); for _ in 0..5 { b.extend(9u32.to_le_bytes()); b.extend(1u64.to_le_bytes()); } b.extend(0u32.to_le_bytes()); b.extend(0u64.to_le_bytes()); }, 1), |e| {
-            *e == GgufError::ArrayTooDeep
-        }),
-        ("duplicate key", kv_file(|b| { kv_u32(b, "k", 1); kv_u32(b, "k", 2); }, 2), |e| *e == GgufError::DuplicateKey("k".into())),
-        ("bool value 2", kv_file(|b| { string(b, b"k"); b.extend(7u32.to_le_bytes()); b.push(2); }, 1), |e| matches!(e, GgufError::InvalidBool { .. })),
+        (
+            "key length one past the end",
+            kv_file(
+                |b| {
+                    b.extend(14u64.to_le_bytes());
+                    b.extend([b'k'; 13]);
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::StringTooLong { .. }),
+        ),
+        (
+            "key not UTF-8",
+            kv_file(
+                |b| {
+                    string(b, &[0xff, 0xfe]);
+                    b.extend(0u32.to_le_bytes());
+                    b.push(0);
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::InvalidUtf8 { .. }),
+        ),
+        (
+            "value type 13",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(13u32.to_le_bytes());
+                    b.push(0);
+                },
+                1,
+            ),
+            |e| *e == GgufError::UnknownValueType(13),
+        ),
+        (
+            "string value length u64::MAX",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(8u32.to_le_bytes());
+                    b.extend(u64::MAX.to_le_bytes());
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::StringTooLong { .. }),
+        ),
+        (
+            "u8 array count u64::MAX",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(0u32.to_le_bytes());
+                    b.extend(u64::MAX.to_le_bytes());
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::CountTooLarge { what: "array element", .. }),
+        ),
+        (
+            "u64 array count 2^61 (× 8 overflows)",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(10u32.to_le_bytes());
+                    b.extend((1u64 << 61).to_le_bytes());
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::CountTooLarge { .. }),
+        ),
+        (
+            "string array count larger than the file",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(8u32.to_le_bytes());
+                    b.extend(3u64.to_le_bytes());
+                    b.extend([0u8; 16]);
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::CountTooLarge { .. }),
+        ),
+        (
+            "array element type 99",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(99u32.to_le_bytes());
+                    b.extend(0u64.to_le_bytes());
+                },
+                1,
+            ),
+            |e| *e == GgufError::UnknownValueType(99),
+        ),
+        (
+            "arrays nested 5 deep",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(9u32.to_le_bytes());
+                    for _ in 0..5 {
+                        b.extend(9u32.to_le_bytes());
+                        b.extend(1u64.to_le_bytes());
+                    }
+                    b.extend(0u32.to_le_bytes());
+                    b.extend(0u64.to_le_bytes());
+                },
+                1,
+            ),
+            |e| *e == GgufError::ArrayTooDeep,
+        ),
+        (
+            "duplicate key",
+            kv_file(
+                |b| {
+                    kv_u32(b, "k", 1);
+                    kv_u32(b, "k", 2);
+                },
+                2,
+            ),
+            |e| *e == GgufError::DuplicateKey("k".into()),
+        ),
+        (
+            "bool value 2",
+            kv_file(
+                |b| {
+                    string(b, b"k");
+                    b.extend(7u32.to_le_bytes());
+                    b.push(2);
+                },
+                1,
+            ),
+            |e| matches!(e, GgufError::InvalidBool { .. }),
+        ),
         ("alignment 0", kv_file(|b| kv_u32(b, "general.alignment", 0), 1), |e| *e == GgufError::BadAlignment),
         ("alignment 48", kv_file(|b| kv_u32(b, "general.alignment", 48), 1), |e| *e == GgufError::BadAlignment),
-        ("alignment as a string", kv_file(|b| { string(b, b"general.alignment"); b.extend(8u32.to_le_bytes()); string(b, b"32"); }, 1), |e| *e == GgufError::BadAlignment),
+        (
+            "alignment as a string",
+            kv_file(
+                |b| {
+                    string(b, b"general.alignment");
+                    b.extend(8u32.to_le_bytes());
+                    string(b, b"32");
+                },
+                1,
+            ),
+            |e| *e == GgufError::BadAlignment,
+        ),
         ("5 dimensions", tensors_file(&[("a", &[1, 1, 1, 1, 1], 0, 0)], 32), |e| matches!(e, GgufError::TooManyDims { n_dims: 5, .. })),
-        ("n_dims u32::MAX", { let mut b = header(3, 1, 0); string(&mut b, b"a"); b.extend(u32::MAX.to_le_bytes()); b.extend([0u8; 64]); b }, |e| {
-            matches!(e, GgufError::TooManyDims { .. })
+        (
+            "n_dims u32::MAX",
+            {
+                let mut b = header(3, 1, 0);
+                string(&mut b, b"a");
+                b.extend(u32::MAX.to_le_bytes());
+                b.extend([0u8; 64]);
+                b
+            },
+            |e| matches!(e, GgufError::TooManyDims { .. }),
+        ),
+        ("element count overflows u64", tensors_file(&[("a", &[1 << 32, 1 << 32, 1 << 32, 1], 0, 0)], 32), |e| {
+            matches!(e, GgufError::DimensionOverflow { .. })
         }),
-        ("element count overflows u64", tensors_file(&[("a", &[1 << 32, 1 << 32, 1 << 32, 1], 0, 0)], 32), |e| matches!(e, GgufError::DimensionOverflow { .. })),
         ("dimension above i64::MAX", tensors_file(&[("a", &[1 << 63], 0, 0)], 32), |e| matches!(e, GgufError::DimensionOverflow { .. })),
-        ("element count above i64::MAX", tensors_file(&[("a", &[1 << 62, 4], 0, 0)], 32), |e| matches!(e, GgufError::DimensionOverflow { .. })),
+        ("element count above i64::MAX", tensors_file(&[("a", &[1 << 62, 4], 0, 0)], 32), |e| {
+            matches!(e, GgufError::DimensionOverflow { .. })
+        }),
         ("byte size overflows u64", tensors_file(&[("a", &[1 << 62], 0, 0)], 32), |e| matches!(e, GgufError::DimensionOverflow { .. })),
-        ("huge tensor in a small file", tensors_file(&[("a", &[1 << 20, 1 << 20], 0, 0)], 32), |e| matches!(e, GgufError::TensorOutOfRange { .. })),
+        ("huge tensor in a small file", tensors_file(&[("a", &[1 << 20, 1 << 20], 0, 0)], 32), |e| {
+            matches!(e, GgufError::TensorOutOfRange { .. })
+        }),
         ("unknown ggml type 200", tensors_file(&[("a", &[4], 200, 0)], 32), |e| matches!(e, GgufError::UnknownTensorType { id: 200, .. })),
-        ("Q2_K refused by name", tensors_file(&[("a", &[256], 10, 0)], 128), |e| matches!(e, GgufError::UnsupportedTensorType { type_name: "Q2_K", .. })),
-        ("row not a whole number of Q8_0 blocks", tensors_file(&[("a", &[31], 8, 0)], 64), |e| matches!(e, GgufError::PartialBlockRow { row: 31, block: 32, .. })),
+        ("Q2_K refused by name", tensors_file(&[("a", &[256], 10, 0)], 128), |e| {
+            matches!(e, GgufError::UnsupportedTensorType { type_name: "Q2_K", .. })
+        }),
+        ("row not a whole number of Q8_0 blocks", tensors_file(&[("a", &[31], 8, 0)], 64), |e| {
+            matches!(e, GgufError::PartialBlockRow { row: 31, block: 32, .. })
+        }),
         ("misaligned offset", tensors_file(&[("a", &[4], 0, 8)], 64), |e| matches!(e, GgufError::MisalignedOffset { offset: 8, .. })),
         ("offset past the end", tensors_file(&[("a", &[4], 0, 64)], 64), |e| matches!(e, GgufError::TensorOutOfRange { .. })),
-        ("offset + size overflows", tensors_file(&[("a", &[64], 0, u64::MAX - 31)], 64), |e| matches!(e, GgufError::TensorOutOfRange { .. })),
+        ("offset + size overflows", tensors_file(&[("a", &[64], 0, u64::MAX - 31)], 64), |e| {
+            matches!(e, GgufError::TensorOutOfRange { .. })
+        }),
         ("data cut short", tensors_file(&[("a", &[8], 0, 0)], 31), |e| matches!(e, GgufError::TensorOutOfRange { .. })),
-        ("overlapping tensors", tensors_file(&[("a", &[16], 0, 0), ("b", &[8], 0, 32)], 96), |e| matches!(e, GgufError::OverlappingTensors { .. })),
-        ("duplicate tensor name", tensors_file(&[("a", &[4], 0, 0), ("a", &[4], 0, 32)], 64), |e| *e == GgufError::DuplicateTensor("a".into())),
-        ("tensor infos cut short", tensors_file(&[("a", &[4], 0, 0)], 0)[..44].to_vec(), |e| matches!(e, GgufError::UnexpectedEnd { .. } | GgufError::CountTooLarge { .. })),
+        ("overlapping tensors", tensors_file(&[("a", &[16], 0, 0), ("b", &[8], 0, 32)], 96), |e| {
+            matches!(e, GgufError::OverlappingTensors { .. })
+        }),
+        ("duplicate tensor name", tensors_file(&[("a", &[4], 0, 0), ("a", &[4], 0, 32)], 64), |e| {
+            *e == GgufError::DuplicateTensor("a".into())
+        }),
+        ("tensor infos cut short", tensors_file(&[("a", &[4], 0, 0)], 0)[..44].to_vec(), |e| {
+            matches!(e, GgufError::UnexpectedEnd { .. } | GgufError::CountTooLarge { .. })
+        }),
     ];
     let mut failures = Vec::new();
     for (name, bytes, check) in &cases {

@@ -22,9 +22,6 @@ pub fn run(args: Args) -> Result<(), String> {
     let file = GgufFile::parse(&bytes).map_err(|e| format!("{}: {e}", args.input))?;
     let info = file.tensor(&args.tensor).ok_or_else(|| format!("{} has no tensor '{}'", args.input, args.tensor))?;
     let values = file.tensor_f32(&bytes, &args.tensor).map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        serde_json::json!({ "name": info.name, "shape": info.shape(), "type": info.ty.name(), "values": values })
-    );
+    println!("{}", serde_json::json!({ "name": info.name, "shape": info.shape(), "type": info.ty.name(), "values": values }));
     Ok(())
 }

@@ -264,7 +264,8 @@ pub fn run(args: Args) -> Result<(), String> {
     let tensors = match arch.as_str() {
         "gpt2" => {
             let n_embd = required(&config, "n_embd")?;
-            let ctx = usize_field(&config, "n_ctx").or(usize_field(&config, "n_positions")).ok_or("config.json has no n_ctx or n_positions")?;
+            let ctx =
+                usize_field(&config, "n_ctx").or(usize_field(&config, "n_positions")).ok_or("config.json has no n_ctx or n_positions")?;
             w.add_metadata("gpt2.block_count", u32_value(required(&config, "n_layer")?));
             w.add_metadata("gpt2.context_length", u32_value(ctx));
             w.add_metadata("gpt2.embedding_length", u32_value(n_embd));
@@ -292,7 +293,10 @@ pub fn run(args: Args) -> Result<(), String> {
             w.add_metadata("llama.attention.head_count", u32_value(heads));
             w.add_metadata("llama.attention.head_count_kv", u32_value(usize_field(&config, "num_key_value_heads").unwrap_or(heads)));
             w.add_metadata("llama.rope.freq_base", GgufValue::F32(rope_theta as f32));
-            w.add_metadata("llama.attention.layer_norm_rms_epsilon", GgufValue::F32(config["rms_norm_eps"].as_f64().unwrap_or(1e-6) as f32));
+            w.add_metadata(
+                "llama.attention.layer_norm_rms_epsilon",
+                GgufValue::F32(config["rms_norm_eps"].as_f64().unwrap_or(1e-6) as f32),
+            );
             w.add_metadata("llama.vocab_size", u32_value(required(&config, "vocab_size")?));
             w.add_metadata("llama.rope.dimension_count", u32_value(head_dim));
             llama_tensors(&config, &store)?

@@ -123,7 +123,10 @@ fn llama_name(name: &str) -> Option<String> {
 /// `config.json` text and the f32 weights, under HF names, of a GPT-2 or Llama GGUF file.
 pub fn to_hf_checkpoint(bytes: &[u8]) -> Result<(String, WeightStore), GgufError> {
     let file = GgufFile::parse(bytes)?;
-    let arch = file.get("general.architecture").and_then(|v| v.as_str()).ok_or_else(|| GgufError::MissingMetadata("general.architecture".into()))?;
+    let arch = file
+        .get("general.architecture")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| GgufError::MissingMetadata("general.architecture".into()))?;
     let vocab = file.tensor("token_embd.weight").ok_or_else(|| GgufError::MissingTensor("token_embd.weight".into()))?.shape();
     let vocab_size = vocab.first().copied().unwrap_or(0);
     let tied = file.tensor("output.weight").is_none();

@@ -302,8 +302,12 @@ impl GgufFile {
     /// The stored bytes of tensor `name` within `bytes` (the file parsed).
     pub fn tensor_bytes<'a>(&self, bytes: &'a [u8], name: &str) -> Result<&'a [u8], GgufError> {
         let t = self.tensor(name).ok_or_else(|| GgufError::MissingTensor(name.into()))?;
-        let out_of_range =
-            || GgufError::TensorOutOfRange { name: name.into(), offset: t.offset, size: t.size, data_len: bytes.len().saturating_sub(self.data_start) };
+        let out_of_range = || GgufError::TensorOutOfRange {
+            name: name.into(),
+            offset: t.offset,
+            size: t.size,
+            data_len: bytes.len().saturating_sub(self.data_start),
+        };
         let start = usize::try_from(t.offset).ok().and_then(|o| o.checked_add(self.data_start)).ok_or_else(out_of_range)?;
         let end = usize::try_from(t.size).ok().and_then(|s| s.checked_add(start)).ok_or_else(out_of_range)?;
         bytes.get(start..end).ok_or_else(out_of_range)
