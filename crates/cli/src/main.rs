@@ -56,6 +56,10 @@ enum Command {
     Lora(commands::lora::Args),
     /// Render a conversation with a checkpoint's chat template (transformers' apply_chat_template).
     ChatTemplate(commands::chat_template::Args),
+    /// Convert a GPT-2/Llama checkpoint to a GGUF file (f16, bf16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K).
+    Quantize(commands::quantize::Args),
+    /// Decode one tensor of a GGUF file to f32 and print it as JSON.
+    Dequantize(commands::dequantize::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -99,6 +103,8 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::run(args),
         Command::Logits(args) => commands::logits::run(args),
         Command::Score(args) => commands::score::run(args),
+        Command::Quantize(args) => commands::quantize::run(args),
+        Command::Dequantize(args) => commands::dequantize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,3 +19,5 @@ pub mod decode;
 pub mod train_tokenizer;
 pub mod bench_tokenize;
 pub mod train;
+pub mod quantize;
+pub mod dequantize;

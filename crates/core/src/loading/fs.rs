@@ -2,8 +2,10 @@
 //!
 //! A model directory holds `config.json` and either `model.safetensors` or
 //! a sharded checkpoint (`model.safetensors.index.json` plus the shards it
-//! names). A path to a file ending in `.bin` is read as a llama2.c
-//! checkpoint, unless it is a PyTorch pickle, which is refused.
+//! names). A path to a file ending in `.gguf` is converted by
+//! `quantization::gguf::gguf_model` (weights dequantized to f32); any other
+//! file is read as a llama2.c checkpoint, unless it is a PyTorch pickle,
+//! which is refused.
 //!
 //! How a safetensors file gets into memory is the caller's choice:
 //! [`load_checkpoint`] reads it into a `Vec<u8>`, and
@@ -56,6 +58,12 @@ pub fn load_checkpoint_with(
     path: &Path,
     open: &dyn Fn(&Path) -> Result<SharedBytes, LoadError>,
 ) -> Result<Checkpoint, LoadError> {
+    if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
+        let bytes = read(path)?;
+        let (config_json, store) = crate::quantization::gguf::gguf_model::to_hf_checkpoint(&bytes)
+            .map_err(|e| LoadError::Gguf(format!("{}: {e}", path.display())))?;
+        return Ok(Checkpoint::HuggingFace { config_json, store });
+    }
     if path.is_file() {
         let bytes = read(path)?;
         if looks_like_pickle(&bytes) {

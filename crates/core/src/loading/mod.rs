@@ -57,6 +57,8 @@ pub enum LoadError {
     },
     /// A llama2.c `.bin` file is malformed.
     Llama2c(String),
+    /// A GGUF file is malformed or is not a GPT-2/Llama model.
+    Gguf(String),
     /// Reading a file failed.
     Io(String),
 }
@@ -96,6 +98,7 @@ impl fmt::Display for LoadError {
                  the largest public checkpoints use a few hundred"
             ),
             LoadError::Llama2c(msg) => write!(f, "invalid llama2.c checkpoint: {msg}"),
+            LoadError::Gguf(msg) => write!(f, "invalid GGUF model: {msg}"),
             LoadError::Io(msg) => write!(f, "{msg}"),
         }
     }
