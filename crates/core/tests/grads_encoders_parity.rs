@@ -92,15 +92,33 @@ fn bert_relu_with_padding_matches_torch() {
 /// the buffers and duplicates transformers itself stores and skips are accepted.
 #[test]
 fn an_unused_checkpoint_tensor_is_an_error_naming_it() {
-    for (case, skipped) in [("bert_gelu_padded", "bert.embeddings.position_ids")] {
+    for (case, skipped, labels) in [
+        ("bert_gelu_padded", "bert.embeddings.position_ids", None),
+        ("t5_relu_tied", "encoder.embed_tokens.weight", Some(vec![vec![4, 5]])),
+    ] {
         let Checkpoint::HuggingFace { config_json, mut store } = load_checkpoint(&fixture_dir(case)).unwrap() else {
             panic!("{case}: not a Hugging Face checkpoint");
         };
-        let input = GradInput { input_ids: vec![vec![1, 2, 3]], labels: None, attention_mask: None };
+        let input = GradInput { input_ids: vec![vec![1, 2, 3]], labels, attention_mask: None };
         store.insert_f32(skipped, vec![2], vec![0.0; 2]);
         assert!(model_gradients(&config_json, &store, &input).is_ok(), "{case}: {skipped} must be accepted");
         store.insert_f32("encoder.layer.0.lora_A.weight", vec![2], vec![0.0; 2]);
         let err = model_gradients(&config_json, &store, &input).err().expect("an unused tensor must be an error");
         assert!(format!("{err}").contains("encoder.layer.0.lora_A.weight"), "{err}");
     }
+}
+
+#[test]
+fn t5_relu_tied_with_rescale_and_ignored_targets_matches_torch() {
+    check_case("t5_relu_tied");
+}
+
+#[test]
+fn t5_gated_gelu_with_untied_lm_head_matches_torch() {
+    check_case("t5_gated_gelu_untied");
+}
+
+#[test]
+fn t5_with_padded_encoder_and_deeper_decoder_matches_torch() {
+    check_case("t5_relu_encoder_padded");
 }

@@ -22,6 +22,7 @@ use super::bert::Bert;
 use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
 use super::gpt2::Gpt2;
 use super::llama::Llama;
+use super::t5::T5;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
 use crate::train::layers::cross_entropy;
@@ -118,6 +119,17 @@ impl GradInput {
     /// Builds a batch from the text forms of `--ids`, `--labels` and
     /// `--attention-mask` (see [`parse_rows`]), checking ranges and shapes.
     pub fn parse(ids: &str, labels: Option<&str>, attention_mask: Option<&str>) -> Result<Self, ModelError> {
+        Self::parse_with(ids, labels, attention_mask, true)
+    }
+
+    /// [`parse`](Self::parse); with `labels_follow_ids` false the labels are
+    /// a target sequence (T5) that only needs as many rows as the ids.
+    pub fn parse_with(
+        ids: &str,
+        labels: Option<&str>,
+        attention_mask: Option<&str>,
+        labels_follow_ids: bool,
+    ) -> Result<Self, ModelError> {
         let input_ids = parse_rows(ids, "ids")?
             .into_iter()
             .map(|row| {
@@ -137,7 +149,15 @@ impl GradInput {
         let labels = match labels {
             Some(text) => {
                 let rows = parse_rows(text, "labels")?;
-                same_shape(&rows, "labels")?;
+                if labels_follow_ids {
+                    same_shape(&rows, "labels")?;
+                } else if rows.len() != shape.0 {
+                    return Err(ModelError::BadInput(format!(
+                        "labels have {} rows but ids have {}",
+                        rows.len(),
+                        shape.0
+                    )));
+                }
                 Some(rows)
             }
             None => None,
@@ -232,10 +252,12 @@ pub enum Trainable {
     Llama(Box<Llama>),
     /// `BertForMaskedLM`.
     Bert(Box<Bert>),
+    /// `T5ForConditionalGeneration`.
+    T5(Box<T5>),
 }
 
 impl Trainable {
-    /// Loads a GPT-2, Llama or BERT checkpoint. Every checkpoint tensor
+    /// Loads a GPT-2, Llama, BERT or T5 checkpoint. Every checkpoint tensor
     /// must be one the model uses (an unused one is an error naming it).
     pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
         match detect_model_type(config_json)?.as_str() {
@@ -255,8 +277,9 @@ impl Trainable {
                 }
                 Ok(Trainable::Bert(Box::new(bert)))
             }
+            "t5" => Ok(Trainable::T5(Box::new(T5::load_checked(config_json, store)?))),
             other => Err(ModelError::Unsupported(format!(
-                "gradients are implemented for gpt2, llama and bert, not '{other}'"
+                "gradients are implemented for gpt2, llama, bert and t5, not '{other}'"
             ))),
         }
     }
@@ -268,12 +291,26 @@ impl Trainable {
             Trainable::Gpt2(m) => m.named_tensors(&m.stack.parameters()),
             Trainable::Llama(m) => m.named_tensors(&m.stack.parameters()),
             Trainable::Bert(m) => m.named_tensors(&m.parameters()),
+            Trainable::T5(m) => m.named_tensors(&m.parameters()),
         }
     }
 
+    /// Whether `--labels` is a separate target sequence (T5's decoder)
+    /// rather than one label per input id.
+    pub fn labels_are_targets(&self) -> bool {
+        matches!(self, Trainable::T5(_))
+    }
+
+    /// [`GradInput::parse`] for this model: T5's labels are the target
+    /// sequence, with its own length (and required).
+    pub fn parse_input(&self, ids: &str, labels: Option<&str>, attention_mask: Option<&str>) -> Result<GradInput, ModelError> {
+        GradInput::parse_with(ids, labels, attention_mask, !self.labels_are_targets())
+    }
+
     /// The loss and every trainable parameter's gradient for `input`.
-    /// Labels default to the ids; causal LMs score position `t` against
-    /// label `t+1`, BERT against label `t`.
+    /// Labels default to the ids (T5 needs them: they are its target);
+    /// causal LMs score position `t` against label `t+1`, BERT against
+    /// label `t`, T5's decoder position `t` against target `t`.
     pub fn gradients(&self, input: &GradInput) -> Result<GradOutput, ModelError> {
         let labels: Vec<Vec<i64>> = match &input.labels {
             Some(labels) => labels.clone(),
@@ -286,6 +323,16 @@ impl Trainable {
             Trainable::Bert(m) => {
                 let (logits, acts) = m.forward_train(&input.input_ids, mask)?;
                 let (loss, d_logits) = aligned_lm_loss(logits.view(), &labels)?;
+                let grad = m.backward(&acts, d_logits.view())?;
+                Ok(GradOutput { loss, gradients: m.named_tensors(&grad) })
+            }
+            Trainable::T5(m) => {
+                let labels = input
+                    .labels
+                    .as_deref()
+                    .ok_or_else(|| ModelError::BadInput("t5 needs --labels: the target sequence the decoder learns".into()))?;
+                let (logits, acts) = m.forward_train(&input.input_ids, input.attention_mask.as_deref(), labels)?;
+                let (loss, d_logits) = aligned_lm_loss(logits.view(), labels)?;
                 let grad = m.backward(&acts, d_logits.view())?;
                 Ok(GradOutput { loss, gradients: m.named_tensors(&grad) })
             }

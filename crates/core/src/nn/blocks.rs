@@ -490,4 +490,67 @@ mod tests {
             loss(&changed, &x)
         });
     }
+
+    /// T5's decoder layer: causal self-attention with a position bias,
+    /// cross-attention to a padded memory (of another length), gated FFN,
+    /// RMS norms, unscaled scores; checks the input, the memory, the bias
+    /// and the weights of both attentions.
+    #[test]
+    fn decoder_backward_matches_finite_differences_with_bias_and_padded_memory() {
+        let (c, h, d, batch, t, s) = (5, 2, 3, 2, 3, 4);
+        let block = DecoderBlock {
+            self_norm: rms_norm(c, 50),
+            self_attn: attention(c, h, d, 51, false, 1.0),
+            cross_norm: rms_norm(c, 55),
+            cross_attn: attention(c, h, d, 56, false, 1.0),
+            ffn_norm: rms_norm(c, 60),
+            ffn: FeedForward::Gated {
+                gate: linear(7, c, 61, false),
+                up: linear(7, c, 62, false),
+                down: linear(c, 7, 63, false),
+                act: Activation::GeluTanh,
+            },
+        };
+        let self_mask = vec![vec![1u8; t]; batch];
+        let memory_mask = vec![vec![1u8, 1, 1, 1], vec![1, 1, 0, 0]];
+        let x = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 70)).unwrap();
+        let memory = Array2::from_shape_vec((batch * s, c), random_vec(batch * s * c, 71)).unwrap();
+        let bias = Array3::from_shape_vec((h, t, t), random_vec(h * t * t, 72)).unwrap();
+        let r = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 73)).unwrap();
+        let run = |block: &DecoderBlock, x: &Array2<f32>, memory: &Array2<f32>, bias: &Array3<f32>| {
+            let mask = AttentionMask { key_mask: &self_mask, causal: true };
+            block.forward_train(x.clone(), batch, &mask, Some(bias), Memory { states: memory.view(), mask: &memory_mask })
+        };
+        let loss = |block: &DecoderBlock, x: &Array2<f32>, memory: &Array2<f32>, bias: &Array3<f32>| {
+            weighted_sum(&run(block, x, memory, bias).0, &r)
+        };
+        let (_, acts) = run(&block, &x, &memory, &bias);
+        let mut grad = block.zero_grad();
+        let mut d_bias = Array3::<f32>::zeros(bias.raw_dim());
+        let (dx, d_memory) = block.backward(&acts, r.view(), &mut grad, Some(&mut d_bias));
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&block, &Array2::from_shape_vec(x.raw_dim(), p.to_vec()).unwrap(), &memory, &bias)
+        });
+        check_gradient(memory.as_slice().unwrap(), d_memory.as_slice().unwrap(), |p| {
+            loss(&block, &x, &Array2::from_shape_vec(memory.raw_dim(), p.to_vec()).unwrap(), &bias)
+        });
+        check_gradient(bias.as_slice().unwrap(), d_bias.as_slice().unwrap(), |p| {
+            loss(&block, &x, &memory, &Array3::from_shape_vec(bias.raw_dim(), p.to_vec()).unwrap())
+        });
+        type Field = fn(&mut DecoderBlock) -> &mut Linear;
+        let fields: [(Field, &LinearGrad); 4] = [
+            (|b| &mut b.self_attn.k_proj, &grad.self_attn.k_proj),
+            (|b| &mut b.cross_attn.q_proj, &grad.cross_attn.q_proj),
+            (|b| &mut b.cross_attn.k_proj, &grad.cross_attn.k_proj),
+            (|b| &mut b.cross_attn.v_proj, &grad.cross_attn.v_proj),
+        ];
+        for (field, g) in fields {
+            let w = field(&mut block.clone()).weight.view().to_owned();
+            check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |p| {
+                let mut changed = block.clone();
+                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap().into();
+                loss(&changed, &x, &memory, &bias)
+            });
+        }
+    }
 }
