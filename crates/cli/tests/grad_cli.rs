@@ -76,3 +76,25 @@ fn init_from_with_zero_steps_writes_back_the_same_logits() {
     assert_eq!(before, after);
     let _ = std::fs::remove_dir_all(tmp);
 }
+
+#[test]
+fn grad_on_t5_takes_labels_as_a_target_of_their_own_length() {
+    let dir = repo("tests/fixtures/grads_encoders/t5_relu_encoder_padded");
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let out = std::env::temp_dir().join(format!("llmlab-grad-t5-{}.safetensors", std::process::id()));
+    let (ids, labels, mask) = (rows(&expected["input_ids"]), rows(&expected["labels"]), rows(&expected["attention_mask"]));
+    assert_ne!(expected["input_ids"][0].as_array().unwrap().len(), expected["labels"][0].as_array().unwrap().len());
+    let args = [
+        "grad", "--model", dir.to_str().unwrap(), "--ids", &ids, "--labels", &labels, "--attention-mask", &mask, "--out",
+        out.to_str().unwrap(),
+    ];
+    let result = ok_json(&args);
+    let (loss, want) = (result["loss"].as_f64().unwrap(), expected["loss"].as_f64().unwrap());
+    assert!((loss - want).abs() < 1e-4, "loss {loss} vs torch {want}");
+    let store = llmlab_core::loading::WeightStore::from_safetensors(std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(store.tensors.len(), expected["param_names"].as_array().unwrap().len());
+    let _ = std::fs::remove_file(out);
+    let missing = llmlab(&["grad", "--model", dir.to_str().unwrap(), "--ids", &ids, "--out", "/dev/null"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("t5 needs --labels"));
+}

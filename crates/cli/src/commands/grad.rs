@@ -2,28 +2,36 @@
 //! the loss transformers' `model(input_ids, attention_mask=.., labels=..)`
 //! returns, printed as `{"loss": ..}`, and the gradient of every trainable
 //! parameter written to `--out` (f32 safetensors) under its Hugging Face
-//! name. Without `--labels` the labels are the ids (causal LM loss); `-100`
-//! labels are ignored. Rows separated by `;` form a batch of equal length.
-//! With `--adapter ADIR` (a peft LoRA directory) the loss is the adapted
-//! model's and only the adapter's gradients are written, under peft's saved
-//! key names (`base_model.model.….lora_A.weight`).
+//! name. The model type in config.json picks the loss:
+//! - gpt2, llama (`*ForCausalLM`): position `t` predicts label `t+1`;
+//!   without `--labels` the labels are the ids.
+//! - bert (`BertForMaskedLM`, token types all 0): position `t` predicts
+//!   label `t`; usually `-100` everywhere except the masked positions.
+//! - t5 (`T5ForConditionalGeneration`): `--ids` is the encoder input and
+//!   `--labels` (required) the target, of any length; the decoder reads the
+//!   labels shifted right after `decoder_start_token_id`.
+//!
+//! `-100` labels are ignored. Rows separated by `;` form a batch of equal length.
+//! With `--adapter ADIR` (a peft LoRA directory on a GPT-2 or Llama model)
+//! the loss is the adapted model's and only the adapter's gradients are
+//! written, under peft's saved key names (`base_model.model.….lora_A.weight`).
 //! Parsing, loss and gradients live in `llmlab_core::models::gradients`;
 //! this file only reads and writes files.
 
 use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
-use llmlab_core::models::gradients::{causal_lm_gradients, GradInput};
+use llmlab_core::models::gradients::{GradInput, Trainable};
 use std::path::Path;
 
 /// Arguments of `llmlab grad`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Hugging Face model directory (config.json + safetensors), GPT-2 or Llama.
+    /// Hugging Face model directory (config.json + safetensors): GPT-2, Llama, BERT or T5.
     #[arg(long)]
     model: String,
     /// Token ids: `1,2,3`, rows of a batch separated by `;`.
     #[arg(long, allow_hyphen_values = true)]
     ids: String,
-    /// Labels with the shape of --ids (`-100` = ignored); default: the ids.
+    /// Labels with the shape of --ids (`-100` = ignored); default: the ids. T5: the target rows (any length).
     #[arg(long, allow_hyphen_values = true)]
     labels: Option<String>,
     /// Attention mask with the shape of --ids (1 = token, 0 = padding).
@@ -39,8 +47,6 @@ pub struct Args {
 
 /// Runs `args`.
 pub fn run(args: Args) -> Result<(), String> {
-    let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref())
-        .map_err(|e| e.to_string())?;
     let (config_json, store) = match load_checkpoint(Path::new(&args.model)).map_err(|e| e.to_string())? {
         Checkpoint::HuggingFace { config_json, store } => (config_json, store),
         Checkpoint::Llama2c(_) => {
@@ -49,10 +55,17 @@ pub fn run(args: Args) -> Result<(), String> {
     };
     let out = match &args.adapter {
         Some(dir) => {
+            let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref()).map_err(|e| e.to_string())?;
             let adapter = super::lora::read_adapter(Path::new(dir))?;
             adapter.loss_and_gradients(&config_json, store, &input).map_err(|e| e.to_string())?
         }
-        None => causal_lm_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?,
+        None => {
+            let model = Trainable::load(&config_json, &store).map_err(|e| e.to_string())?;
+            let input = model
+                .parse_input(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref())
+                .map_err(|e| e.to_string())?;
+            model.gradients(&input).map_err(|e| e.to_string())?
+        }
     };
     let bytes = out.to_safetensors().map_err(|e| e.to_string())?;
     std::fs::write(&args.out, bytes).map_err(|e| format!("cannot write {}: {e}", args.out))?;

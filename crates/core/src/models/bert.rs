@@ -7,18 +7,20 @@ use super::{batch_shape, flatten_ids, make_trace, row_norms, special_tokens_from
 use crate::loading::config::{check_divides, check_positive_float, check_size, parse_json, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH};
 use crate::loading::{LoadError, WeightStore, Weights};
 use crate::nn::activation::Activation;
-use crate::nn::attention::{AttentionMask, AttentionRecord, MultiHeadAttention};
-use crate::nn::blocks::{PostNormBlock, StepContext};
+use super::gradients::NamedTensor;
+use crate::nn::attention::{AttentionGrad, AttentionMask, AttentionRecord, MultiHeadAttention};
+use crate::nn::blocks::{PostNormActivations, PostNormBlock, PreNormGrad, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::ffn::FeedForward;
 use crate::nn::kv_cache::LayerKv;
-use crate::nn::linear::{matmul_weight, Linear};
-use crate::nn::norm::{LayerNorm, Norm};
+use crate::nn::linear::{matmul_weight, Linear, LinearGrad};
+use crate::nn::norm::{LayerNorm, Norm, NormGrad};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use ndarray::{Array1, Array2, Array3};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 use serde::Deserialize;
 
 fn default_act() -> String {
@@ -38,6 +40,9 @@ fn default_true() -> bool {
 }
 fn default_position_type() -> String {
     "absolute".into()
+}
+fn default_pad() -> Option<u32> {
+    Some(0)
 }
 
 /// `config.json` of a BERT checkpoint.
@@ -71,6 +76,11 @@ pub struct Config {
     /// tie_word_embeddings: the MLM decoder reuses the word embeddings.
     #[serde(default = "default_true")]
     pub tie_word_embeddings: bool,
+    /// pad_token_id (0 unless the config says otherwise; `null` for none):
+    /// the word embeddings' `padding_idx`, whose row gets no gradient from
+    /// the lookup.
+    #[serde(default = "default_pad")]
+    pub pad_token_id: Option<u32>,
 }
 
 impl Config {
@@ -137,6 +147,19 @@ fn layer_norm(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
 impl Bert {
     /// Builds the model from `config.json` text and the checkpoint's tensors.
     pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
+        Self::load_with(config_json, store, false)
+    }
+
+    /// [`load`](Self::load) that also refuses a checkpoint tensor the model
+    /// does not read (naming it), as the gradient path must report exactly
+    /// the parameters it trains. Accepted and skipped, as `BertForMaskedLM`
+    /// does: the `position_ids` buffer, the tied decoder's duplicates, and
+    /// the pooler and next-sentence head of `BertForPreTraining` checkpoints.
+    pub fn load_checked(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
+        Self::load_with(config_json, store, true)
+    }
+
+    fn load_with(config_json: &str, store: &WeightStore, check_all_used: bool) -> Result<Self, ModelError> {
         let cfg = Config::from_json(config_json)?;
         let act = Activation::from_hf_name(&cfg.hidden_act)?;
         let root = Weights::new(store);
@@ -178,7 +201,7 @@ impl Bert {
             Some(b) => b,
             None => p.get1("decoder.bias", cfg.vocab_size)?,
         };
-        Ok(Self {
+        let model = Self {
             word_embeddings: Embedding::from_matrix(e.matrix("word_embeddings.weight", (cfg.vocab_size, c))?),
             position_embeddings: Embedding::from_matrix(e.matrix("position_embeddings.weight", (cfg.max_position_embeddings, c))?),
             token_type_embeddings: Embedding::from_matrix(e.matrix("token_type_embeddings.weight", (cfg.type_vocab_size, c))?),
@@ -191,7 +214,16 @@ impl Bert {
             act,
             special: special_tokens_from_json(config_json),
             config: cfg,
-        })
+        };
+        if check_all_used {
+            root.check_all_used(|name| {
+                name == "bert.embeddings.position_ids"
+                    || name == "cls.predictions.decoder.bias"
+                    || name.starts_with("bert.pooler.")
+                    || name.starts_with("cls.seq_relationship.")
+            })?;
+        }
+        Ok(model)
     }
 
     fn run(
@@ -266,5 +298,213 @@ impl MaskedLm for Bert {
         let mut norms = Vec::new();
         self.run(&[input_ids.to_vec()], None, None, Some(&mut record), Some(&mut norms))?;
         make_trace(record, norms)
+    }
+}
+
+/// What [`Bert::forward_train`] keeps for the backward pass.
+#[derive(Clone, Debug)]
+pub struct BertActivations {
+    /// Token ids, `(B*T)`.
+    pub ids: Vec<usize>,
+    /// Position ids, `(B*T)`.
+    pub positions: Vec<usize>,
+    /// Segment ids (all 0), `(B*T)`.
+    pub types: Vec<usize>,
+    /// Sum of the three embeddings, the input of the embedding LayerNorm, `(B*T, C)`.
+    pub embed_sum: Array2<f32>,
+    /// Per layer.
+    pub layers: Vec<PostNormActivations>,
+    /// The encoder's output, input of the MLM transform, `(B*T, C)`.
+    pub encoder_out: Array2<f32>,
+    /// The transform's output before the activation, `(B*T, C)`.
+    pub transform_pre: Array2<f32>,
+    /// After the activation, input of the transform's LayerNorm, `(B*T, C)`.
+    pub transform_act: Array2<f32>,
+    /// Input of the decoder, `(B*T, C)`.
+    pub head_in: Array2<f32>,
+}
+
+/// Gradients of every parameter of a [`Bert`], in its structure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BertGrad {
+    /// Word embeddings `(V, C)` (including the tied decoder's share).
+    pub word_embeddings: Array2<f32>,
+    /// Learned positions `(P, C)`.
+    pub position_embeddings: Array2<f32>,
+    /// Segment embeddings `(types, C)`.
+    pub token_type_embeddings: Array2<f32>,
+    /// Embedding LayerNorm.
+    pub embeddings_norm: NormGrad,
+    /// Per layer (`norm1` is `attention.output.LayerNorm`, `norm2` `output.LayerNorm`).
+    pub layers: Vec<PreNormGrad>,
+    /// MLM transform.
+    pub transform: LinearGrad,
+    /// MLM transform LayerNorm.
+    pub transform_norm: NormGrad,
+    /// Untied decoder `(V, C)`.
+    pub decoder: Option<LinearGrad>,
+    /// MLM output bias `(V)`.
+    pub decoder_bias: Array1<f32>,
+}
+
+impl Bert {
+    /// Whole sequences for training, as `BertForMaskedLM(input_ids,
+    /// attention_mask, token_type_ids=zeros)` in eval mode: `input_ids,
+    /// attention_mask: (B, T)` -> logits `(B*T, V)` and the activations
+    /// [`backward`](Self::backward) needs.
+    pub fn forward_train(
+        &self,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+    ) -> Result<(Array2<f32>, BertActivations), ModelError> {
+        let (batch, t, mask) = batch_shape(input_ids, attention_mask)?;
+        let flat = flatten_ids(input_ids);
+        let positions: Vec<usize> = (0..batch).flat_map(|_| 0..t).collect(); // (B*T)
+        let types = vec![0usize; batch * t];
+        let mut embed_sum = self.word_embeddings.forward(&flat)?; // (B*T, C)
+        embed_sum += &self.position_embeddings.forward_positions(&positions)?;
+        embed_sum += &self.token_type_embeddings.forward_positions(&types)?;
+        let mut h = self.embeddings_norm.forward(&embed_sum);
+        let attention = AttentionMask { key_mask: &mask, causal: false };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (out, acts) = layer.forward_train(&h, batch, &attention);
+            layers.push(acts);
+            h = out;
+        }
+        let transform_pre = self.transform.forward(h.view()); // (B*T, C)
+        let mut transform_act = transform_pre.clone();
+        self.act.apply_inplace(&mut transform_act);
+        let head_in = self.transform_norm.forward(&transform_act);
+        let mut logits = match &self.decoder {
+            Some(d) => d.forward(head_in.view()),
+            None => matmul_weight(head_in.view(), &self.word_embeddings.weight),
+        }; // (B*T, V)
+        logits += &self.decoder_bias;
+        let ids = flat.into_iter().map(|id| id as usize).collect();
+        let acts = BertActivations { ids, positions, types, embed_sum, layers, encoder_out: h, transform_pre, transform_act, head_in };
+        Ok((logits, acts))
+    }
+
+    /// Backward from `d_logits: (B*T, V)` through the head, the layers and
+    /// the embeddings.
+    pub fn backward(&self, acts: &BertActivations, d_logits: ArrayView2<f32>) -> Result<BertGrad, ModelError> {
+        let mut grad = self.zero_grad();
+        grad.decoder_bias += &d_logits.sum_axis(Axis(0));
+        let d_head_in = match (&self.decoder, grad.decoder.as_mut()) {
+            (Some(d), Some(g)) => d.backward(acts.head_in.view(), d_logits, g),
+            _ => {
+                // Tied: logits = x·Eᵀ, so dE += dlogitsᵀ·x and dx = dlogits·E.
+                general_mat_mul(1.0, &d_logits.t(), &acts.head_in, 1.0, &mut grad.word_embeddings);
+                d_logits.dot(&self.word_embeddings.weight.view())
+            }
+        };
+        let d_act = self.transform_norm.backward(acts.transform_act.view(), d_head_in.view(), &mut grad.transform_norm);
+        let d_pre = self.act.backward(acts.transform_pre.view(), d_act.view());
+        let mut dh = self.transform.backward(acts.encoder_out.view(), d_pre.view(), &mut grad.transform);
+        for ((layer, layer_acts), layer_grad) in self.layers.iter().zip(&acts.layers).zip(grad.layers.iter_mut()).rev() {
+            dh = layer.backward(layer_acts, dh.view(), layer_grad);
+        }
+        let d_sum = self.embeddings_norm.backward(acts.embed_sum.view(), dh.view(), &mut grad.embeddings_norm);
+        // `nn.Embedding(padding_idx=pad_token_id)`: the pad row gets nothing from the lookup.
+        let mut d_words = d_sum.clone();
+        if let Some(pad) = self.config.pad_token_id {
+            for (&id, mut row) in acts.ids.iter().zip(d_words.axis_iter_mut(Axis(0))) {
+                if id == pad as usize {
+                    row.fill(0.0);
+                }
+            }
+        }
+        self.word_embeddings.backward(&acts.ids, d_words.view(), &mut grad.word_embeddings)?;
+        self.position_embeddings.backward(&acts.positions, d_sum.view(), &mut grad.position_embeddings)?;
+        self.token_type_embeddings.backward(&acts.types, d_sum.view(), &mut grad.token_type_embeddings)?;
+        Ok(grad)
+    }
+
+    /// Zero gradients shaped like the model.
+    pub fn zero_grad(&self) -> BertGrad {
+        BertGrad {
+            word_embeddings: Array2::zeros(self.word_embeddings.weight.dim()),
+            position_embeddings: Array2::zeros(self.position_embeddings.weight.dim()),
+            token_type_embeddings: Array2::zeros(self.token_type_embeddings.weight.dim()),
+            embeddings_norm: self.embeddings_norm.zero_grad(),
+            layers: self.layers.iter().map(PostNormBlock::zero_grad).collect(),
+            transform: LinearGrad::zeros(&self.transform),
+            transform_norm: self.transform_norm.zero_grad(),
+            decoder: self.decoder.as_ref().map(LinearGrad::zeros),
+            decoder_bias: Array1::zeros(self.decoder_bias.len()),
+        }
+    }
+
+    /// A copy of every parameter, laid out like the gradients, so that
+    /// [`named_tensors`](Self::named_tensors) names weights and gradients alike.
+    pub fn parameters(&self) -> BertGrad {
+        BertGrad {
+            word_embeddings: self.word_embeddings.weight.view().to_owned(),
+            position_embeddings: self.position_embeddings.weight.view().to_owned(),
+            token_type_embeddings: self.token_type_embeddings.weight.view().to_owned(),
+            embeddings_norm: self.embeddings_norm.parameters(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| PreNormGrad {
+                    norm1: l.norm1.parameters(),
+                    attn: AttentionGrad::of(&l.attn),
+                    norm2: l.norm2.parameters(),
+                    ffn: l.ffn.parameters(),
+                })
+                .collect(),
+            transform: LinearGrad::of(&self.transform),
+            transform_norm: self.transform_norm.parameters(),
+            decoder: self.decoder.as_ref().map(LinearGrad::of),
+            decoder_bias: self.decoder_bias.clone(),
+        }
+    }
+
+    /// Lays out `t` under `BertForMaskedLM`'s `named_parameters()` names. A
+    /// tied decoder is reported once, under the word embeddings' name, and
+    /// its bias as `cls.predictions.bias` (what torch calls the shared
+    /// parameter); an untied decoder owns `cls.predictions.decoder.*`.
+    pub fn named_tensors(&self, t: &BertGrad) -> Vec<NamedTensor> {
+        let linear = |out: &mut Vec<NamedTensor>, prefix: &str, g: &LinearGrad| {
+            out.push(NamedTensor::new(format!("{prefix}.weight"), &g.weight));
+            if let Some(b) = &g.bias {
+                out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+            }
+        };
+        let norm = |out: &mut Vec<NamedTensor>, prefix: &str, g: &NormGrad| {
+            out.push(NamedTensor::new(format!("{prefix}.weight"), &g.weight));
+            if let Some(b) = &g.bias {
+                out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+            }
+        };
+        let e = "bert.embeddings";
+        let mut out = vec![
+            NamedTensor::new(format!("{e}.word_embeddings.weight"), &t.word_embeddings),
+            NamedTensor::new(format!("{e}.position_embeddings.weight"), &t.position_embeddings),
+            NamedTensor::new(format!("{e}.token_type_embeddings.weight"), &t.token_type_embeddings),
+        ];
+        norm(&mut out, &format!("{e}.LayerNorm"), &t.embeddings_norm);
+        for (i, l) in t.layers.iter().enumerate() {
+            let p = format!("bert.encoder.layer.{i}");
+            linear(&mut out, &format!("{p}.attention.self.query"), &l.attn.q_proj);
+            linear(&mut out, &format!("{p}.attention.self.key"), &l.attn.k_proj);
+            linear(&mut out, &format!("{p}.attention.self.value"), &l.attn.v_proj);
+            linear(&mut out, &format!("{p}.attention.output.dense"), &l.attn.o_proj);
+            norm(&mut out, &format!("{p}.attention.output.LayerNorm"), &l.norm1);
+            linear(&mut out, &format!("{p}.intermediate.dense"), &l.ffn.up);
+            linear(&mut out, &format!("{p}.output.dense"), &l.ffn.down);
+            norm(&mut out, &format!("{p}.output.LayerNorm"), &l.norm2);
+        }
+        linear(&mut out, "cls.predictions.transform.dense", &t.transform);
+        norm(&mut out, "cls.predictions.transform.LayerNorm", &t.transform_norm);
+        match &t.decoder {
+            Some(d) => {
+                out.push(NamedTensor::new("cls.predictions.decoder.weight", &d.weight));
+                out.push(NamedTensor::new("cls.predictions.decoder.bias", &t.decoder_bias));
+            }
+            None => out.push(NamedTensor::new("cls.predictions.bias", &t.decoder_bias)),
+        }
+        out
     }
 }

@@ -18,9 +18,11 @@
 //! Batches come as text: `1,2,3;4,5,6` is two rows of three ids
 //! ([`parse_rows`]); rows must have equal length.
 
-use super::decoder_only::DecoderOnlyGrad;
+use super::bert::Bert;
+use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
 use super::gpt2::Gpt2;
 use super::llama::Llama;
+use super::t5::T5;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
 use crate::train::layers::cross_entropy;
@@ -117,6 +119,17 @@ impl GradInput {
     /// Builds a batch from the text forms of `--ids`, `--labels` and
     /// `--attention-mask` (see [`parse_rows`]), checking ranges and shapes.
     pub fn parse(ids: &str, labels: Option<&str>, attention_mask: Option<&str>) -> Result<Self, ModelError> {
+        Self::parse_with(ids, labels, attention_mask, true)
+    }
+
+    /// [`parse`](Self::parse); with `labels_follow_ids` false the labels are
+    /// a target sequence (T5) that only needs as many rows as the ids.
+    pub fn parse_with(
+        ids: &str,
+        labels: Option<&str>,
+        attention_mask: Option<&str>,
+        labels_follow_ids: bool,
+    ) -> Result<Self, ModelError> {
         let input_ids = parse_rows(ids, "ids")?
             .into_iter()
             .map(|row| {
@@ -136,7 +149,15 @@ impl GradInput {
         let labels = match labels {
             Some(text) => {
                 let rows = parse_rows(text, "labels")?;
-                same_shape(&rows, "labels")?;
+                if labels_follow_ids {
+                    same_shape(&rows, "labels")?;
+                } else if rows.len() != shape.0 {
+                    return Err(ModelError::BadInput(format!(
+                        "labels have {} rows but ids have {}",
+                        rows.len(),
+                        shape.0
+                    )));
+                }
                 Some(rows)
             }
             None => None,
@@ -169,6 +190,20 @@ impl GradInput {
 /// [`IGNORE_INDEX`] are skipped, and the mean is over the rest. Returns the
 /// loss and `d_logits: (B*T, V)`.
 pub fn causal_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f64, Array2<f32>), ModelError> {
+    token_loss(logits, labels, 1)
+}
+
+/// The loss of a masked LM (BERT) or of a seq2seq decoder (T5): position
+/// `t` is scored against label `t` itself (no shift), labels equal to
+/// [`IGNORE_INDEX`] are skipped, and the mean is over the rest. Returns the
+/// loss and `d_logits: (B*T, V)`.
+pub fn aligned_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f64, Array2<f32>), ModelError> {
+    token_loss(logits, labels, 0)
+}
+
+/// Mean cross-entropy of `logits: (B*T, V)` against `labels: (B, T)` read
+/// `shift` positions ahead, and its gradient.
+fn token_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>], shift: usize) -> Result<(f64, Array2<f32>), ModelError> {
     let v = logits.ncols();
     let t = labels.first().map_or(0, Vec::len);
     if labels.iter().any(|row| row.len() != t) || labels.len() * t != logits.nrows() {
@@ -177,19 +212,20 @@ pub fn causal_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f
     let mut rows = Vec::new(); // positions of `logits` that have a target
     let mut targets = Vec::new();
     for (b, row) in labels.iter().enumerate() {
-        for (ti, &label) in row.iter().enumerate().skip(1) {
+        for (ti, &label) in row.iter().enumerate().skip(shift) {
             if label == IGNORE_INDEX {
                 continue;
             }
             let target = u32::try_from(label).ok().filter(|&l| (l as usize) < v).ok_or_else(|| {
                 ModelError::BadInput(format!("label {label} is outside the vocabulary of {v} (use -100 to ignore)"))
             })?;
-            rows.push(b * t + ti - 1);
+            rows.push(b * t + ti - shift);
             targets.push(target);
         }
     }
     if rows.is_empty() {
-        return Err(ModelError::BadInput("no label to predict: every shifted label is -100".into()));
+        let which = if shift > 0 { "shifted label" } else { "label" };
+        return Err(ModelError::BadInput(format!("no label to predict: every {which} is -100")));
     }
     let n = rows.len();
     let mut picked = Vec::with_capacity(n * v); // (n, V)
@@ -208,70 +244,128 @@ pub fn causal_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f
     Ok((total / n as f64, d_logits))
 }
 
-/// A causal LM whose parameters (and gradients) have HF names.
+/// A model whose parameters (and gradients) have HF names.
 pub enum Trainable {
     /// `GPT2LMHeadModel`.
     Gpt2(Box<Gpt2>),
     /// `LlamaForCausalLM`.
     Llama(Box<Llama>),
+    /// `BertForMaskedLM`.
+    Bert(Box<Bert>),
+    /// `T5ForConditionalGeneration`.
+    T5(Box<T5>),
 }
 
 impl Trainable {
-    /// Loads a GPT-2 or Llama checkpoint.
+    /// Loads a GPT-2, Llama, BERT or T5 checkpoint. Every checkpoint tensor
+    /// must be one the model uses (an unused one is an error naming it).
     pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
         match detect_model_type(config_json)?.as_str() {
             "gpt2" => Ok(Trainable::Gpt2(Box::new(Gpt2::load(config_json, store)?))),
             "llama" => Ok(Trainable::Llama(Box::new(Llama::load(config_json, store)?))),
-            other => {
-                Err(ModelError::Unsupported(format!("gradients are implemented for gpt2 and llama, not '{other}'")))
+            "bert" => {
+                let mut bert = Bert::load_checked(config_json, store)?;
+                if bert.decoder.is_some() {
+                    if bert.config.tie_word_embeddings {
+                        // torch ties a stored duplicate of the word embeddings back to them.
+                        bert.decoder = None;
+                    } else {
+                        return Err(ModelError::Unsupported(
+                            "gradients of a BERT with an untied MLM decoder (tie_word_embeddings false)".into(),
+                        ));
+                    }
+                }
+                Ok(Trainable::Bert(Box::new(bert)))
             }
-        }
-    }
-
-    /// The decoder-only network.
-    pub fn stack(&self) -> &super::decoder_only::DecoderOnly {
-        match self {
-            Trainable::Gpt2(m) => &m.stack,
-            Trainable::Llama(m) => &m.stack,
-        }
-    }
-
-    /// Lays out per-layer tensors (gradients, or parameters copied into the
-    /// same structure) under the checkpoint's names.
-    pub fn named_tensors(&self, tensors: &DecoderOnlyGrad) -> Vec<NamedTensor> {
-        match self {
-            Trainable::Gpt2(m) => m.named_tensors(tensors),
-            Trainable::Llama(m) => m.named_tensors(tensors),
+            "t5" => Ok(Trainable::T5(Box::new(T5::load_checked(config_json, store)?))),
+            other => Err(ModelError::Unsupported(format!(
+                "gradients are implemented for gpt2, llama, bert and t5, not '{other}'"
+            ))),
         }
     }
 
     /// Every trainable parameter under its HF name, in the checkpoint's
     /// layout (the same table [`gradients`](Self::gradients) uses).
     pub fn named_parameters(&self) -> Vec<NamedTensor> {
-        self.named_tensors(&self.stack().parameters())
+        match self {
+            Trainable::Gpt2(m) => m.named_tensors(&m.stack.parameters()),
+            Trainable::Llama(m) => m.named_tensors(&m.stack.parameters()),
+            Trainable::Bert(m) => m.named_tensors(&m.parameters()),
+            Trainable::T5(m) => m.named_tensors(&m.parameters()),
+        }
+    }
+
+    /// Whether `--labels` is a separate target sequence (T5's decoder)
+    /// rather than one label per input id.
+    pub fn labels_are_targets(&self) -> bool {
+        matches!(self, Trainable::T5(_))
+    }
+
+    /// [`GradInput::parse`] for this model: T5's labels are the target
+    /// sequence, with its own length (and required).
+    pub fn parse_input(&self, ids: &str, labels: Option<&str>, attention_mask: Option<&str>) -> Result<GradInput, ModelError> {
+        GradInput::parse_with(ids, labels, attention_mask, !self.labels_are_targets())
     }
 
     /// The loss and every trainable parameter's gradient for `input`.
+    /// Labels default to the ids (T5 needs them: they are its target);
+    /// causal LMs score position `t` against label `t+1`, BERT against
+    /// label `t`, T5's decoder position `t` against target `t`.
     pub fn gradients(&self, input: &GradInput) -> Result<GradOutput, ModelError> {
         let labels: Vec<Vec<i64>> = match &input.labels {
             Some(labels) => labels.clone(),
             None => input.input_ids.iter().map(|row| row.iter().map(|&id| i64::from(id)).collect()).collect(),
         };
-        let stack = self.stack();
-        let (logits, acts) = stack.forward_train(&input.input_ids, input.attention_mask.as_deref())?;
-        let (loss, d_logits) = causal_lm_loss(logits.view(), &labels)?;
-        let grad = stack.backward(&acts, d_logits.view())?;
-        Ok(GradOutput { loss, gradients: self.named_tensors(&grad) })
+        let mask = input.attention_mask.as_deref();
+        match self {
+            Trainable::Gpt2(m) => causal_gradients(&m.stack, input, &labels, |g| m.named_tensors(g)),
+            Trainable::Llama(m) => causal_gradients(&m.stack, input, &labels, |g| m.named_tensors(g)),
+            Trainable::Bert(m) => {
+                let (logits, acts) = m.forward_train(&input.input_ids, mask)?;
+                let (loss, d_logits) = aligned_lm_loss(logits.view(), &labels)?;
+                let grad = m.backward(&acts, d_logits.view())?;
+                Ok(GradOutput { loss, gradients: m.named_tensors(&grad) })
+            }
+            Trainable::T5(m) => {
+                let labels = input
+                    .labels
+                    .as_deref()
+                    .ok_or_else(|| ModelError::BadInput("t5 needs --labels: the target sequence the decoder learns".into()))?;
+                let (logits, acts) = m.forward_train(&input.input_ids, input.attention_mask.as_deref(), labels)?;
+                let (loss, d_logits) = aligned_lm_loss(logits.view(), labels)?;
+                let grad = m.backward(&acts, d_logits.view())?;
+                Ok(GradOutput { loss, gradients: m.named_tensors(&grad) })
+            }
+        }
     }
 }
 
+/// Loss and named gradients of a decoder-only stack (`names` is the family's name table).
+fn causal_gradients(
+    stack: &DecoderOnly,
+    input: &GradInput,
+    labels: &[Vec<i64>],
+    names: impl Fn(&DecoderOnlyGrad) -> Vec<NamedTensor>,
+) -> Result<GradOutput, ModelError> {
+    let (logits, acts) = stack.forward_train(&input.input_ids, input.attention_mask.as_deref())?;
+    let (loss, d_logits) = causal_lm_loss(logits.view(), labels)?;
+    let grad = stack.backward(&acts, d_logits.view())?;
+    Ok(GradOutput { loss, gradients: names(&grad) })
+}
+
 /// Loads the checkpoint and computes [`Trainable::gradients`].
+pub fn model_gradients(config_json: &str, store: &WeightStore, input: &GradInput) -> Result<GradOutput, ModelError> {
+    Trainable::load(config_json, store)?.gradients(input)
+}
+
+/// Loads a causal LM checkpoint and computes [`Trainable::gradients`]
+/// (kept for callers that predate BERT and T5; same as [`model_gradients`]).
 pub fn causal_lm_gradients(
     config_json: &str,
     store: &WeightStore,
     input: &GradInput,
 ) -> Result<GradOutput, ModelError> {
-    Trainable::load(config_json, store)?.gradients(input)
+    model_gradients(config_json, store, input)
 }
 
 #[cfg(test)]

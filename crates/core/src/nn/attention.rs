@@ -188,29 +188,84 @@ impl MultiHeadAttention {
         positions: &[Vec<usize>],
         key_mask: &[Vec<u8>],
     ) -> (Array2<f32>, AttentionActivations) {
+        self.forward_train_masked(x, batch, positions, &AttentionMask { key_mask, causal: true }, None)
+    }
+
+    /// Self-attention over whole sequences for training, causal or
+    /// bidirectional as `mask` says, with T5's position bias `(H, T, T)` if
+    /// given. `x: (B*T, C)`, `positions: (B, T)` -> `(B*T, C)`.
+    pub fn forward_train_masked(
+        &self,
+        x: ArrayView2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        mask: &AttentionMask,
+        bias: Option<&Array3<f32>>,
+    ) -> (Array2<f32>, AttentionActivations) {
         let mut kv = LayerKv::new(batch, self.num_kv_heads, self.head_dim);
         self.append_keys_values(x, batch, positions, &mut kv);
         let mut q = self.q_proj.forward(x); // (B*T, H*D)
         self.rotate_queries(&mut q, batch, positions);
         let mut record = AttentionRecord::new();
-        let context = self.attend(q.view(), batch, &kv, key_mask, None, Some(&mut record), |i, j| j <= i);
+        let causal = mask.causal;
+        let context = self.attend(q.view(), batch, &kv, mask.key_mask, bias, Some(&mut record), |i, j| !causal || j <= i);
         let out = self.o_proj.forward(context.view());
         let probs = record.pop().unwrap_or_else(|| Array4::zeros((0, 0, 0, 0)));
-        let acts = AttentionActivations { x: x.to_owned(), q, kv, probs, context, positions: positions.to_vec() };
+        let acts = AttentionActivations { x: x.to_owned(), memory: None, q, kv, probs, context, positions: positions.to_vec() };
         (out, acts)
     }
 
-    /// Backward of [`forward_train`](Self::forward_train): `dy: (B*T, C)` ->
-    /// `dx: (B*T, C)`, accumulating the four projections' gradients.
+    /// Cross-attention for training: queries from `x: (B*T, C)`, keys and
+    /// values from `memory: (B*S, C)` with `memory_mask: (B, S)`; no
+    /// position information. Returns `(B*T, C)` and the activations.
+    pub fn forward_train_cross(
+        &self,
+        x: ArrayView2<f32>,
+        batch: usize,
+        memory: ArrayView2<f32>,
+        memory_mask: &[Vec<u8>],
+    ) -> (Array2<f32>, AttentionActivations) {
+        let mut kv = LayerKv::new(batch, self.num_kv_heads, self.head_dim);
+        let s_len = if batch == 0 { 0 } else { memory.nrows() / batch };
+        let positions = alloc::vec![alloc::vec![0usize; s_len]; batch];
+        self.append_keys_values(memory, batch, &positions, &mut kv);
+        let q = self.q_proj.forward(x); // (B*T, H*D)
+        let mut record = AttentionRecord::new();
+        let context = self.attend(q.view(), batch, &kv, memory_mask, None, Some(&mut record), |_, _| true);
+        let out = self.o_proj.forward(context.view());
+        let probs = record.pop().unwrap_or_else(|| Array4::zeros((0, 0, 0, 0)));
+        let acts =
+            AttentionActivations { x: x.to_owned(), memory: Some(memory.to_owned()), q, kv, probs, context, positions: Vec::new() };
+        (out, acts)
+    }
+
+    /// Backward of self-attention ([`forward_train`](Self::forward_train)):
+    /// `dy: (B*T, C)` -> `dx: (B*T, C)`, accumulating the four projections'
+    /// gradients. Cross-attention needs [`backward_with`](Self::backward_with),
+    /// which also returns the memory's gradient.
     pub fn backward(&self, acts: &AttentionActivations, dy: ArrayView2<f32>, grad: &mut AttentionGrad) -> Array2<f32> {
+        self.backward_with(acts, dy, grad, None).0
+    }
+
+    /// Backward of any `forward_train*`: `dy: (B*T, C)` -> `dx: (B*T, C)`
+    /// and, for cross-attention, the memory's gradient `(B*S, C)`.
+    /// `d_bias: (H, T, S)` receives the gradient of the position bias (the
+    /// scores' gradient before the scale, summed over the batch).
+    pub fn backward_with(
+        &self,
+        acts: &AttentionActivations,
+        dy: ArrayView2<f32>,
+        grad: &mut AttentionGrad,
+        mut d_bias: Option<&mut Array3<f32>>,
+    ) -> (Array2<f32>, Option<Array2<f32>>) {
         let (batch, h_count, t, s_len) = acts.probs.dim();
         let d = self.head_dim;
         let hkv = self.num_kv_heads.max(1);
         let group = (self.num_heads / hkv).max(1);
         let dcontext = self.o_proj.backward(acts.context.view(), dy, &mut grad.o_proj); // (B*T, H*D)
         let mut dq = Array2::<f32>::zeros((batch * t, self.num_heads * d)); // (B*T, H*D)
-        let mut dk = Array2::<f32>::zeros((batch * t, hkv * d)); // (B*T, Hkv*D)
-        let mut dv = Array2::<f32>::zeros((batch * t, hkv * d));
+        let mut dk = Array2::<f32>::zeros((batch * s_len, hkv * d)); // (B*S, Hkv*D)
+        let mut dv = Array2::<f32>::zeros((batch * s_len, hkv * d));
         for b in 0..batch {
             for h in 0..h_count {
                 let kv_head = h / group;
@@ -225,19 +280,26 @@ impl MultiHeadAttention {
                 let p = p.index_axis(Axis(0), h); // (T, S)
                 let d_out = block(dcontext.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
                 let q_bh = block(acts.q.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
-                let mut dv_block = block_mut(dv.view_mut(), b * t..(b + 1) * t, kv_head * d..(kv_head + 1) * d);
+                let mut dv_block = block_mut(dv.view_mut(), b * s_len..(b + 1) * s_len, kv_head * d..(kv_head + 1) * d);
                 dv_block += &p.t().dot(&d_out); // (S, D)
                 let mut ds = d_out.dot(&v.t()); // dP: (T, S)
                 for (mut ds_row, p_row) in ds.axis_iter_mut(Axis(0)).zip(p.axis_iter(Axis(0))) {
                     let inner: f32 = ds_row.iter().zip(p_row.iter()).map(|(g, p)| g * p).sum();
-                    ds_row.zip_mut_with(&p_row, |g, &p| *g = p * (*g - inner) * self.scale);
+                    ds_row.zip_mut_with(&p_row, |g, &p| *g = p * (*g - inner));
                 }
+                if let Some(db) = d_bias.as_deref_mut() {
+                    if db.dim() == (h_count, t, s_len) {
+                        let mut db_head = db.index_axis_mut(Axis(0), h);
+                        db_head += &ds; // (T, S)
+                    }
+                }
+                ds.mapv_inplace(|g| g * self.scale);
                 block_mut(dq.view_mut(), b * t..(b + 1) * t, h * d..(h + 1) * d).assign(&ds.dot(&k)); // (T, D)
-                let mut dk_block = block_mut(dk.view_mut(), b * t..(b + 1) * t, kv_head * d..(kv_head + 1) * d);
+                let mut dk_block = block_mut(dk.view_mut(), b * s_len..(b + 1) * s_len, kv_head * d..(kv_head + 1) * d);
                 dk_block += &ds.t().dot(&q_bh); // (S, D)
             }
         }
-        if let Some(rope) = &self.rope {
+        if let (Some(rope), None) = (&self.rope, &acts.memory) {
             for b in 0..batch {
                 for ti in 0..t {
                     let (cos, sin) = rope.cos_sin(acts.positions[b][ti]);
@@ -255,9 +317,18 @@ impl MultiHeadAttention {
         }
         let x = acts.x.view();
         let mut dx = self.q_proj.backward(x, dq.view(), &mut grad.q_proj);
-        dx += &self.k_proj.backward(x, dk.view(), &mut grad.k_proj);
-        dx += &self.v_proj.backward(x, dv.view(), &mut grad.v_proj);
-        dx
+        match &acts.memory {
+            Some(memory) => {
+                let mut d_memory = self.k_proj.backward(memory.view(), dk.view(), &mut grad.k_proj);
+                d_memory += &self.v_proj.backward(memory.view(), dv.view(), &mut grad.v_proj);
+                (dx, Some(d_memory))
+            }
+            None => {
+                dx += &self.k_proj.backward(x, dk.view(), &mut grad.k_proj);
+                dx += &self.v_proj.backward(x, dv.view(), &mut grad.v_proj);
+                (dx, None)
+            }
+        }
     }
 
     /// Cross-attention from decoder states `x: (B*T, C)` to encoder states
@@ -355,11 +426,13 @@ impl MultiHeadAttention {
 pub struct AttentionActivations {
     /// The input, `(B*T, C)`.
     pub x: Array2<f32>,
+    /// Cross-attention only: the encoder states keys and values come from, `(B*S, C)`.
+    pub memory: Option<Array2<f32>>,
     /// Queries after RoPE, `(B*T, H*D)`.
     pub q: Array2<f32>,
-    /// Keys (after RoPE) and values per (batch row, key/value head), each `(T, D)`.
+    /// Keys (after RoPE) and values per (batch row, key/value head), each `(S, D)`.
     pub kv: LayerKv,
-    /// Attention weights `(B, H, T, T)`.
+    /// Attention weights `(B, H, T, S)`.
     pub probs: Array4<f32>,
     /// The heads' outputs before the output projection, `(B*T, H*D)`.
     pub context: Array2<f32>,
@@ -388,6 +461,16 @@ impl AttentionGrad {
             k_proj: LinearGrad::zeros(&attn.k_proj),
             v_proj: LinearGrad::zeros(&attn.v_proj),
             o_proj: LinearGrad::zeros(&attn.o_proj),
+        }
+    }
+
+    /// A copy of `attn`'s four projections in the gradient's layout.
+    pub fn of(attn: &MultiHeadAttention) -> Self {
+        Self {
+            q_proj: LinearGrad::of(&attn.q_proj),
+            k_proj: LinearGrad::of(&attn.k_proj),
+            v_proj: LinearGrad::of(&attn.v_proj),
+            o_proj: LinearGrad::of(&attn.o_proj),
         }
     }
 }

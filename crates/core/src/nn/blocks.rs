@@ -57,6 +57,57 @@ impl PostNormBlock {
     }
 }
 
+/// What [`PostNormBlock::forward_train`] keeps for the backward pass.
+#[derive(Clone, Debug)]
+pub struct PostNormActivations {
+    /// `x + attn(x)`, the input of `norm1`, `(B*T, C)`.
+    pub attn_sum: Array2<f32>,
+    /// `h + ffn(h)`, the input of `norm2`, `(B*T, C)`.
+    pub ffn_sum: Array2<f32>,
+    /// Inside the attention.
+    pub attn: AttentionActivations,
+    /// Inside the FFN.
+    pub ffn: FeedForwardActivations,
+}
+
+impl PostNormBlock {
+    /// Bidirectional (or causal, as `mask` says) block over whole
+    /// sequences, keeping the activations. `x: (B*T, C)`.
+    pub fn forward_train(&self, x: &Array2<f32>, batch: usize, mask: &AttentionMask) -> (Array2<f32>, PostNormActivations) {
+        let t = if batch == 0 { 0 } else { x.nrows() / batch };
+        let positions = alloc::vec![alloc::vec![0usize; t]; batch]; // no RoPE in a post-norm encoder
+        let (attn_out, attn) = self.attn.forward_train_masked(x.view(), batch, &positions, mask, None);
+        let attn_sum = x + &attn_out;
+        let h = self.norm1.forward(&attn_sum);
+        let (ffn_out, ffn) = self.ffn.forward_train(h.view());
+        let ffn_sum = &h + &ffn_out;
+        let out = self.norm2.forward(&ffn_sum);
+        (out, PostNormActivations { attn_sum, ffn_sum, attn, ffn })
+    }
+
+    /// Backward: `dy: (B*T, C)` -> `dx: (B*T, C)`. Here the norms sit on
+    /// the residual stream, so every gradient passes through them.
+    pub fn backward(&self, acts: &PostNormActivations, dy: ArrayView2<f32>, grad: &mut PreNormGrad) -> Array2<f32> {
+        let d_ffn_sum = self.norm2.backward(acts.ffn_sum.view(), dy, &mut grad.norm2); // (B*T, C)
+        let mut dh = self.ffn.backward(&acts.ffn, d_ffn_sum.view(), &mut grad.ffn);
+        dh += &d_ffn_sum;
+        let d_attn_sum = self.norm1.backward(acts.attn_sum.view(), dh.view(), &mut grad.norm1);
+        let mut dx = self.attn.backward(&acts.attn, d_attn_sum.view(), &mut grad.attn);
+        dx += &d_attn_sum;
+        dx
+    }
+
+    /// Zero gradients shaped like this block (the same fields as a pre-norm block).
+    pub fn zero_grad(&self) -> PreNormGrad {
+        PreNormGrad {
+            norm1: self.norm1.zero_grad(),
+            attn: AttentionGrad::zeros(&self.attn),
+            norm2: self.norm2.zero_grad(),
+            ffn: self.ffn.zero_grad(),
+        }
+    }
+}
+
 /// Pre-LN block (GPT-2, Llama, T5 encoder).
 #[derive(Clone, Debug)]
 pub struct PreNormBlock {
@@ -125,8 +176,21 @@ impl PreNormBlock {
         positions: &[Vec<usize>],
         key_mask: &[Vec<u8>],
     ) -> (Array2<f32>, PreNormActivations) {
+        self.forward_train_masked(x, batch, positions, &AttentionMask { key_mask, causal: true }, None)
+    }
+
+    /// Like [`forward_train`](Self::forward_train) with the mask's
+    /// causality and T5's position bias `(H, T, T)`.
+    pub fn forward_train_masked(
+        &self,
+        x: Array2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        mask: &AttentionMask,
+        bias: Option<&Array3<f32>>,
+    ) -> (Array2<f32>, PreNormActivations) {
         let normed = self.norm1.forward(&x);
-        let (attn_out, attn) = self.attn.forward_train(normed.view(), batch, positions, key_mask);
+        let (attn_out, attn) = self.attn.forward_train_masked(normed.view(), batch, positions, mask, bias);
         let h = &x + &attn_out;
         let normed = self.norm2.forward(&h);
         let (ffn_out, ffn) = self.ffn.forward_train(normed.view());
@@ -137,10 +201,22 @@ impl PreNormBlock {
     /// Backward: `dy: (B*T, C)` -> `dx: (B*T, C)`. The residual passes `dy`
     /// straight through; each branch adds its own gradient.
     pub fn backward(&self, acts: &PreNormActivations, dy: ArrayView2<f32>, grad: &mut PreNormGrad) -> Array2<f32> {
+        self.backward_with(acts, dy, grad, None)
+    }
+
+    /// [`backward`](Self::backward) that also adds the position bias's
+    /// gradient `(H, T, T)` to `d_bias`.
+    pub fn backward_with(
+        &self,
+        acts: &PreNormActivations,
+        dy: ArrayView2<f32>,
+        grad: &mut PreNormGrad,
+        d_bias: Option<&mut Array3<f32>>,
+    ) -> Array2<f32> {
         let d_normed = self.ffn.backward(&acts.ffn, dy, &mut grad.ffn);
         let mut dh = dy.to_owned();
         dh += &self.norm2.backward(acts.h.view(), d_normed.view(), &mut grad.norm2);
-        let d_normed = self.attn.backward(&acts.attn, dh.view(), &mut grad.attn);
+        let (d_normed, _) = self.attn.backward_with(&acts.attn, dh.view(), &mut grad.attn, d_bias);
         let mut dx = dh;
         dx += &self.norm1.backward(acts.x.view(), d_normed.view(), &mut grad.norm1);
         dx
@@ -220,5 +296,261 @@ impl DecoderBlock {
         let normed = self.ffn_norm.forward(&h);
         h += &self.ffn.forward(normed.view());
         h
+    }
+}
+
+/// What [`DecoderBlock::forward_train`] keeps for the backward pass.
+#[derive(Clone, Debug)]
+pub struct DecoderActivations {
+    /// The block's input `(B*T, C)`.
+    pub x: Array2<f32>,
+    /// After the self-attention residual `(B*T, C)`.
+    pub after_self: Array2<f32>,
+    /// After the cross-attention residual `(B*T, C)`.
+    pub after_cross: Array2<f32>,
+    /// Inside the self-attention.
+    pub self_attn: AttentionActivations,
+    /// Inside the cross-attention.
+    pub cross_attn: AttentionActivations,
+    /// Inside the FFN.
+    pub ffn: FeedForwardActivations,
+}
+
+/// Gradients of a [`DecoderBlock`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecoderGrad {
+    /// Of `self_norm`.
+    pub self_norm: NormGrad,
+    /// Of the self-attention.
+    pub self_attn: AttentionGrad,
+    /// Of `cross_norm`.
+    pub cross_norm: NormGrad,
+    /// Of the cross-attention.
+    pub cross_attn: AttentionGrad,
+    /// Of `ffn_norm`.
+    pub ffn_norm: NormGrad,
+    /// Of the FFN.
+    pub ffn: FeedForwardGrad,
+}
+
+impl DecoderBlock {
+    /// Whole target sequences for training: `x: (B*T, C)`, causal `mask`
+    /// over `(B, T)`, `self_bias: (H, T, T)`, encoder `memory: (B*S, C)`
+    /// with `memory_mask: (B, S)` -> `(B*T, C)` and the activations.
+    pub fn forward_train(
+        &self,
+        x: Array2<f32>,
+        batch: usize,
+        mask: &AttentionMask,
+        self_bias: Option<&Array3<f32>>,
+        memory: Memory,
+    ) -> (Array2<f32>, DecoderActivations) {
+        let t = if batch == 0 { 0 } else { x.nrows() / batch };
+        let positions = alloc::vec![alloc::vec![0usize; t]; batch];
+        let normed = self.self_norm.forward(&x);
+        let (attn_out, self_attn) = self.self_attn.forward_train_masked(normed.view(), batch, &positions, mask, self_bias);
+        let after_self = &x + &attn_out;
+        let normed = self.cross_norm.forward(&after_self);
+        let (cross_out, cross_attn) = self.cross_attn.forward_train_cross(normed.view(), batch, memory.states, memory.mask);
+        let after_cross = &after_self + &cross_out;
+        let normed = self.ffn_norm.forward(&after_cross);
+        let (ffn_out, ffn) = self.ffn.forward_train(normed.view());
+        let out = &after_cross + &ffn_out;
+        (out, DecoderActivations { x, after_self, after_cross, self_attn, cross_attn, ffn })
+    }
+
+    /// Backward: `dy: (B*T, C)` -> `dx: (B*T, C)` and the memory's gradient
+    /// `(B*S, C)`; the self-attention bias's gradient is added to `d_bias`.
+    pub fn backward(
+        &self,
+        acts: &DecoderActivations,
+        dy: ArrayView2<f32>,
+        grad: &mut DecoderGrad,
+        d_bias: Option<&mut Array3<f32>>,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let d_normed = self.ffn.backward(&acts.ffn, dy, &mut grad.ffn);
+        let mut dh = dy.to_owned();
+        dh += &self.ffn_norm.backward(acts.after_cross.view(), d_normed.view(), &mut grad.ffn_norm);
+        let (d_normed, d_memory) = self.cross_attn.backward_with(&acts.cross_attn, dh.view(), &mut grad.cross_attn, None);
+        dh += &self.cross_norm.backward(acts.after_self.view(), d_normed.view(), &mut grad.cross_norm);
+        let (d_normed, _) = self.self_attn.backward_with(&acts.self_attn, dh.view(), &mut grad.self_attn, d_bias);
+        dh += &self.self_norm.backward(acts.x.view(), d_normed.view(), &mut grad.self_norm);
+        let d_memory = d_memory.unwrap_or_else(|| Array2::zeros(acts.cross_attn.memory.as_ref().map_or((0, 0), |m| m.dim())));
+        (dh, d_memory)
+    }
+
+    /// Zero gradients shaped like this block.
+    pub fn zero_grad(&self) -> DecoderGrad {
+        DecoderGrad {
+            self_norm: self.self_norm.zero_grad(),
+            self_attn: AttentionGrad::zeros(&self.self_attn),
+            cross_norm: self.cross_norm.zero_grad(),
+            cross_attn: AttentionGrad::zeros(&self.cross_attn),
+            ffn_norm: self.ffn_norm.zero_grad(),
+            ffn: self.ffn.zero_grad(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::activation::Activation;
+    use crate::nn::linear::{Linear, LinearGrad};
+    use crate::nn::norm::{LayerNorm, RmsNorm};
+    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use alloc::vec;
+    use ndarray::Array1;
+
+    fn linear(out: usize, inp: usize, seed: u64, bias: bool) -> Linear {
+        Linear::new(
+            Array2::from_shape_vec((out, inp), random_vec(out * inp, seed)).unwrap(),
+            bias.then(|| Array1::from(random_vec(out, seed + 100))),
+        )
+    }
+
+    fn attention(c: usize, h: usize, d: usize, seed: u64, bias: bool, scale: f32) -> MultiHeadAttention {
+        MultiHeadAttention {
+            q_proj: linear(h * d, c, seed, bias),
+            k_proj: linear(h * d, c, seed + 1, bias),
+            v_proj: linear(h * d, c, seed + 2, bias),
+            o_proj: linear(c, h * d, seed + 3, bias),
+            num_heads: h,
+            num_kv_heads: h,
+            head_dim: d,
+            scale,
+            rope: None,
+        }
+    }
+
+    fn layer_norm(c: usize, seed: u64) -> Norm {
+        Norm::Layer(LayerNorm {
+            weight: Array1::from(random_vec(c, seed)) * 0.2 + 1.0,
+            bias: Array1::from(random_vec(c, seed + 1)),
+            eps: 1e-12,
+        })
+    }
+
+    fn rms_norm(c: usize, seed: u64) -> Norm {
+        Norm::Rms(RmsNorm { weight: Array1::from(random_vec(c, seed)) * 0.2 + 1.0, eps: 1e-6 })
+    }
+
+    fn weighted_sum(y: &Array2<f32>, r: &Array2<f32>) -> f64 {
+        y.iter().zip(r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+    }
+
+    /// BERT's layer: bidirectional attention with a padded key, LayerNorms
+    /// on the residual stream; checks the input and every weight matrix.
+    #[test]
+    fn post_norm_backward_matches_finite_differences_with_padding() {
+        let (c, h, d, batch, t) = (6, 2, 3, 2, 3);
+        let block = PostNormBlock {
+            attn: attention(c, h, d, 1, true, 0.5),
+            norm1: layer_norm(c, 10),
+            ffn: FeedForward::Plain { up: linear(8, c, 20, true), down: linear(c, 8, 21, true), act: Activation::GeluExact },
+            norm2: layer_norm(c, 30),
+        };
+        let key_mask = vec![vec![1u8, 1, 1], vec![1, 1, 0]];
+        let x = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 40)).unwrap();
+        let r = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 41)).unwrap();
+        let loss = |block: &PostNormBlock, x: &Array2<f32>| {
+            let (y, _) = block.forward_train(x, batch, &AttentionMask { key_mask: &key_mask, causal: false });
+            weighted_sum(&y, &r)
+        };
+        let (y, acts) = block.forward_train(&x, batch, &AttentionMask { key_mask: &key_mask, causal: false });
+        let mut kv = LayerKv::default();
+        let positions = vec![vec![0usize; t]; batch];
+        let ctx = StepContext { batch, positions: &positions, mask: AttentionMask { key_mask: &key_mask, causal: false } };
+        let inference = block.forward(&x, &ctx, &mut kv, None);
+        assert!(y.iter().zip(&inference).all(|(a, b)| (a - b).abs() < 1e-6), "training and inference forward differ");
+        let mut grad = block.zero_grad();
+        let dx = block.backward(&acts, r.view(), &mut grad);
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&block, &Array2::from_shape_vec(x.raw_dim(), p.to_vec()).unwrap())
+        });
+        type Field = fn(&mut PostNormBlock) -> &mut Linear;
+        let fields: [(Field, &LinearGrad); 4] = [
+            (|b| &mut b.attn.q_proj, &grad.attn.q_proj),
+            (|b| &mut b.attn.v_proj, &grad.attn.v_proj),
+            (|b| &mut b.attn.o_proj, &grad.attn.o_proj),
+            (|b| match &mut b.ffn { FeedForward::Plain { up, .. } | FeedForward::Gated { up, .. } => up }, &grad.ffn.up),
+        ];
+        for (field, g) in fields {
+            let w = field(&mut block.clone()).weight.view().to_owned();
+            check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |p| {
+                let mut changed = block.clone();
+                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap().into();
+                loss(&changed, &x)
+            });
+        }
+        let Norm::Layer(n1) = &block.norm1 else { unreachable!() };
+        check_gradient(n1.weight.as_slice().unwrap(), grad.norm1.weight.as_slice().unwrap(), |p| {
+            let mut changed = block.clone();
+            changed.norm1 = Norm::Layer(LayerNorm { weight: Array1::from(p.to_vec()), ..n1.clone() });
+            loss(&changed, &x)
+        });
+    }
+
+    /// T5's decoder layer: causal self-attention with a position bias,
+    /// cross-attention to a padded memory (of another length), gated FFN,
+    /// RMS norms, unscaled scores; checks the input, the memory, the bias
+    /// and the weights of both attentions.
+    #[test]
+    fn decoder_backward_matches_finite_differences_with_bias_and_padded_memory() {
+        let (c, h, d, batch, t, s) = (5, 2, 3, 2, 3, 4);
+        let block = DecoderBlock {
+            self_norm: rms_norm(c, 50),
+            self_attn: attention(c, h, d, 51, false, 1.0),
+            cross_norm: rms_norm(c, 55),
+            cross_attn: attention(c, h, d, 56, false, 1.0),
+            ffn_norm: rms_norm(c, 60),
+            ffn: FeedForward::Gated {
+                gate: linear(7, c, 61, false),
+                up: linear(7, c, 62, false),
+                down: linear(c, 7, 63, false),
+                act: Activation::GeluTanh,
+            },
+        };
+        let self_mask = vec![vec![1u8; t]; batch];
+        let memory_mask = vec![vec![1u8, 1, 1, 1], vec![1, 1, 0, 0]];
+        let x = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 70)).unwrap();
+        let memory = Array2::from_shape_vec((batch * s, c), random_vec(batch * s * c, 71)).unwrap();
+        let bias = Array3::from_shape_vec((h, t, t), random_vec(h * t * t, 72)).unwrap();
+        let r = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 73)).unwrap();
+        let run = |block: &DecoderBlock, x: &Array2<f32>, memory: &Array2<f32>, bias: &Array3<f32>| {
+            let mask = AttentionMask { key_mask: &self_mask, causal: true };
+            block.forward_train(x.clone(), batch, &mask, Some(bias), Memory { states: memory.view(), mask: &memory_mask })
+        };
+        let loss = |block: &DecoderBlock, x: &Array2<f32>, memory: &Array2<f32>, bias: &Array3<f32>| {
+            weighted_sum(&run(block, x, memory, bias).0, &r)
+        };
+        let (_, acts) = run(&block, &x, &memory, &bias);
+        let mut grad = block.zero_grad();
+        let mut d_bias = Array3::<f32>::zeros(bias.raw_dim());
+        let (dx, d_memory) = block.backward(&acts, r.view(), &mut grad, Some(&mut d_bias));
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&block, &Array2::from_shape_vec(x.raw_dim(), p.to_vec()).unwrap(), &memory, &bias)
+        });
+        check_gradient(memory.as_slice().unwrap(), d_memory.as_slice().unwrap(), |p| {
+            loss(&block, &x, &Array2::from_shape_vec(memory.raw_dim(), p.to_vec()).unwrap(), &bias)
+        });
+        check_gradient(bias.as_slice().unwrap(), d_bias.as_slice().unwrap(), |p| {
+            loss(&block, &x, &memory, &Array3::from_shape_vec(bias.raw_dim(), p.to_vec()).unwrap())
+        });
+        type Field = fn(&mut DecoderBlock) -> &mut Linear;
+        let fields: [(Field, &LinearGrad); 4] = [
+            (|b| &mut b.self_attn.k_proj, &grad.self_attn.k_proj),
+            (|b| &mut b.cross_attn.q_proj, &grad.cross_attn.q_proj),
+            (|b| &mut b.cross_attn.k_proj, &grad.cross_attn.k_proj),
+            (|b| &mut b.cross_attn.v_proj, &grad.cross_attn.v_proj),
+        ];
+        for (field, g) in fields {
+            let w = field(&mut block.clone()).weight.view().to_owned();
+            check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |p| {
+                let mut changed = block.clone();
+                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), p.to_vec()).unwrap().into();
+                loss(&changed, &x, &memory, &bias)
+            });
+        }
     }
 }

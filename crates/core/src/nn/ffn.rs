@@ -127,6 +127,20 @@ impl FeedForward {
         }
     }
 
+    /// A copy of this network's parameters in the gradient's layout.
+    pub fn parameters(&self) -> FeedForwardGrad {
+        match self {
+            FeedForward::Plain { up, down, .. } => {
+                FeedForwardGrad { gate: None, up: LinearGrad::of(up), down: LinearGrad::of(down) }
+            }
+            FeedForward::Gated { gate, up, down, .. } => FeedForwardGrad {
+                gate: Some(LinearGrad::of(gate)),
+                up: LinearGrad::of(up),
+                down: LinearGrad::of(down),
+            },
+        }
+    }
+
     /// Zero gradients shaped like this network.
     pub fn zero_grad(&self) -> FeedForwardGrad {
         match self {

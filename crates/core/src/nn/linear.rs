@@ -110,6 +110,12 @@ impl LinearGrad {
             bias: layer.bias.as_ref().map(|b| Array1::zeros(b.len())),
         }
     }
+
+    /// A copy of `layer`'s parameters in the gradient's layout (so that one
+    /// name table can name parameters and gradients alike).
+    pub fn of(layer: &Linear) -> Self {
+        Self { weight: layer.weight.view().to_owned(), bias: layer.bias.clone() }
+    }
 }
 
 /// `x·wᵀ` for a weight of any storage: `x: (N, K)`, `w: (M, K)` logically ->

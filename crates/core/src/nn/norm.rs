@@ -179,6 +179,14 @@ impl Norm {
         }
     }
 
+    /// A copy of this norm's parameters in the gradient's layout.
+    pub fn parameters(&self) -> NormGrad {
+        match self {
+            Norm::Layer(n) => NormGrad { weight: n.weight.clone(), bias: Some(n.bias.clone()) },
+            Norm::Rms(n) => NormGrad { weight: n.weight.clone(), bias: None },
+        }
+    }
+
     /// Zero gradients for this norm's parameters.
     pub fn zero_grad(&self) -> NormGrad {
         match self {
