@@ -23,7 +23,7 @@ use super::gpt2::Gpt2;
 use super::llama::Llama;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
-use crate::train::layers::cross_entropy;
+use crate::nn::cross_entropy;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -197,7 +197,7 @@ pub fn causal_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(f
         picked.extend(logits.row(r).iter().copied());
     }
     let mut probs = vec![0.0f32; n * v];
-    let bad = |e: crate::train::TrainError| ModelError::BadInput(format!("{e}"));
+    let bad = |e: crate::nn::NnError| ModelError::BadInput(format!("{e}"));
     let total = cross_entropy::forward(&mut probs, &picked, &targets, v).map_err(bad)?;
     let mut d_picked = vec![0.0f32; n * v];
     cross_entropy::backward(&mut d_picked, &probs, &targets, v, 1.0 / n as f32).map_err(bad)?;
@@ -233,6 +233,14 @@ impl Trainable {
         match self {
             Trainable::Gpt2(m) => &m.stack,
             Trainable::Llama(m) => &m.stack,
+        }
+    }
+
+    /// The decoder-only network, to change its weights (training).
+    pub fn stack_mut(&mut self) -> &mut super::decoder_only::DecoderOnly {
+        match self {
+            Trainable::Gpt2(m) => &mut m.stack,
+            Trainable::Llama(m) => &mut m.stack,
         }
     }
 

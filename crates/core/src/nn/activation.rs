@@ -4,7 +4,11 @@
 //! Each has its derivative next to it ([`Activation::derivative`]) for the
 //! backward pass: `dx = dy ⊙ f'(x)` with `x` the saved pre-activation.
 
+use super::math::sigmoid;
 use super::NnError;
+
+/// √(2/π), GELU's tanh-approximation constant.
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 use ndarray::{Array2, ArrayView2};
 
 /// An activation function.
@@ -40,13 +44,11 @@ impl Activation {
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Activation::GeluExact => 0.5 * x * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2)),
-            Activation::GeluTanh => {
-                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-                0.5 * x * (1.0 + libm::tanhf(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-            }
-            Activation::QuickGelu => x / (1.0 + libm::expf(-1.702 * x)),
+            // ½(1 + tanh u) = σ(2u): one exp instead of a tanh.
+            Activation::GeluTanh => x * sigmoid(2.0 * SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)),
+            Activation::QuickGelu => x * sigmoid(1.702 * x),
             Activation::Relu => x.max(0.0),
-            Activation::Silu => x / (1.0 + libm::expf(-x)),
+            Activation::Silu => x * sigmoid(x),
         }
     }
 
@@ -66,12 +68,12 @@ impl Activation {
                 cdf + x * INV_SQRT_2PI * libm::expf(-0.5 * x * x)
             }
             Activation::GeluTanh => {
-                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-                let t = libm::tanhf(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
-                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+                // s = σ(2u) = ½(1 + tanh u): gelu' = s + 2x·s(1 − s)·u'.
+                let s = sigmoid(2.0 * SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
+                s + 2.0 * x * s * (1.0 - s) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
             }
             Activation::QuickGelu => {
-                let s = 1.0 / (1.0 + libm::expf(-1.702 * x));
+                let s = sigmoid(1.702 * x);
                 s + 1.702 * x * s * (1.0 - s)
             }
             Activation::Relu => {
@@ -82,7 +84,7 @@ impl Activation {
                 }
             }
             Activation::Silu => {
-                let s = 1.0 / (1.0 + libm::expf(-x));
+                let s = sigmoid(x);
                 s * (1.0 + x * (1.0 - s))
             }
         }
@@ -113,7 +115,7 @@ mod tests {
 
     #[test]
     fn every_derivative_matches_finite_differences() {
-        use crate::train::layers::gradcheck::{check_gradient, random_vec};
+        use crate::nn::gradcheck::{check_gradient, random_vec};
         for act in [Activation::GeluExact, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu, Activation::Silu] {
             // Spread over [-3, 3]; keep ReLU's points away from its kink.
             let x: alloc::vec::Vec<f32> = random_vec(40, 3).iter().map(|v| v * 3.0).map(|v| if v.abs() < 0.05 { 0.5 } else { v }).collect();

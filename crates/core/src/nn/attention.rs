@@ -21,7 +21,7 @@ use super::kv_cache::LayerKv;
 use super::linear::{Linear, LinearGrad};
 use super::positional::Rope;
 use alloc::vec::Vec;
-use super::{block, block_mut};
+use super::{block, block_mut, TensorMut};
 use ndarray::{Array2, Array3, Array4, ArrayView2, Axis, Slice};
 
 /// Which keys each query row of one batch row may see.
@@ -47,7 +47,7 @@ pub fn softmax_inplace(row: &mut [f32]) {
     }
     let mut sum = 0.0f32;
     for v in row.iter_mut() {
-        *v = libm::expf(*v - max);
+        *v = super::math::exp(*v - max);
         sum += *v;
     }
     let inv = 1.0 / sum;
@@ -126,6 +126,14 @@ impl MultiHeadAttention {
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
         self.q_proj.num_params() + self.k_proj.num_params() + self.v_proj.num_params() + self.o_proj.num_params()
+    }
+
+    /// Appends the four projections' tensors (q, k, v, o) to `out`.
+    pub fn params_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        self.q_proj.params_mut(out);
+        self.k_proj.params_mut(out);
+        self.v_proj.params_mut(out);
+        self.o_proj.params_mut(out);
     }
 
     /// Projects `x: (B*T, C)` to keys and values and appends them to `kv`
@@ -390,13 +398,21 @@ impl AttentionGrad {
             o_proj: LinearGrad::zeros(&attn.o_proj),
         }
     }
+
+    /// Appends the tensors in [`MultiHeadAttention::params_mut`]'s order.
+    pub fn tensors_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        self.q_proj.tensors_mut(out);
+        self.k_proj.tensors_mut(out);
+        self.v_proj.tensors_mut(out);
+        self.o_proj.tensors_mut(out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::nn::positional::RopeScaling;
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use crate::nn::gradcheck::{check_gradient, random_vec};
     use alloc::vec;
     use ndarray::Array1;
 
