@@ -151,11 +151,11 @@ fn save_checkpoint(dir: &Path, trainer: &Trainer, tokenizer: &TextTokenizer, his
     // leaves a half-written checkpoint behind.
     let tmp = dir.join("checkpoint.tmp");
     export(&tmp, &trainer.model, tokenizer)?;
-    let n = trainer.optimizer.m.len();
-    let opt = write_tensors(&[
-        ("adamw.m".into(), vec![n], &trainer.optimizer.m),
-        ("adamw.v".into(), vec![n], &trainer.optimizer.v),
-    ])
+    // Moments in the checkpoint's tensor order (HF names, stored layouts).
+    let m = trainer.model.to_checkpoint_order(&trainer.optimizer.m).map_err(|e| e.to_string())?;
+    let v = trainer.model.to_checkpoint_order(&trainer.optimizer.v).map_err(|e| e.to_string())?;
+    let n = m.len();
+    let opt = write_tensors(&[("adamw.m".into(), vec![n], &m), ("adamw.v".into(), vec![n], &v)])
     .map_err(|e| e.to_string())?;
     fs::write(tmp.join("optimizer.safetensors"), opt).map_err(|e| io_err(&tmp, e))?;
     let state = json!({
@@ -184,8 +184,10 @@ fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<Vec<Value>, Stri
     trainer.model = model_from_safetensors(config, &read("model.safetensors")?).map_err(|e| e.to_string())?;
     let opt_bytes = read("optimizer.safetensors")?;
     let n = trainer.model.num_params();
-    trainer.optimizer.m = read_tensor_from_bytes(&opt_bytes, "adamw.m", &[n]).map_err(|e| e.to_string())?;
-    trainer.optimizer.v = read_tensor_from_bytes(&opt_bytes, "adamw.v", &[n]).map_err(|e| e.to_string())?;
+    let m = read_tensor_from_bytes(&opt_bytes, "adamw.m", &[n]).map_err(|e| e.to_string())?;
+    let v = read_tensor_from_bytes(&opt_bytes, "adamw.v", &[n]).map_err(|e| e.to_string())?;
+    trainer.optimizer.m = trainer.model.from_checkpoint_order(&m).map_err(|e| e.to_string())?;
+    trainer.optimizer.v = trainer.model.from_checkpoint_order(&v).map_err(|e| e.to_string())?;
     let state: Value = serde_json::from_slice(&read("state.json")?).map_err(|e| e.to_string())?;
     let num = |k: &str| state.get(k).and_then(Value::as_u64).ok_or_else(|| format!("state.json lacks {k}"));
     trainer.step = num("step")?;

@@ -203,6 +203,43 @@ impl Model {
         self.net.named_tensors(&self.grads)
     }
 
+    /// Reorders per-parameter values (AdamW's moments) from the order of
+    /// [`params_and_grads`](Self::params_and_grads) to the checkpoint's: the
+    /// Hugging Face tensors one after another, each in its stored layout.
+    /// Checkpoints keep this order, so they do not depend on how the layers
+    /// list their tensors.
+    pub fn to_checkpoint_order(&self, values: &[f32]) -> Result<Vec<f32>, TrainError> {
+        if values.len() != self.num_params() {
+            return Err(TrainError::Shape("per-parameter values do not match the model"));
+        }
+        let mut shaped = self.net.stack().zero_grad();
+        let mut rest = values;
+        for t in shaped.tensors_mut() {
+            let (head, tail) = rest.split_at(t.values.len().min(rest.len()));
+            t.values.copy_from_slice(head);
+            rest = tail;
+        }
+        Ok(self.net.named_tensors(&shaped).into_iter().flat_map(|t| t.data).collect())
+    }
+
+    /// The inverse of [`to_checkpoint_order`](Self::to_checkpoint_order).
+    pub fn from_checkpoint_order(&self, values: &[f32]) -> Result<Vec<f32>, TrainError> {
+        if values.len() != self.num_params() {
+            return Err(TrainError::Shape("per-parameter values do not match the model"));
+        }
+        let mut rest = values;
+        let mut named = Vec::new();
+        for (name, shape) in hf_tensor_shapes(&self.config) {
+            let (head, tail) = rest.split_at(shape.iter().product::<usize>().min(rest.len()));
+            named.push(NamedTensor { name, shape, data: head.to_vec() });
+            rest = tail;
+        }
+        // A model whose weights are the values, listed in the layers' order.
+        let mut carrier = Self::from_named(self.config.clone(), &named)?;
+        let (params, _) = carrier.params_and_grads();
+        Ok(params.into_iter().flat_map(|t| t.values.to_vec()).collect())
+    }
+
     /// Number of trainable parameters.
     pub fn num_params(&self) -> usize {
         self.net.stack().num_params()
@@ -362,6 +399,20 @@ mod tests {
             assert_eq!(model.named_parameters(), tensors);
             let count: usize = tensors.iter().map(|t| t.data.len()).sum();
             assert_eq!(model.num_params(), count);
+        }
+    }
+
+    #[test]
+    fn checkpoint_order_is_the_hf_tensors_back_to_back_and_round_trips() {
+        for config in [Config::gpt2(7, 6, 2, 2, 8), Config { kv_heads: 2, ..Config::llama(7, 6, 1, 4, 8) }] {
+            let mut model = Model::new(config, &mut Rng::new(5)).unwrap();
+            let in_layer_order = flat(model.params_and_grads().0);
+            let hf: Vec<f32> = model.named_parameters().into_iter().flat_map(|t| t.data).collect();
+            // GPT-2 stores Conv1D weights transposed and q, k, v fused; Llama as the layers list them.
+            assert_eq!(in_layer_order == hf, model.config.arch == Arch::Llama);
+            assert_eq!(model.to_checkpoint_order(&in_layer_order).unwrap(), hf);
+            assert_eq!(model.from_checkpoint_order(&hf).unwrap(), in_layer_order);
+            assert!(model.to_checkpoint_order(&hf[1..]).is_err());
         }
     }
 
