@@ -108,3 +108,24 @@ fn unsupported_adapter_options_are_refused_by_name() {
     assert!(err.contains("use_dora"), "{err}");
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[test]
+fn train_learns_a_new_text_with_the_base_frozen_and_writes_a_loadable_adapter() {
+    let base = repo("web/models/default");
+    let corpus = temp("corpus").with_extension("txt");
+    std::fs::write(&corpus, "the cat sat on the mat. ".repeat(200)).unwrap();
+    let out = temp("train");
+    let report = ok_json(&[
+        "lora", "train", "--model", base.to_str().unwrap(), "--corpus", corpus.to_str().unwrap(), "--steps", "15", "--lr", "1e-2",
+        "--context", "32", "--out", out.to_str().unwrap(),
+    ]);
+    let (before, after) = (report["val_loss_before"].as_f64().unwrap(), report["val_loss_after"].as_f64().unwrap());
+    assert!(after < 0.5 * before, "validation loss {before} -> {after}");
+    assert_eq!(report["trainable_parameters"], 36864, "r=8 on the six c_attn layers: 6 × 8 × (192 + 576)");
+    let ids = "1,2,3";
+    let adapted = ok_json(&["logits", "--model", base.to_str().unwrap(), "--adapter", out.to_str().unwrap(), "--ids", ids]);
+    let plain = ok_json(&["logits", "--model", base.to_str().unwrap(), "--ids", ids]);
+    assert_ne!(adapted, plain, "the trained adapter changes the model");
+    let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_file(corpus);
+}
