@@ -5,24 +5,11 @@
 //! loss, and an adapter asking for an unsupported option is refused by name.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{llmlab, ok_json, repo};
 
 use llmlab_core::loading::WeightStore;
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
-}
-
-fn llmlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmlab")).args(args).output().unwrap()
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = llmlab(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("llmlab-lora-{name}-{}", std::process::id()));
