@@ -3,24 +3,10 @@
 //! tensor per parameter, ragged batches are a clear error, and a fine-tune of
 //! zero steps writes back a model with the input's logits.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{llmlab, ok_json, repo};
 
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
-}
-
-fn llmlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmlab")).args(args).output().unwrap()
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = llmlab(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn rows(v: &Value) -> String {
     v.as_array()

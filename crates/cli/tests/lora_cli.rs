@@ -5,24 +5,11 @@
 //! loss, and an adapter asking for an unsupported option is refused by name.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{llmlab, ok_json, repo};
 
 use llmlab_core::loading::WeightStore;
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
-}
-
-fn llmlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmlab")).args(args).output().unwrap()
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = llmlab(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("llmlab-lora-{name}-{}", std::process::id()));
@@ -107,4 +94,25 @@ fn unsupported_adapter_options_are_refused_by_name() {
     let err = String::from_utf8_lossy(&result.stderr);
     assert!(err.contains("use_dora"), "{err}");
     let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn train_learns_a_new_text_with_the_base_frozen_and_writes_a_loadable_adapter() {
+    let base = repo("web/models/default");
+    let corpus = temp("corpus").with_extension("txt");
+    std::fs::write(&corpus, "the cat sat on the mat. ".repeat(200)).unwrap();
+    let out = temp("train");
+    let report = ok_json(&[
+        "lora", "train", "--model", base.to_str().unwrap(), "--corpus", corpus.to_str().unwrap(), "--steps", "15", "--lr", "1e-2",
+        "--context", "32", "--out", out.to_str().unwrap(),
+    ]);
+    let (before, after) = (report["val_loss_before"].as_f64().unwrap(), report["val_loss_after"].as_f64().unwrap());
+    assert!(after < 0.5 * before, "validation loss {before} -> {after}");
+    assert_eq!(report["trainable_parameters"], 36864, "r=8 on the six c_attn layers: 6 × 8 × (192 + 576)");
+    let ids = "1,2,3";
+    let adapted = ok_json(&["logits", "--model", base.to_str().unwrap(), "--adapter", out.to_str().unwrap(), "--ids", ids]);
+    let plain = ok_json(&["logits", "--model", base.to_str().unwrap(), "--ids", ids]);
+    assert_ne!(adapted, plain, "the trained adapter changes the model");
+    let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_file(corpus);
 }

@@ -9,21 +9,8 @@ use llmlab_core::quantization::gguf::{GgufArray, GgufFile, GgufValue};
 use llmlab_core::quantization::{dequantize, quantize, GgmlType};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
-}
-
-fn llmlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmlab")).args(args).output().unwrap()
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = llmlab(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::{llmlab, ok_json, repo};
 
 fn temp(name: &str) -> String {
     std::env::temp_dir().join(format!("llmlab-{}-{name}", std::process::id())).to_string_lossy().into_owned()

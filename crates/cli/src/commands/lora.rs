@@ -1,5 +1,5 @@
-//! `llmlab lora init|merge`: create a LoRA adapter for a checkpoint, or fold
-//! one into its weights. The adapter files are peft's
+//! `llmlab lora init|merge|train`: create a LoRA adapter for a checkpoint,
+//! fold one into its weights, or train one on a text file. The adapter files are peft's
 //! (`adapter_config.json`, `adapter_model.safetensors`); everything else
 //! (init, merge, the file format) lives in `llmlab_core::adapters::lora`.
 //! [`load_adapted`] also serves `llmlab logits --adapter` and
@@ -9,6 +9,11 @@ use std::fs;
 use std::path::Path;
 
 use llmlab_core::adapters::lora::{LoraAdapter, LoraConfig, TargetModules, CONFIG_FILE, WEIGHTS_FILE};
+use llmlab_core::adapters::lora_training::LoraTraining;
+use llmlab_core::models::gradients::GradInput;
+use llmlab_core::tokenizers::Tokenizer;
+use llmlab_core::train::recipe::split_text;
+use llmlab_core::train::trainer::sample_batch;
 use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
 use llmlab_core::loading::WeightStore;
 use llmlab_core::rng::Rng;
@@ -27,6 +32,8 @@ enum Action {
     Init(InitArgs),
     /// Write the checkpoint with the adapter merged in (peft's `merge_and_unload()`).
     Merge(MergeArgs),
+    /// Train a fresh adapter on a text file, the base model frozen.
+    Train(TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -34,6 +41,16 @@ struct InitArgs {
     /// Hugging Face model directory (GPT-2 or Llama).
     #[arg(long)]
     model: String,
+    #[command(flatten)]
+    settings: AdapterSettings,
+    /// Adapter directory to write.
+    #[arg(long)]
+    out: String,
+}
+
+/// The adapter's settings, shared by `init` and `train`.
+#[derive(clap::Args)]
+struct AdapterSettings {
     /// Rank r of the update.
     #[arg(long, default_value_t = 8)]
     r: usize,
@@ -57,6 +74,30 @@ struct InitArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Hugging Face model directory (GPT-2 or Llama) with tokenizer.json.
+    #[arg(long)]
+    model: String,
+    /// Text file to train on (the last 10% validates).
+    #[arg(long)]
+    corpus: String,
+    #[command(flatten)]
+    settings: AdapterSettings,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 100)]
+    steps: u64,
+    /// AdamW learning rate (constant; no weight decay).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Tokens per window.
+    #[arg(long, default_value_t = 64)]
+    context: usize,
     /// Adapter directory to write.
     #[arg(long)]
     out: String,
@@ -106,9 +147,9 @@ fn model_type_and_class(config_json: &str) -> Result<(String, String), String> {
     Ok((model_type, class))
 }
 
-fn init(args: InitArgs) -> Result<(), String> {
-    let (config_json, store) = read_checkpoint(Path::new(&args.model))?;
-    let (model_type, class) = model_type_and_class(&config_json)?;
+/// A fresh adapter for the checkpoint, as peft initialises it.
+fn fresh_adapter(config_json: &str, store: &WeightStore, args: &AdapterSettings) -> Result<LoraAdapter, String> {
+    let (model_type, _) = model_type_and_class(config_json)?;
     let default_targets = if model_type == "gpt2" { "c_attn" } else { "q_proj,v_proj" };
     let config = LoraConfig {
         r: args.r,
@@ -119,12 +160,21 @@ fn init(args: InitArgs) -> Result<(), String> {
         fan_in_fan_out: model_type == "gpt2",
         init_lora_weights: args.init_lora_weights,
     };
-    let adapter = LoraAdapter::init(config, &store, &model_type, &mut Rng::new(args.seed)).map_err(|e| e.to_string())?;
+    LoraAdapter::init(config, store, &model_type, &mut Rng::new(args.seed)).map_err(|e| e.to_string())
+}
+
+fn write_adapter(adapter: &LoraAdapter, config_json: &str, out: &Path) -> Result<(), String> {
+    let (_, class) = model_type_and_class(config_json)?;
     let (config_text, bytes) = adapter.to_files(&class).map_err(|e| e.to_string())?;
-    let out = Path::new(&args.out);
     fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     fs::write(out.join(CONFIG_FILE), config_text).map_err(|e| format!("cannot write {CONFIG_FILE}: {e}"))?;
-    fs::write(out.join(WEIGHTS_FILE), bytes).map_err(|e| format!("cannot write {WEIGHTS_FILE}: {e}"))?;
+    fs::write(out.join(WEIGHTS_FILE), bytes).map_err(|e| format!("cannot write {WEIGHTS_FILE}: {e}"))
+}
+
+fn init(args: InitArgs) -> Result<(), String> {
+    let (config_json, store) = read_checkpoint(Path::new(&args.model))?;
+    let adapter = fresh_adapter(&config_json, &store, &args.settings)?;
+    write_adapter(&adapter, &config_json, Path::new(&args.out))?;
     let trainable: usize = adapter.modules.iter().map(|m| m.a.len() + m.b.len()).sum();
     let total: usize = store.names().iter().filter_map(|n| store.shape(n)).map(|s| s.iter().product::<usize>()).sum();
     println!(
@@ -164,10 +214,64 @@ fn merge(args: MergeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Fixed validation windows: every `context`-token window from the start of
+/// `ids`, at most 16.
+fn validation_batch(ids: &[u32], context: usize) -> Result<GradInput, String> {
+    let rows: Vec<Vec<u32>> = ids.chunks_exact(context + 1).take(16).map(|w| w[..context].to_vec()).collect();
+    if rows.is_empty() {
+        return Err(format!("the validation text has {} tokens; --context {context} needs at least {}", ids.len(), context + 1));
+    }
+    Ok(GradInput { input_ids: rows, labels: None, attention_mask: None })
+}
+
+fn train(args: TrainArgs) -> Result<(), String> {
+    let model = Path::new(&args.model);
+    let (config_json, store) = read_checkpoint(model)?;
+    let tokenizer_json = fs::read_to_string(model.join("tokenizer.json")).map_err(|e| format!("cannot read {}: {e}", model.join("tokenizer.json").display()))?;
+    let tokenizer = Tokenizer::from_json(&tokenizer_json).map_err(|e| e.to_string())?;
+    let text = fs::read_to_string(&args.corpus).map_err(|e| format!("cannot read {}: {e}", args.corpus))?;
+    let (train_text, val_text) = split_text(&text, 0.1).map_err(|e| e.to_string())?;
+    let train_ids = tokenizer.encode(train_text, false).map_err(|e| e.to_string())?.ids;
+    let val_ids = tokenizer.encode(val_text, false).map_err(|e| e.to_string())?.ids;
+    if args.batch == 0 || args.context == 0 || args.batch * args.context > 1 << 20 {
+        return Err("--batch and --context must be positive, with batch × context ≤ 1,048,576".into());
+    }
+    let val = validation_batch(&val_ids, args.context)?;
+    let adapter = fresh_adapter(&config_json, &store, &args.settings)?;
+    let mut training = LoraTraining::new(adapter, config_json.clone(), store);
+    let val_before = training.loss(&val).map_err(|e| e.to_string())?;
+    let mut rng = Rng::new(args.settings.seed ^ 0x5eed);
+    let (mut tokens, mut targets) = (Vec::new(), Vec::new());
+    let mut last = f64::NAN;
+    for step in 1..=args.steps {
+        sample_batch(&mut rng, &train_ids, args.batch, args.context, &mut tokens, &mut targets).map_err(|e| e.to_string())?;
+        let input = GradInput { input_ids: tokens.chunks_exact(args.context).map(<[u32]>::to_vec).collect(), labels: None, attention_mask: None };
+        last = training.step(&input, args.lr, Some(1.0)).map_err(|e| e.to_string())?.loss;
+        if step % 10 == 0 || step == args.steps {
+            eprintln!("step {step}/{}: loss {last:.4}", args.steps);
+        }
+    }
+    let val_after = training.loss(&val).map_err(|e| e.to_string())?;
+    write_adapter(&training.adapter, &config_json, Path::new(&args.out))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "steps": args.steps,
+            "trainable_parameters": training.num_trainable(),
+            "last_train_loss": last,
+            "val_loss_before": val_before,
+            "val_loss_after": val_after,
+            "out": args.out,
+        })
+    );
+    Ok(())
+}
+
 /// Runs `args`.
 pub fn run(args: Args) -> Result<(), String> {
     match args.action {
         Action::Init(a) => init(a),
         Action::Merge(a) => merge(a),
+        Action::Train(a) => train(a),
     }
 }

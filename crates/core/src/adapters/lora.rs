@@ -378,7 +378,8 @@ impl LoraAdapter {
             let name = weight_name(store, &m.name).ok_or_else(|| AdapterError::Mismatch(format!("the model has no {}.weight", m.name)))?;
             let (rows, inp) = (m.b.nrows(), m.a.ncols());
             let transposed = stored_transposed(store, &name, rows, inp, self.config.fan_in_fan_out)?;
-            let g = full.iter().find(|t| t.name == name).ok_or_else(|| AdapterError::Mismatch(format!("no gradient for {name}")))?;
+            // Gradients carry the model's HF names; a checkpoint saved from `GPT2Model` lacks the `transformer.` prefix.
+            let g = full.iter().find(|t| t.name == name || t.name.strip_prefix("transformer.") == Some(name.as_str())).ok_or_else(|| AdapterError::Mismatch(format!("no gradient for {name}")))?;
             let g = to_array(g)?;
             let g = if transposed { g.reversed_axes() } else { g }; // (out, in)
             let mut da = m.b.t().dot(&g); // (r, in)

@@ -2,11 +2,13 @@
 //!
 //! - [`lora`]: LoRA, a low-rank update `ΔW = (α/r)·B·A` of chosen weight
 //!   matrices, read and written in peft's file format.
+//! - [`lora_training`]: training an adapter on a frozen base model.
 
 use alloc::string::String;
 use core::fmt;
 
 pub mod lora;
+pub mod lora_training;
 
 /// What can go wrong with an adapter.
 #[derive(Clone, Debug, PartialEq)]
