@@ -417,7 +417,7 @@ mod tests {
     use crate::nn::activation::Activation;
     use crate::nn::linear::{Linear, LinearGrad};
     use crate::nn::norm::{LayerNorm, RmsNorm};
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use crate::nn::gradcheck::{check_gradient, random_vec};
     use alloc::vec;
     use ndarray::Array1;
 
