@@ -125,13 +125,15 @@ test('a toy task trains to a visible accuracy, pauses, resumes and generates in 
 // shows the loss on the user's text before and after, and the Generate tab
 // then continues the sentence's start with its remainder.
 const SENTENCE = 'the quick brown fox jumps over the lazy dog. ';
-const FINETUNE = 'tdata=text&tinit=loaded&ttok=char&tctx=64&tbatch=8&tsteps=60&tlr=0.002&twarm=5&taccum=1&tprec=fp32&seed=3&tval=0.1';
+const FINETUNE = 'tdata=text&tinit=loaded&ttok=char&tctx=64&tbatch=8&tsteps=30&tlr=0.002&twarm=5&taccum=1&tprec=fp32&seed=3&tval=0.1';
 
 test('the loaded default model fine-tunes on pasted text and then generates it in the Generate tab', async () => {
   const page = await newPage(browser);
-  await page.goto(`${site.base}#tab=train&model=default&${FINETUNE}`);
+  await page.goto(`${site.base}#tab=gen&model=hub%3Atiny%2Fnone&${FINETUNE}`);
   await waitWorkerReady(page);
+  await page.getByTestId('load-default').click();
   await page.getByTestId('model-status').getByText('Model:', { exact: false }).waitFor({ timeout: 60000 });
+  await page.getByTestId('tab-train').click();
   await page.getByTestId('panel-train').waitFor();
   await page.getByTestId('train-init-hint').waitFor();
   await page.getByTestId('train-text').fill(SENTENCE.repeat(60));
@@ -151,7 +153,7 @@ test('the loaded default model fine-tunes on pasted text and then generates it i
   await page.getByTestId('train-status').getByText('now used by', { exact: false }).waitFor({ timeout: 30000 });
   await page.getByTestId('tab-gen').click();
   await page.getByTestId('panel-gen').waitFor();
-  await page.getByTestId('model-status').getByText('Trained in the Train tab', { exact: false }).waitFor({ timeout: 30000 });
+  await page.getByTestId('model-status').getByText('(fine-tuned)', { exact: false }).waitFor({ timeout: 30000 });
   await page.getByTestId('prompt').fill('the quick brown ');
   await page.getByTestId('strategy').selectOption('greedy');
   await page.getByTestId('max-new-tokens').fill('12');

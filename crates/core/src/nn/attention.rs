@@ -73,13 +73,21 @@ pub fn scaled_dot_product_attention(
             Some(b) => row.zip_mut_with(&b.row(i), |v, &bias| *v = *v * scale + bias),
             None => row.map_inplace(|v| *v *= scale),
         }
+        let mut end = 0; // one past the last visible key
         for (j, v) in row.iter_mut().enumerate() {
-            if !visible(i, j) {
+            if visible(i, j) {
+                end = j + 1;
+            } else {
                 *v = f32::NEG_INFINITY;
             }
         }
         if let Some(slice) = row.as_slice_mut() {
-            softmax_inplace(slice);
+            // Keys after the last visible one get weight 0 without an
+            // `exp` each (half the row under a causal mask); the sum is
+            // unchanged, since they would add exact zeros.
+            let (head, tail) = slice.split_at_mut(end);
+            softmax_inplace(head);
+            tail.fill(0.0);
         }
     }
     // out = P·V: (T, D).
