@@ -119,3 +119,49 @@ test('a toy task trains to a visible accuracy, pauses, resumes and generates in 
   await screenshot(page, 'train-generate');
   assert.deepEqual(page.events.pageErrors, []);
 });
+
+// Fine-tuning the model the page has loaded: the default model (a
+// character-level GPT-2) learns a pasted sentence in a few steps, the tab
+// shows the loss on the user's text before and after, and the Generate tab
+// then continues the sentence's start with its remainder.
+const SENTENCE = 'the quick brown fox jumps over the lazy dog. ';
+const FINETUNE = 'tdata=text&tinit=loaded&ttok=char&tctx=64&tbatch=8&tsteps=30&tlr=0.002&twarm=5&taccum=1&tprec=fp32&seed=3&tval=0.1';
+
+test('the loaded default model fine-tunes on pasted text and then generates it in the Generate tab', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${site.base}#tab=gen&model=hub%3Atiny%2Fnone&${FINETUNE}`);
+  await waitWorkerReady(page);
+  await page.getByTestId('load-default').click();
+  await page.getByTestId('model-status').getByText('Model:', { exact: false }).waitFor({ timeout: 60000 });
+  await page.getByTestId('tab-train').click();
+  await page.getByTestId('panel-train').waitFor();
+  await page.getByTestId('train-init-hint').waitFor();
+  await page.getByTestId('train-text').fill(SENTENCE.repeat(60));
+  const started = Date.now();
+  await page.getByTestId('train-start').click();
+  await page.locator('[data-testid="train-status"][data-phase="finished"]').waitFor({ timeout: 120000 });
+  const seconds = (Date.now() - started) / 1000;
+  const ba = page.getByTestId('train-before-after');
+  const before = Number(await ba.getAttribute('data-before'));
+  const after = Number(await ba.getAttribute('data-after'));
+  const tps = await page.getByTestId('train-tokens-per-sec').textContent();
+  console.log(`fine-tune of the default model: val loss ${before} -> ${after} nats/token in ${seconds.toFixed(1)} s (${tps} tokens/s)`);
+  assert.ok(after < before / 2, `the loss on the pasted text halves: ${before} -> ${after}`);
+  await screenshot(page, 'train-finetune-loaded');
+
+  await page.getByTestId('train-use').click();
+  await page.getByTestId('train-status').getByText('now used by', { exact: false }).waitFor({ timeout: 30000 });
+  await page.getByTestId('tab-gen').click();
+  await page.getByTestId('panel-gen').waitFor();
+  await page.getByTestId('model-status').getByText('(fine-tuned)', { exact: false }).waitFor({ timeout: 30000 });
+  await page.getByTestId('prompt').fill('the quick brown ');
+  await page.getByTestId('strategy').selectOption('greedy');
+  await page.getByTestId('max-new-tokens').fill('12');
+  await page.getByTestId('max-new-tokens').press('Tab');
+  await page.getByTestId('generate').click();
+  await page.locator('[data-testid="gen-speed"]').waitFor({ timeout: 60000 });
+  const output = (await page.getByTestId('gen-token').allTextContents()).join('').replace(/␣/g, ' ');
+  console.log(`generated after "the quick brown ": ${JSON.stringify(output)}`);
+  assert.ok(output.startsWith('fox jumps'), `the fine-tuned model continues the sentence: ${JSON.stringify(output)}`);
+  assert.deepEqual(page.events.pageErrors, []);
+});

@@ -80,9 +80,31 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// Lets glibc's malloc keep freed memory instead of handing it back to the
+/// kernel after every free.
+///
+/// A training step allocates and frees the same activation buffers (a few
+/// MB each) every step. With glibc's defaults each free above 128 KB trims
+/// the heap or unmaps the block, and the next step faults the pages back in
+/// zeroed: profiling showed the kernel's page clearing at about a tenth of a
+/// step. Blocks below 32 MB now come from the heap, which is trimmed only
+/// when 1 GB lies free at its top. Peak memory is unchanged (the pages are
+/// reused, not added).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_pages() {
+    // SAFETY: called first thing in `main`, before any other thread exists
+    // or allocates; both are documented mallopt parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() -> ExitCode {
     #[cfg(unix)]
     restore_default_sigpipe();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    keep_freed_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ShareLink(args) => commands::share_link::run(args),

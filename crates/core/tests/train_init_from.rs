@@ -8,8 +8,7 @@
 use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
 use llmlab_core::loading::WeightStore;
 use llmlab_core::models::{self, AnyModel};
-use llmlab_core::train::checkpoint::{config_to_json, params_from_checkpoint, params_to_safetensors};
-use llmlab_core::train::Model;
+use llmlab_core::train::checkpoint::{config_to_json, model_from_checkpoint, model_to_safetensors};
 use std::path::PathBuf;
 
 fn repo(path: &str) -> PathBuf {
@@ -29,9 +28,8 @@ fn init_from_then_export_gives_back_the_same_logits() {
         let Checkpoint::HuggingFace { config_json, store } = load_checkpoint(&repo(dir)).unwrap() else {
             panic!("{dir}: not a Hugging Face checkpoint");
         };
-        let (config, params) = params_from_checkpoint(&config_json, &store).unwrap();
-        let model = Model::from_params(config, params).unwrap();
-        let written = params_to_safetensors(&model.table, &model.params).unwrap();
+        let model = model_from_checkpoint(&config_json, &store).unwrap();
+        let written = model_to_safetensors(&model).unwrap();
         let written_config = config_to_json(&model.config).to_string();
         let ids: Vec<u32> = (0..12).map(|i| (i * 7 + 3) % 30).collect();
         let before = logits(&config_json, &store, &ids);
@@ -48,6 +46,6 @@ fn init_from_refuses_options_the_trainer_cannot_represent() {
     let Checkpoint::HuggingFace { config_json, store } = load_checkpoint(&dir).unwrap() else {
         panic!("not a Hugging Face checkpoint");
     };
-    let err = params_from_checkpoint(&config_json, &store).unwrap_err();
+    let err = model_from_checkpoint(&config_json, &store).err().unwrap();
     assert!(format!("{err}").contains("attention_bias"), "{err}");
 }

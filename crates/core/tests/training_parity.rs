@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use llmlab_core::train::checkpoint::{config_from_json, params_from_safetensors, read_tensor};
+use llmlab_core::models::gradients::NamedTensor;
+use llmlab_core::train::checkpoint::{config_from_json, model_from_safetensors, read_tensor};
 use llmlab_core::train::optim::AdamWConfig;
 use llmlab_core::train::trainer::{TrainConfig, Trainer};
 use llmlab_core::train::{Model, Precision};
@@ -30,10 +31,8 @@ fn load(name: &str) -> Case {
     let dir = fixture(name);
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let config = config_from_json(&String::from_utf8(read("config.json")).unwrap()).unwrap();
-    let table = llmlab_core::train::params::ParamTable::new(&config);
-    let params = params_from_safetensors(&table, &read("model.safetensors")).unwrap();
     Case {
-        model: Model::from_params(config, params).unwrap(),
+        model: model_from_safetensors(config, &read("model.safetensors")).unwrap(),
         batch: serde_json::from_slice(&read("batch.json")).unwrap(),
         expected: serde_json::from_slice(&read("expected.json")).unwrap(),
         grads: read("grads.safetensors"),
@@ -45,14 +44,15 @@ fn ids(v: &Value, key: &str) -> Vec<u32> {
     v[key].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
-/// Largest |ours − theirs| over every tensor of `reference`, checking each
-/// tensor in the model's table is present.
-fn max_diff(model: &Model, ours: &[f32], reference: &[u8]) -> (f32, String, usize) {
+/// Largest |ours − theirs| over every tensor of `ours` (under HF names),
+/// checking each is present in `reference`.
+fn max_diff(ours: &[NamedTensor], reference: &[u8]) -> (f32, String, usize) {
     let st = safetensors::SafeTensors::deserialize(reference).unwrap();
     let (mut worst, mut worst_name) = (0.0f32, String::new());
-    for t in &model.table.tensors {
+    for t in ours {
         let theirs = read_tensor(&st, &t.name, &t.shape).unwrap();
-        for (a, b) in ours[t.range.clone()].iter().zip(&theirs) {
+        assert_eq!(t.data.len(), theirs.len());
+        for (a, b) in t.data.iter().zip(&theirs) {
             let d = (a - b).abs();
             if d > worst || d.is_nan() {
                 worst = d;
@@ -60,7 +60,7 @@ fn max_diff(model: &Model, ours: &[f32], reference: &[u8]) -> (f32, String, usiz
             }
         }
     }
-    (worst, worst_name, model.table.tensors.len())
+    (worst, worst_name, ours.len())
 }
 
 fn check(name: &str) {
@@ -74,7 +74,7 @@ fn check(name: &str) {
     let ref_loss = expected["loss"].as_f64().unwrap();
     println!("{name}: loss {loss} vs torch {ref_loss}");
     assert!((loss - ref_loss).abs() < 1e-4, "{name} loss {loss} vs {ref_loss}");
-    let (gd, gname, count) = max_diff(&model, &model.grads.clone(), &grads);
+    let (gd, gname, count) = max_diff(&model.named_gradients(), &grads);
     println!("{name}: {count} gradient tensors, max |diff| {gd:e} (at {gname})");
     assert!(gd < 1e-4, "{name} gradient of {gname} differs by {gd}");
     assert_eq!(count, expected["parameters"].as_u64().unwrap() as usize);
@@ -97,7 +97,7 @@ fn check(name: &str) {
     let stats = trainer.step_on(&[(tokens, targets)], b, t).unwrap();
     assert!((stats.lr - expected["lr"].as_f64().unwrap()).abs() < 1e-12);
     assert!((stats.grad_norm - expected["grad_norm"].as_f64().unwrap()).abs() < 1e-4, "grad norm {}", stats.grad_norm);
-    let (pd, pname, _) = max_diff(&trainer.model, &trainer.model.params, &after);
+    let (pd, pname, _) = max_diff(&trainer.model.named_parameters(), &after);
     println!("{name}: parameters after one clipped AdamW step, max |diff| {pd:e} (at {pname})");
     assert!(pd < 1e-4, "{name} parameter {pname} after the step differs by {pd}");
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use llmlab_core::rng::Rng;
 use llmlab_core::loading::fs::{load_checkpoint as load_hf_checkpoint, Checkpoint};
-use llmlab_core::train::checkpoint::{config_from_json, config_to_json, params_from_checkpoint, params_from_safetensors, params_to_safetensors, read_tensor_from_bytes, write_tensors};
+use llmlab_core::train::checkpoint::{config_from_json, config_to_json, model_from_checkpoint, model_from_safetensors, model_to_safetensors, read_tensor_from_bytes, write_tensors};
 use llmlab_core::train::recipe::{self, TextTokenizer, TokenizerSpec};
 use llmlab_core::train::trainer::{evaluate, TrainConfig, Trainer};
 use llmlab_core::train::{Arch, Model, Precision};
@@ -114,9 +114,7 @@ fn print_logits(args: &Args) -> Result<(), String> {
     let dir = &args.out;
     let read = |name: &str| fs::read(dir.join(name)).map_err(|e| io_err(&dir.join(name), e));
     let config = config_from_json(&String::from_utf8_lossy(&read("config.json")?)).map_err(|e| e.to_string())?;
-    let table = llmlab_core::train::params::ParamTable::new(&config);
-    let params = params_from_safetensors(&table, &read("model.safetensors")?).map_err(|e| e.to_string())?;
-    let mut model = Model::from_params(config, params).map_err(|e| e.to_string())?;
+    let mut model = model_from_safetensors(config, &read("model.safetensors")?).map_err(|e| e.to_string())?;
     let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
     let text = fs::read_to_string(&args.corpus).map_err(|e| io_err(&args.corpus, e))?;
     let mut ids = tokenizer.encode(&text).map_err(|e| e.to_string())?;
@@ -138,7 +136,7 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
 /// Writes the three HF files into `dir`.
 fn export(dir: &Path, model: &Model, tokenizer: &TextTokenizer) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let bytes = params_to_safetensors(&model.table, &model.params).map_err(|e| e.to_string())?;
+    let bytes = model_to_safetensors(model).map_err(|e| e.to_string())?;
     let write = |name: &str, data: &[u8]| fs::write(dir.join(name), data).map_err(|e| io_err(&dir.join(name), e));
     write("model.safetensors", &bytes)?;
     write("config.json", serde_json::to_string_pretty(&config_to_json(&model.config)).map_err(|e| e.to_string())?.as_bytes())?;
@@ -153,11 +151,11 @@ fn save_checkpoint(dir: &Path, trainer: &Trainer, tokenizer: &TextTokenizer, his
     // leaves a half-written checkpoint behind.
     let tmp = dir.join("checkpoint.tmp");
     export(&tmp, &trainer.model, tokenizer)?;
-    let n = trainer.optimizer.m.len();
-    let opt = write_tensors(&[
-        ("adamw.m".into(), vec![n], &trainer.optimizer.m),
-        ("adamw.v".into(), vec![n], &trainer.optimizer.v),
-    ])
+    // Moments in the checkpoint's tensor order (HF names, stored layouts).
+    let m = trainer.model.to_checkpoint_order(&trainer.optimizer.m).map_err(|e| e.to_string())?;
+    let v = trainer.model.to_checkpoint_order(&trainer.optimizer.v).map_err(|e| e.to_string())?;
+    let n = m.len();
+    let opt = write_tensors(&[("adamw.m".into(), vec![n], &m), ("adamw.v".into(), vec![n], &v)])
     .map_err(|e| e.to_string())?;
     fs::write(tmp.join("optimizer.safetensors"), opt).map_err(|e| io_err(&tmp, e))?;
     let state = json!({
@@ -183,11 +181,13 @@ fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<Vec<Value>, Stri
     if config != trainer.model.config {
         return Err("the checkpoint's model shape differs from the requested one".into());
     }
-    trainer.model.params = params_from_safetensors(&trainer.model.table, &read("model.safetensors")?).map_err(|e| e.to_string())?;
+    trainer.model = model_from_safetensors(config, &read("model.safetensors")?).map_err(|e| e.to_string())?;
     let opt_bytes = read("optimizer.safetensors")?;
     let n = trainer.model.num_params();
-    trainer.optimizer.m = read_tensor_from_bytes(&opt_bytes, "adamw.m", &[n]).map_err(|e| e.to_string())?;
-    trainer.optimizer.v = read_tensor_from_bytes(&opt_bytes, "adamw.v", &[n]).map_err(|e| e.to_string())?;
+    let m = read_tensor_from_bytes(&opt_bytes, "adamw.m", &[n]).map_err(|e| e.to_string())?;
+    let v = read_tensor_from_bytes(&opt_bytes, "adamw.v", &[n]).map_err(|e| e.to_string())?;
+    trainer.optimizer.m = trainer.model.from_checkpoint_order(&m).map_err(|e| e.to_string())?;
+    trainer.optimizer.v = trainer.model.from_checkpoint_order(&v).map_err(|e| e.to_string())?;
     let state: Value = serde_json::from_slice(&read("state.json")?).map_err(|e| e.to_string())?;
     let num = |k: &str| state.get(k).and_then(Value::as_u64).ok_or_else(|| format!("state.json lacks {k}"));
     trainer.step = num("step")?;
@@ -199,21 +199,22 @@ fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<Vec<Value>, Stri
 }
 
 /// `--init-from DIR`: the trainer's model from a Hugging Face checkpoint
-/// (mapped by `params_from_checkpoint`), checked against the tokenizer's
+/// (mapped by `model_from_checkpoint`), checked against the tokenizer's
 /// vocabulary and the requested context.
 fn init_from(dir: &Path, tokenizer_vocab: usize, context: usize) -> Result<Model, String> {
     let (config_json, store) = match load_hf_checkpoint(dir).map_err(|e| e.to_string())? {
         Checkpoint::HuggingFace { config_json, store } => (config_json, store),
         Checkpoint::Llama2c(_) => return Err("--init-from needs a Hugging Face checkpoint directory".into()),
     };
-    let (config, params) = params_from_checkpoint(&config_json, &store).map_err(|e| format!("--init-from {}: {e}", dir.display()))?;
+    let model = model_from_checkpoint(&config_json, &store).map_err(|e| format!("--init-from {}: {e}", dir.display()))?;
+    let config = &model.config;
     if tokenizer_vocab > config.vocab_size {
         return Err(format!("--init-from: tokenizer.json has {tokenizer_vocab} tokens but the model only {}", config.vocab_size));
     }
     if context > config.context {
         return Err(format!("--context {context} exceeds the checkpoint's {} positions", config.context));
     }
-    Model::from_params(config, params).map_err(|e| e.to_string())
+    Ok(model)
 }
 
 /// Train, checkpoint, export and summarise.

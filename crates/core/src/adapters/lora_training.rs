@@ -17,7 +17,8 @@ use super::lora::LoraAdapter;
 use super::AdapterError;
 use crate::loading::WeightStore;
 use crate::models::gradients::{causal_lm_gradients, GradInput};
-use crate::train::optim::{clip_grad_norm, AdamW, AdamWConfig};
+use crate::nn::TensorMut;
+use crate::train::optim::{clip_grad_norm, global_norm, AdamW, AdamWConfig};
 
 /// A LoRA adapter being trained on a frozen base model.
 pub struct LoraTraining {
@@ -42,7 +43,7 @@ impl LoraTraining {
     pub fn new(adapter: LoraAdapter, config_json: String, base: WeightStore) -> Self {
         let n = adapter.modules.iter().map(|m| m.a.len() + m.b.len()).sum();
         let config = AdamWConfig { weight_decay: 0.0, ..AdamWConfig::default() };
-        Self { adapter, config_json, base, optimizer: AdamW::new(config, &[], n) }
+        Self { adapter, config_json, base, optimizer: AdamW::new(config, n) }
     }
 
     /// Number of trainable parameters (every `A` and `B`).
@@ -67,28 +68,25 @@ impl LoraTraining {
     pub fn step(&mut self, input: &GradInput, lr: f64, max_grad_norm: Option<f64>) -> Result<LoraStep, AdapterError> {
         let store = self.merged()?;
         let full = causal_lm_gradients(&self.config_json, &store, input).map_err(|e| AdapterError::Model(alloc::format!("{e}")))?;
-        // gradients() lists A then B per module, the order flattened below.
-        let mut grads: Vec<f32> = self.adapter.gradients(&full.gradients, &store)?.into_iter().flat_map(|t| t.data).collect();
+        // gradients() lists A then B per module, the order of `params` below.
+        let mut grad_tensors = self.adapter.gradients(&full.gradients, &store)?;
+        let mut grads: Vec<TensorMut<'_>> = grad_tensors.iter_mut().map(|t| TensorMut { values: &mut t.data, matrix: false }).collect();
         let grad_norm = match max_grad_norm {
             Some(max) => clip_grad_norm(&mut grads, max),
-            None => crate::train::optim::global_norm(&grads),
+            None => global_norm(&grads),
         };
-        let mut params: Vec<f32> = Vec::with_capacity(grads.len());
-        for m in &self.adapter.modules {
-            params.extend(m.a.iter());
-            params.extend(m.b.iter());
-        }
-        if params.len() != grads.len() {
-            return Err(AdapterError::Mismatch(alloc::format!("{} adapter values but {} gradients", params.len(), grads.len())));
-        }
-        self.optimizer.update(&mut params, &grads, lr);
-        let mut at = 0;
+        let mut params: Vec<TensorMut<'_>> = Vec::with_capacity(grads.len());
         for m in &mut self.adapter.modules {
-            for x in m.a.iter_mut().chain(m.b.iter_mut()) {
-                *x = params[at];
-                at += 1;
+            for w in [&mut m.a, &mut m.b] {
+                let values = w.as_slice_mut().ok_or_else(|| AdapterError::Mismatch(alloc::format!("{}: A or B is not contiguous", m.name)))?;
+                params.push(TensorMut { values, matrix: false });
             }
         }
+        let lens = |ts: &[TensorMut<'_>]| ts.iter().map(|t| t.values.len()).collect::<Vec<_>>();
+        if lens(&params) != lens(&grads) {
+            return Err(AdapterError::Mismatch(alloc::format!("adapter tensors {:?} but gradients {:?}", lens(&params), lens(&grads))));
+        }
+        self.optimizer.update(params, &grads, lr);
         Ok(LoraStep { loss: full.loss, grad_norm })
     }
 }

@@ -12,13 +12,13 @@
 //! gradient is added to the token embedding's.
 
 use super::{batch_shape, flatten_ids, make_trace, row_norms, to_batched, ModelError, Trace};
-use crate::nn::attention::{AttentionGrad, AttentionMask, AttentionRecord};
-use crate::nn::ffn::{FeedForward, FeedForwardGrad};
+use crate::nn::attention::{AttentionMask, AttentionRecord};
 use crate::nn::blocks::{PreNormActivations, PreNormBlock, PreNormGrad, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::kv_cache::KvCache;
 use crate::nn::linear::{matmul_weight, Linear, LinearGrad};
 use crate::nn::norm::{Norm, NormGrad};
+use crate::nn::{push_array, TensorMut};
 use alloc::vec::Vec;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, Array3, ArrayView2};
@@ -109,6 +109,24 @@ impl DecoderOnly {
         input_ids: &[Vec<u32>],
         attention_mask: Option<&[Vec<u8>]>,
     ) -> Result<(Array2<f32>, DecoderOnlyActivations), ModelError> {
+        self.forward_train_rounded(input_ids, attention_mask, &|_| {})
+    }
+
+    /// [`forward_train`](Self::forward_train) with `round` applied to the
+    /// residual stream after the embedding and after every block, to the
+    /// final norm's output and to the logits: how half-precision compute is
+    /// emulated in f32 (`round` rounds every value to bf16 or fp16).
+    pub fn forward_train_rounded(
+        &self,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+        round: &dyn Fn(&mut [f32]),
+    ) -> Result<(Array2<f32>, DecoderOnlyActivations), ModelError> {
+        let round = |a: &mut Array2<f32>| {
+            if let Some(values) = a.as_slice_mut() {
+                round(values);
+            }
+        };
         let (batch, t, mask) = batch_shape(input_ids, attention_mask)?;
         let ids = flatten_ids(input_ids);
         let positions: Vec<Vec<usize>> = (0..batch).map(|_| (0..t).collect()).collect(); // (B, T)
@@ -117,17 +135,21 @@ impl DecoderOnly {
         if let Some(table) = &self.positions {
             h += &table.forward_positions(&flat_positions)?;
         }
+        round(&mut h);
         let mut blocks = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            let (out, acts) = block.forward_train(h, batch, &positions, &mask);
+            let (mut out, acts) = block.forward_train(h, batch, &positions, &mask);
+            round(&mut out);
             blocks.push(acts);
             h = out;
         }
-        let normed = self.final_norm.forward(&h);
-        let logits = match &self.lm_head {
+        let mut normed = self.final_norm.forward(&h);
+        round(&mut normed);
+        let mut logits = match &self.lm_head {
             Some(head) => head.forward(normed.view()),
             None => matmul_weight(normed.view(), &self.embed.weight), // (B*T, V)
         };
+        round(&mut logits);
         let ids = ids.into_iter().map(|id| id as usize).collect();
         Ok((logits, DecoderOnlyActivations { ids, positions: flat_positions, blocks, final_in: h, final_out: normed }))
     }
@@ -135,6 +157,26 @@ impl DecoderOnly {
     /// Backward from `d_logits: (B*T, V)` through the whole stack.
     pub fn backward(&self, acts: &DecoderOnlyActivations, d_logits: ArrayView2<f32>) -> Result<DecoderOnlyGrad, ModelError> {
         let mut grad = self.zero_grad();
+        self.backward_into(acts, d_logits, &mut grad, &|_| {})?;
+        Ok(grad)
+    }
+
+    /// [`backward`](Self::backward) that ADDS the gradients to `grad`
+    /// (accumulation over micro-batches), applying `round` to the residual
+    /// stream's gradient after every block (see
+    /// [`forward_train_rounded`](Self::forward_train_rounded)).
+    pub fn backward_into(
+        &self,
+        acts: &DecoderOnlyActivations,
+        d_logits: ArrayView2<f32>,
+        grad: &mut DecoderOnlyGrad,
+        round: &dyn Fn(&mut [f32]),
+    ) -> Result<(), ModelError> {
+        let round = |a: &mut Array2<f32>| {
+            if let Some(values) = a.as_slice_mut() {
+                round(values);
+            }
+        };
         let d_normed = match (&self.lm_head, grad.lm_head.as_mut()) {
             (Some(head), Some(head_grad)) => head.backward(acts.final_out.view(), d_logits, head_grad),
             _ => {
@@ -144,14 +186,42 @@ impl DecoderOnly {
             }
         };
         let mut dh = self.final_norm.backward(acts.final_in.view(), d_normed.view(), &mut grad.final_norm);
+        round(&mut dh);
         for ((block, block_acts), block_grad) in self.blocks.iter().zip(&acts.blocks).zip(grad.blocks.iter_mut()).rev() {
             dh = block.backward(block_acts, dh.view(), block_grad);
+            round(&mut dh);
         }
         self.embed.backward(&acts.ids, dh.view(), &mut grad.embed)?;
         if let (Some(table), Some(table_grad)) = (&self.positions, grad.positions.as_mut()) {
             table.backward(&acts.positions, dh.view(), table_grad)?;
         }
-        Ok(grad)
+        Ok(())
+    }
+
+    /// Every parameter tensor, in one fixed order (embeddings, positions,
+    /// each block, final norm, LM head), as owned f32 values that may be
+    /// written: the trainer's master weights. [`DecoderOnlyGrad::tensors_mut`]
+    /// lists the gradients in the same order.
+    pub fn params_mut(&mut self) -> Vec<TensorMut<'_>> {
+        let mut out = Vec::new();
+        out.push(TensorMut { values: self.embed.weight.make_mut(), matrix: true });
+        if let Some(table) = self.positions.as_mut() {
+            out.push(TensorMut { values: table.weight.make_mut(), matrix: true });
+        }
+        for block in &mut self.blocks {
+            block.params_mut(&mut out);
+        }
+        self.final_norm.params_mut(&mut out);
+        if let Some(head) = self.lm_head.as_mut() {
+            head.params_mut(&mut out);
+        }
+        out
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        let mut grad = self.zero_grad();
+        grad.tensors_mut().iter().map(|t| t.values.len()).sum()
     }
 
     /// Zero gradients shaped like the model.
@@ -169,38 +239,12 @@ impl DecoderOnly {
     /// families' name tables (`Gpt2::named_tensors`, `Llama::named_tensors`)
     /// name weights and gradients alike.
     pub fn parameters(&self) -> DecoderOnlyGrad {
-        let linear = |l: &Linear| LinearGrad { weight: l.weight.view().to_owned(), bias: l.bias.as_ref().map(|b| b.view().to_owned()) };
-        let norm = |n: &Norm| match n {
-            Norm::Layer(l) => NormGrad { weight: l.weight.view().to_owned(), bias: Some(l.bias.view().to_owned()) },
-            Norm::Rms(r) => NormGrad { weight: r.weight.view().to_owned(), bias: None },
-        };
-        let ffn = |f: &FeedForward| match f {
-            FeedForward::Plain { up, down, .. } => FeedForwardGrad { gate: None, up: linear(up), down: linear(down) },
-            FeedForward::Gated { gate, up, down, .. } => {
-                FeedForwardGrad { gate: Some(linear(gate)), up: linear(up), down: linear(down) }
-            }
-        };
-        DecoderOnlyGrad {
-            embed: self.embed.weight.view().to_owned(),
-            positions: self.positions.as_ref().map(|p| p.weight.view().to_owned()),
-            blocks: self
-                .blocks
-                .iter()
-                .map(|b| PreNormGrad {
-                    norm1: norm(&b.norm1),
-                    attn: AttentionGrad {
-                        q_proj: linear(&b.attn.q_proj),
-                        k_proj: linear(&b.attn.k_proj),
-                        v_proj: linear(&b.attn.v_proj),
-                        o_proj: linear(&b.attn.o_proj),
-                    },
-                    norm2: norm(&b.norm2),
-                    ffn: ffn(&b.ffn),
-                })
-                .collect(),
-            final_norm: norm(&self.final_norm),
-            lm_head: self.lm_head.as_ref().map(linear),
+        let mut copy = self.clone();
+        let mut out = self.zero_grad();
+        for (dst, src) in out.tensors_mut().into_iter().zip(copy.params_mut()) {
+            dst.values.copy_from_slice(src.values);
         }
+        out
     }
 
     /// Attention maps and norms for one sequence.
@@ -241,4 +285,23 @@ pub struct DecoderOnlyGrad {
     pub final_norm: NormGrad,
     /// Untied LM head `(V, C)`.
     pub lm_head: Option<LinearGrad>,
+}
+
+impl DecoderOnlyGrad {
+    /// Every tensor, in [`DecoderOnly::params_mut`]'s order.
+    pub fn tensors_mut(&mut self) -> Vec<TensorMut<'_>> {
+        let mut out = Vec::new();
+        push_array(&mut out, &mut self.embed);
+        if let Some(table) = self.positions.as_mut() {
+            push_array(&mut out, table);
+        }
+        for block in &mut self.blocks {
+            block.tensors_mut(&mut out);
+        }
+        self.final_norm.tensors_mut(&mut out);
+        if let Some(head) = self.lm_head.as_mut() {
+            head.tensors_mut(&mut out);
+        }
+        out
+    }
 }

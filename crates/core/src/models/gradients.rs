@@ -25,7 +25,7 @@ use super::llama::Llama;
 use super::t5::T5;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
-use crate::train::layers::cross_entropy;
+use crate::nn::cross_entropy;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -233,7 +233,7 @@ fn token_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>], shift: usize) -> Res
         picked.extend(logits.row(r).iter().copied());
     }
     let mut probs = vec![0.0f32; n * v];
-    let bad = |e: crate::train::TrainError| ModelError::BadInput(format!("{e}"));
+    let bad = |e: crate::nn::NnError| ModelError::BadInput(format!("{e}"));
     let total = cross_entropy::forward(&mut probs, &picked, &targets, v).map_err(bad)?;
     let mut d_picked = vec![0.0f32; n * v];
     cross_entropy::backward(&mut d_picked, &probs, &targets, v, 1.0 / n as f32).map_err(bad)?;
@@ -337,6 +337,57 @@ impl Trainable {
                 Ok(GradOutput { loss, gradients: m.named_tensors(&grad) })
             }
         }
+    }
+}
+
+/// A decoder-only checkpoint (GPT-2 or Llama): the model that the trainer
+/// steps. Its network is the inference model itself ([`DecoderOnly`]).
+#[derive(Clone, Debug)]
+pub enum CausalLm {
+    /// `GPT2LMHeadModel`.
+    Gpt2(Box<Gpt2>),
+    /// `LlamaForCausalLM`.
+    Llama(Box<Llama>),
+}
+
+impl CausalLm {
+    /// Loads a GPT-2 or Llama checkpoint; any other family is an error.
+    pub fn load(config_json: &str, store: &WeightStore) -> Result<Self, ModelError> {
+        match detect_model_type(config_json)?.as_str() {
+            "gpt2" => Ok(CausalLm::Gpt2(Box::new(Gpt2::load(config_json, store)?))),
+            "llama" => Ok(CausalLm::Llama(Box::new(Llama::load(config_json, store)?))),
+            other => Err(ModelError::Unsupported(format!("causal LM training needs gpt2 or llama, not '{other}'"))),
+        }
+    }
+
+    /// The decoder-only network.
+    pub fn stack(&self) -> &DecoderOnly {
+        match self {
+            CausalLm::Gpt2(m) => &m.stack,
+            CausalLm::Llama(m) => &m.stack,
+        }
+    }
+
+    /// The decoder-only network, to change its weights (training).
+    pub fn stack_mut(&mut self) -> &mut DecoderOnly {
+        match self {
+            CausalLm::Gpt2(m) => &mut m.stack,
+            CausalLm::Llama(m) => &mut m.stack,
+        }
+    }
+
+    /// Lays out per-layer tensors (gradients, or parameters copied into the
+    /// same structure) under the checkpoint's names.
+    pub fn named_tensors(&self, tensors: &DecoderOnlyGrad) -> Vec<NamedTensor> {
+        match self {
+            CausalLm::Gpt2(m) => m.named_tensors(tensors),
+            CausalLm::Llama(m) => m.named_tensors(tensors),
+        }
+    }
+
+    /// Every parameter under its HF name, in the checkpoint's layout.
+    pub fn named_parameters(&self) -> Vec<NamedTensor> {
+        self.named_tensors(&self.stack().parameters())
     }
 }
 

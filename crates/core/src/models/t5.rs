@@ -705,7 +705,7 @@ impl T5 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use crate::nn::gradcheck::{check_gradient, random_vec};
 
     /// Bidirectional and causal lookups, with distances far enough apart to
     /// share logarithmic buckets (their gradients add up).

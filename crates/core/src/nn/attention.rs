@@ -21,7 +21,7 @@ use super::kv_cache::LayerKv;
 use super::linear::{Linear, LinearGrad};
 use super::positional::Rope;
 use alloc::vec::Vec;
-use super::{block, block_mut};
+use super::{block, block_mut, TensorMut};
 use ndarray::{Array2, Array3, Array4, ArrayView2, Axis, Slice};
 
 /// Which keys each query row of one batch row may see.
@@ -47,7 +47,7 @@ pub fn softmax_inplace(row: &mut [f32]) {
     }
     let mut sum = 0.0f32;
     for v in row.iter_mut() {
-        *v = libm::expf(*v - max);
+        *v = super::math::exp(*v - max);
         sum += *v;
     }
     let inv = 1.0 / sum;
@@ -67,17 +67,27 @@ pub fn scaled_dot_product_attention(
     let (t, s_len) = (q.nrows(), k.nrows());
     // scores = Q·Kᵀ: (T, S). Few query rows: contiguous dot products.
     let mut scores = if t <= 8 { super::linear::streaming_matmul_t(q, k) } else { q.dot(&k.t()) };
-    for i in 0..t {
-        let mut row = scores.row_mut(i);
-        for j in 0..s_len {
-            let mut value = row[j] * scale;
-            if let Some(b) = &bias {
-                value += b[[i, j]];
+    for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
+        // Scale (and bias) in one vectorisable pass, then mask.
+        match &bias {
+            Some(b) => row.zip_mut_with(&b.row(i), |v, &bias| *v = *v * scale + bias),
+            None => row.map_inplace(|v| *v *= scale),
+        }
+        let mut end = 0; // one past the last visible key
+        for (j, v) in row.iter_mut().enumerate() {
+            if visible(i, j) {
+                end = j + 1;
+            } else {
+                *v = f32::NEG_INFINITY;
             }
-            row[j] = if visible(i, j) { value } else { f32::NEG_INFINITY };
         }
         if let Some(slice) = row.as_slice_mut() {
-            softmax_inplace(slice);
+            // Keys after the last visible one get weight 0 without an
+            // `exp` each (half the row under a causal mask); the sum is
+            // unchanged, since they would add exact zeros.
+            let (head, tail) = slice.split_at_mut(end);
+            softmax_inplace(head);
+            tail.fill(0.0);
         }
     }
     // out = P·V: (T, D).
@@ -126,6 +136,14 @@ impl MultiHeadAttention {
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
         self.q_proj.num_params() + self.k_proj.num_params() + self.v_proj.num_params() + self.o_proj.num_params()
+    }
+
+    /// Appends the four projections' tensors (q, k, v, o) to `out`.
+    pub fn params_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        self.q_proj.params_mut(out);
+        self.k_proj.params_mut(out);
+        self.v_proj.params_mut(out);
+        self.o_proj.params_mut(out);
     }
 
     /// Projects `x: (B*T, C)` to keys and values and appends them to `kv`
@@ -395,6 +413,7 @@ impl MultiHeadAttention {
         let mut weights = record.as_ref().map(|_| Array4::<f32>::zeros((batch, self.num_heads, t, s_len)));
         for b in 0..batch {
             let row_mask = &key_mask[b];
+            let key_visible: Vec<bool> = (0..s_len).map(|j| row_mask.get(j).is_some_and(|&m| m != 0)).collect();
             for h in 0..self.num_heads {
                 let kv_index = b * self.num_kv_heads + h / group;
                 let (Ok(k), Ok(v)) = (
@@ -405,9 +424,7 @@ impl MultiHeadAttention {
                 };
                 let q_bh = block(q, b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
                 let head_bias = bias.map(|all| all.index_axis(Axis(0), h));
-                let (out, probs) = scaled_dot_product_attention(q_bh, k, v, self.scale, head_bias, |i, j| {
-                    row_mask.get(j).is_some_and(|&m| m != 0) && visible(i, j)
-                });
+                let (out, probs) = scaled_dot_product_attention(q_bh, k, v, self.scale, head_bias, |i, j| key_visible[j] && visible(i, j));
                 block_mut(context.view_mut(), b * t..(b + 1) * t, h * d..(h + 1) * d).assign(&out);
                 if let Some(w) = weights.as_mut() {
                     w.index_axis_mut(Axis(0), b).index_axis_mut(Axis(0), h).assign(&probs);
@@ -473,13 +490,21 @@ impl AttentionGrad {
             o_proj: LinearGrad::of(&attn.o_proj),
         }
     }
+
+    /// Appends the tensors in [`MultiHeadAttention::params_mut`]'s order.
+    pub fn tensors_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        self.q_proj.tensors_mut(out);
+        self.k_proj.tensors_mut(out);
+        self.v_proj.tensors_mut(out);
+        self.o_proj.tensors_mut(out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::nn::positional::RopeScaling;
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use crate::nn::gradcheck::{check_gradient, random_vec};
     use alloc::vec;
     use ndarray::Array1;
 

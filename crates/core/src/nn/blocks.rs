@@ -12,6 +12,7 @@ use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, Atten
 use super::ffn::{FeedForward, FeedForwardActivations, FeedForwardGrad};
 use super::kv_cache::LayerKv;
 use super::norm::{Norm, NormGrad};
+use super::TensorMut;
 use alloc::vec::Vec;
 use ndarray::{Array2, Array3, ArrayView2};
 
@@ -166,6 +167,16 @@ pub struct PreNormGrad {
     pub ffn: FeedForwardGrad,
 }
 
+impl PreNormGrad {
+    /// Appends the tensors in [`PreNormBlock::params_mut`]'s order.
+    pub fn tensors_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        self.norm1.tensors_mut(out);
+        self.attn.tensors_mut(out);
+        self.norm2.tensors_mut(out);
+        self.ffn.tensors_mut(out);
+    }
+}
+
 impl PreNormBlock {
     /// Causal self-attention block over whole sequences, keeping the
     /// activations. `x: (B*T, C)`, `positions, key_mask: (B, T)`.
@@ -220,6 +231,14 @@ impl PreNormBlock {
         let mut dx = dh;
         dx += &self.norm1.backward(acts.x.view(), d_normed.view(), &mut grad.norm1);
         dx
+    }
+
+    /// Appends norm1, attention, norm2 and FFN tensors to `out`.
+    pub fn params_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        self.norm1.params_mut(out);
+        self.attn.params_mut(out);
+        self.norm2.params_mut(out);
+        self.ffn.params_mut(out);
     }
 
     /// Zero gradients shaped like this block.
@@ -398,7 +417,7 @@ mod tests {
     use crate::nn::activation::Activation;
     use crate::nn::linear::{Linear, LinearGrad};
     use crate::nn::norm::{LayerNorm, RmsNorm};
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use crate::nn::gradcheck::{check_gradient, random_vec};
     use alloc::vec;
     use ndarray::Array1;
 

@@ -9,6 +9,8 @@
 
 use super::activation::Activation;
 use super::linear::{Linear, LinearGrad};
+use super::TensorMut;
+use alloc::vec::Vec;
 use ndarray::{Array2, ArrayView2};
 
 /// What [`FeedForward::forward_train`] keeps for the backward pass.
@@ -33,6 +35,17 @@ pub struct FeedForwardGrad {
     pub up: LinearGrad,
     /// Of `down`.
     pub down: LinearGrad,
+}
+
+impl FeedForwardGrad {
+    /// Appends the tensors in [`FeedForward::params_mut`]'s order.
+    pub fn tensors_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        if let Some(gate) = self.gate.as_mut() {
+            gate.tensors_mut(out);
+        }
+        self.up.tensors_mut(out);
+        self.down.tensors_mut(out);
+    }
 }
 
 /// A feed-forward network, `(N, C) -> (N, C)`.
@@ -141,6 +154,21 @@ impl FeedForward {
         }
     }
 
+    /// Appends gate (gated form), up and down to `out`.
+    pub fn params_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        match self {
+            FeedForward::Plain { up, down, .. } => {
+                up.params_mut(out);
+                down.params_mut(out);
+            }
+            FeedForward::Gated { gate, up, down, .. } => {
+                gate.params_mut(out);
+                up.params_mut(out);
+                down.params_mut(out);
+            }
+        }
+    }
+
     /// Zero gradients shaped like this network.
     pub fn zero_grad(&self) -> FeedForwardGrad {
         match self {
@@ -167,7 +195,7 @@ impl FeedForward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use crate::nn::gradcheck::{check_gradient, random_vec};
     use ndarray::Array1;
 
     fn linear(out: usize, inp: usize, seed: u64) -> Linear {

@@ -22,6 +22,7 @@
 //! `(out, in)` f32 view).
 
 use super::storage::{Dtype, Matrix};
+use super::{push_array, TensorMut};
 use alloc::vec;
 use alloc::vec::Vec;
 use ndarray::linalg::general_mat_mul;
@@ -71,6 +72,15 @@ impl Linear {
         self.weight.len() + self.bias.as_ref().map_or(0, |b| b.len())
     }
 
+    /// Appends the weight (made owned f32 `(out, in)`, see
+    /// [`Matrix::make_mut`]) and the bias to `out`.
+    pub fn params_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        out.push(TensorMut { values: self.weight.make_mut(), matrix: true });
+        if let Some(bias) = self.bias.as_mut() {
+            push_array(out, bias);
+        }
+    }
+
     /// `x: (N, in) -> (N, out)`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let mut y = matmul_weight(x, &self.weight);
@@ -115,6 +125,14 @@ impl LinearGrad {
     /// name table can name parameters and gradients alike).
     pub fn of(layer: &Linear) -> Self {
         Self { weight: layer.weight.view().to_owned(), bias: layer.bias.clone() }
+    }
+
+    /// Appends the tensors in [`Linear::params_mut`]'s order.
+    pub fn tensors_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        push_array(out, &mut self.weight);
+        if let Some(bias) = self.bias.as_mut() {
+            push_array(out, bias);
+        }
     }
 }
 
@@ -417,7 +435,7 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
-        use crate::train::layers::gradcheck::{check_gradient, random_vec};
+        use crate::nn::gradcheck::{check_gradient, random_vec};
         let (n, k, m) = (3, 5, 4);
         let w = Array2::from_shape_vec((m, k), random_vec(m * k, 1)).unwrap();
         let b = Array1::from(random_vec(m, 2));

@@ -8,18 +8,27 @@
 //! - Weights are immutable after loading and usually borrowed from the
 //!   checkpoint in their stored dtype ([`storage`]); everything mutable
 //!   during decoding lives in [`kv_cache::KvCache`].
+//! - Training uses the same layers: each has `forward_train`/`backward`, and
+//!   `params_mut` (on the layer) / `tensors_mut` (on its gradient) list the
+//!   parameter tensors in one fixed order, so an optimiser can walk weights
+//!   and gradients side by side ([`TensorMut`]).
 
 pub mod activation;
 pub mod attention;
 pub mod blocks;
+pub mod cross_entropy;
 pub mod embedding;
 pub mod ffn;
+#[cfg(test)]
+pub mod gradcheck;
 pub mod kv_cache;
 pub mod linear;
+pub mod math;
 pub mod norm;
 pub mod positional;
 pub mod storage;
 
+use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
@@ -42,6 +51,25 @@ pub fn block_mut<'a>(x: ArrayViewMut2<'a, f32>, rows: Range<usize>, cols: Range<
     v.slice_axis_inplace(Axis(0), Slice::from(rows));
     v.slice_axis_inplace(Axis(1), Slice::from(cols));
     v
+}
+
+/// One parameter tensor (or its gradient) as a flat row-major slice.
+#[derive(Debug)]
+pub struct TensorMut<'a> {
+    /// The values.
+    pub values: &'a mut [f32],
+    /// True for 2-D tensors (weight matrices, embedding tables), false for
+    /// biases and norm gains: AdamW decays only the former, as nanoGPT does.
+    pub matrix: bool,
+}
+
+/// Appends an owned, contiguous array's values to `out` (a fresh or
+/// computed array always is; anything else is skipped).
+pub(crate) fn push_array<'a, D: ndarray::Dimension>(out: &mut Vec<TensorMut<'a>>, array: &'a mut ndarray::Array<f32, D>) {
+    let matrix = array.ndim() >= 2;
+    if let Some(values) = array.as_slice_mut() {
+        out.push(TensorMut { values, matrix });
+    }
 }
 
 /// Errors raised while running a layer on concrete inputs.

@@ -11,6 +11,8 @@
 //!
 //! The statistics are recomputed from the saved input rather than stored.
 
+use super::{push_array, TensorMut};
+use alloc::vec::Vec;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 /// Gradients of a norm's gain (and LayerNorm's bias), kept apart from the layer.
@@ -20,6 +22,16 @@ pub struct NormGrad {
     pub weight: Array1<f32>,
     /// dβ, `(C)` (LayerNorm only).
     pub bias: Option<Array1<f32>>,
+}
+
+impl NormGrad {
+    /// Appends the tensors in [`Norm::params_mut`]'s order.
+    pub fn tensors_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        push_array(out, &mut self.weight);
+        if let Some(bias) = self.bias.as_mut() {
+            push_array(out, bias);
+        }
+    }
 }
 
 /// Shared backward of both norms for one row: `x` input, `dy` output
@@ -187,6 +199,17 @@ impl Norm {
         }
     }
 
+    /// Appends the gain (and LayerNorm's bias) to `out`.
+    pub fn params_mut<'a>(&'a mut self, out: &mut Vec<TensorMut<'a>>) {
+        match self {
+            Norm::Layer(n) => {
+                push_array(out, &mut n.weight);
+                push_array(out, &mut n.bias);
+            }
+            Norm::Rms(n) => push_array(out, &mut n.weight),
+        }
+    }
+
     /// Zero gradients for this norm's parameters.
     pub fn zero_grad(&self) -> NormGrad {
         match self {
@@ -212,7 +235,7 @@ mod tests {
     }
 
     fn check_norm_backward(norm: Norm) {
-        use crate::train::layers::gradcheck::{check_gradient, random_vec};
+        use crate::nn::gradcheck::{check_gradient, random_vec};
         let (n, c) = (3, 6);
         let x = Array2::from_shape_vec((n, c), random_vec(n * c, 7)).unwrap();
         let r = Array2::from_shape_vec((n, c), random_vec(n * c, 8)).unwrap();
@@ -244,14 +267,14 @@ mod tests {
 
     #[test]
     fn layer_norm_backward_matches_finite_differences() {
-        let weight = Array1::from(crate::train::layers::gradcheck::random_vec(6, 9)) + 1.0;
-        let bias = Array1::from(crate::train::layers::gradcheck::random_vec(6, 10));
+        let weight = Array1::from(crate::nn::gradcheck::random_vec(6, 9)) + 1.0;
+        let bias = Array1::from(crate::nn::gradcheck::random_vec(6, 10));
         check_norm_backward(Norm::Layer(LayerNorm { weight, bias, eps: 1e-5 }));
     }
 
     #[test]
     fn rms_norm_backward_matches_finite_differences() {
-        let weight = Array1::from(crate::train::layers::gradcheck::random_vec(6, 11)) + 1.0;
+        let weight = Array1::from(crate::nn::gradcheck::random_vec(6, 11)) + 1.0;
         check_norm_backward(Norm::Rms(RmsNorm { weight, eps: 1e-6 }));
     }
 

@@ -8,7 +8,6 @@
 use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -17,7 +16,7 @@ use serde_json::{json, Value};
 use super::config::{Arch, Config};
 use crate::loading::WeightStore;
 use crate::models::gradients::{NamedTensor, Trainable};
-use super::params::ParamTable;
+use super::model::Model;
 use super::TrainError;
 
 fn format_err(msg: impl Into<String>) -> TrainError {
@@ -68,12 +67,9 @@ pub fn read_tensor_from_bytes(bytes: &[u8], name: &str, shape: &[usize]) -> Resu
 }
 
 /// The model's parameters as HF safetensors bytes.
-pub fn params_to_safetensors(table: &ParamTable, params: &[f32]) -> Result<Vec<u8>, TrainError> {
-    let mut tensors = Vec::with_capacity(table.tensors.len());
-    for t in &table.tensors {
-        let data = params.get(t.range.clone()).ok_or(TrainError::Shape("parameter buffer shorter than its table"))?;
-        tensors.push((t.name.clone(), t.shape.clone(), data));
-    }
+pub fn model_to_safetensors(model: &Model) -> Result<Vec<u8>, TrainError> {
+    let named = model.named_parameters();
+    let tensors: Vec<(String, Vec<usize>, &[f32])> = named.iter().map(|t| (t.name.clone(), t.shape.clone(), &t.data[..])).collect();
     write_tensors(&tensors)
 }
 
@@ -88,59 +84,54 @@ pub fn is_ignored_buffer(name: &str) -> bool {
         || name == "lm_head.weight"
 }
 
-/// Loads the flat parameter buffer for `config` from HF safetensors bytes.
-/// A missing or misshapen tensor is an error, and so is a tensor the model
-/// does not use (named in the message), apart from [`is_ignored_buffer`]s.
-pub fn params_from_safetensors(table: &ParamTable, bytes: &[u8]) -> Result<Vec<f32>, TrainError> {
+/// Loads a model of shape `config` from HF safetensors bytes. A missing or
+/// misshapen tensor is an error, and so is a tensor the model does not use
+/// (named in the message), apart from [`is_ignored_buffer`]s.
+pub fn model_from_safetensors(config: Config, bytes: &[u8]) -> Result<Model, TrainError> {
     // Every parameter needs at least two bytes (f16/bf16): refuse before
     // allocating for a file that cannot possibly hold the model.
-    if bytes.len() / 2 < table.total {
+    if bytes.len() / 2 < config.num_params() {
         return Err(format_err("safetensors file too small for this model"));
     }
     let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(format!("safetensors: {e}")))?;
     let mut names: Vec<&str> = st.names();
     names.sort_unstable();
-    if let Some(unused) = names.into_iter().find(|n| !is_ignored_buffer(n) && !table.tensors.iter().any(|t| t.name == *n)) {
-        return Err(format_err(format!("checkpoint tensor '{unused}' is not used by this model")));
+    let mut named = Vec::with_capacity(names.len());
+    for name in names {
+        let is_head = name == "lm_head.weight" && !config.tie_embeddings;
+        if is_ignored_buffer(name) && !is_head {
+            continue;
+        }
+        let shape = st.tensor(name).map_err(|e| format_err(format!("tensor {name}: {e}")))?.shape().to_vec();
+        let data = read_tensor(&st, name, &shape)?;
+        named.push(NamedTensor { name: name.to_string(), shape, data });
     }
-    let mut params = vec![0.0f32; table.total];
-    for t in &table.tensors {
-        let values = read_tensor(&st, &t.name, &t.shape)?;
-        params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&values);
-    }
-    Ok(params)
+    Model::from_named(config, &named).map_err(|e| match e {
+        TrainError::Format(msg) if msg.contains("has no place") => {
+            let name = msg.trim_start_matches("parameter ").split(' ').next().unwrap_or_default().to_string();
+            format_err(format!("checkpoint tensor '{name}' is not used by this model"))
+        }
+        other => other,
+    })
 }
 
 /// Starts training from a loaded Hugging Face checkpoint: `config.json` must
 /// describe a model this trainer represents exactly ([`config_from_json`]
 /// refuses the other options by name), and the parameters come from the
 /// inference model's name table ([`Trainable::named_parameters`]), so the
-/// two engines agree on every tensor. Returns the trainer's config and its
-/// flat parameter buffer.
-pub fn params_from_checkpoint(config_json: &str, store: &WeightStore) -> Result<(Config, Vec<f32>), TrainError> {
+/// two engines agree on every tensor.
+pub fn model_from_checkpoint(config_json: &str, store: &WeightStore) -> Result<Model, TrainError> {
+    let config = config_from_json(config_json)?;
     let model = Trainable::load(config_json, store).map_err(|e| format_err(format!("{e}")))?;
-    params_from_named(config_json, &model.named_parameters())
+    Model::from_named(config, &model.named_parameters())
 }
 
-/// The trainer's config and flat parameters from an inference model's named
-/// parameters (`CausalLm::named_parameters`) and its `config.json`: every
-/// tensor of the trainer's table must be there with its shape, and every
-/// named tensor must have a place in the table.
-pub fn params_from_named(config_json: &str, named: &[NamedTensor]) -> Result<(Config, Vec<f32>), TrainError> {
-    let config = config_from_json(config_json)?;
-    let table = ParamTable::new(&config);
-    let mut params = vec![0.0f32; table.total];
-    for t in &table.tensors {
-        let source = named.iter().find(|n| n.name == t.name).ok_or_else(|| format_err(format!("missing tensor {}", t.name)))?;
-        if source.shape != t.shape {
-            return Err(format_err(format!("tensor {} has shape {:?}, expected {:?}", t.name, source.shape, t.shape)));
-        }
-        params.get_mut(t.range.clone()).ok_or(TrainError::Shape("parameter table outside the buffer"))?.copy_from_slice(&source.data);
-    }
-    if let Some(extra) = named.iter().find(|n| !table.tensors.iter().any(|t| t.name == n.name)) {
-        return Err(format_err(format!("parameter {} has no place in the trainer's model", extra.name)));
-    }
-    Ok((config, params))
+/// The trainable model from an inference model's named parameters
+/// (`CausalLm::named_parameters`) and its `config.json`: every tensor of the
+/// trainer's model must be there with its shape, and every named tensor must
+/// have a place in it.
+pub fn model_from_named(config_json: &str, named: &[NamedTensor]) -> Result<Model, TrainError> {
+    Model::from_named(config_from_json(config_json)?, named)
 }
 
 /// HF `config.json` for the model.
@@ -301,10 +292,10 @@ mod tests {
     #[test]
     fn safetensors_and_config_round_trip() {
         for config in [Config::gpt2(11, 8, 2, 2, 8), Config { kv_heads: 1, ..Config::llama(11, 8, 1, 2, 8) }] {
-            let table = ParamTable::new(&config);
-            let params = table.init(&config, &mut Rng::new(3));
-            let bytes = params_to_safetensors(&table, &params).unwrap();
-            assert_eq!(params_from_safetensors(&table, &bytes).unwrap(), params);
+            let model = Model::new(config.clone(), &mut Rng::new(3)).unwrap();
+            let bytes = model_to_safetensors(&model).unwrap();
+            let back = model_from_safetensors(config.clone(), &bytes).unwrap();
+            assert_eq!(back.named_parameters(), model.named_parameters());
             let text = config_to_json(&config).to_string();
             assert_eq!(config_from_json(&text).unwrap(), config);
         }
@@ -312,8 +303,7 @@ mod tests {
 
     #[test]
     fn malformed_inputs_are_errors() {
-        let table = ParamTable::new(&Config::gpt2(11, 8, 1, 2, 8));
-        assert!(params_from_safetensors(&table, b"not safetensors").is_err());
+        assert!(model_from_safetensors(Config::gpt2(11, 8, 1, 2, 8), b"not safetensors").is_err());
         assert!(config_from_json("{\"model_type\": \"bert\"}").is_err());
         assert!(config_from_json("{\"model_type\": \"gpt2\", \"n_embd\": 7, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 3, \"n_positions\": 4}").is_err());
     }
@@ -341,15 +331,13 @@ mod tests {
     #[test]
     fn an_unused_tensor_is_named_and_known_buffers_are_accepted() {
         let config = Config::gpt2(11, 8, 1, 2, 8);
-        let table = ParamTable::new(&config);
-        let params = table.init(&config, &mut Rng::new(3));
-        let mut tensors: Vec<(String, Vec<usize>, &[f32])> =
-            table.tensors.iter().map(|t| (t.name.clone(), t.shape.clone(), &params[t.range.clone()])).collect();
+        let named = Model::new(config.clone(), &mut Rng::new(3)).unwrap().named_parameters();
+        let mut tensors: Vec<(String, Vec<usize>, &[f32])> = named.iter().map(|t| (t.name.clone(), t.shape.clone(), &t.data[..])).collect();
         let small = [0.0f32; 2];
         tensors.push(("transformer.h.0.attn.bias".into(), vec![2], &small));
-        assert!(params_from_safetensors(&table, &write_tensors(&tensors).unwrap()).is_ok());
+        assert!(model_from_safetensors(config.clone(), &write_tensors(&tensors).unwrap()).is_ok());
         tensors.push(("transformer.h.0.mlp.extra.weight".into(), vec![2], &small));
-        let err = params_from_safetensors(&table, &write_tensors(&tensors).unwrap()).unwrap_err();
+        let err = model_from_safetensors(config, &write_tensors(&tensors).unwrap()).err().unwrap();
         assert!(format!("{err}").contains("transformer.h.0.mlp.extra.weight"), "{err}");
     }
 }

@@ -99,6 +99,20 @@ impl Config {
         self.width / self.heads.max(1)
     }
 
+    /// Number of trainable parameters (a tied LM head counts once).
+    pub fn num_params(&self) -> usize {
+        let (v, c, i, t, l) = (self.vocab_size, self.width, self.ffn_width, self.context, self.layers);
+        let (hd, kvd) = (self.heads * self.head_dim(), self.kv_heads * self.head_dim());
+        let head = if self.tie_embeddings { 0 } else { v.saturating_mul(c) };
+        let (embeddings, per_layer, final_norm) = match self.arch {
+            // wte + wpe; ln_1, c_attn, c_proj, ln_2, c_fc, c_proj (with biases); ln_f
+            Arch::Gpt2 => ((v + t).saturating_mul(c), 4 * c + 3 * c * c + 3 * c + c * c + c + 2 * c * i + i + c, 2 * c),
+            // embed_tokens; two norms, q, k, v, o, gate, up, down; norm
+            Arch::Llama => (v.saturating_mul(c), 2 * c + 2 * hd * c + 2 * kvd * c + 3 * i * c, c),
+        };
+        embeddings.saturating_add(l.saturating_mul(per_layer)).saturating_add(final_norm).saturating_add(head)
+    }
+
     /// Checks the shape is usable, with a message saying what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         use alloc::format;

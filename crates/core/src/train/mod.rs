@@ -1,11 +1,11 @@
 //! Training: backpropagation through a decoder-only transformer, AdamW with
 //! warmup + cosine decay, gradient clipping and accumulation, and mixed
-//! precision, written llm.c-style so the same code trains natively and in the
-//! browser's worker.
+//! precision, on the same layers as inference (one model definition), so the
+//! same code trains natively and in the browser's worker.
 //!
-//! - [`layers`]: each layer's forward and hand-written backward, with
-//!   finite-difference gradient checks.
-//! - [`model`]: the GPT-2 / Llama shaped model on a flat parameter buffer.
+//! - [`model`]: the GPT-2 / Llama shaped model: the inference engine's
+//!   `DecoderOnly` (layers in `nn/`, each with its hand-written backward)
+//!   holding f32 master weights, and its gradients.
 //! - [`optim`]: learning-rate schedule, clipping, AdamW.
 //! - [`precision`]: bf16/fp16 compute and fp16 dynamic loss scaling.
 //! - [`trainer`]: the step loop (accumulation, precision, schedule) and
@@ -24,11 +24,8 @@ use core::fmt;
 pub mod char_tokenizer;
 pub mod checkpoint;
 pub mod config;
-mod gemm;
-pub mod layers;
 pub mod model;
 pub mod optim;
-pub mod params;
 pub mod precision;
 pub mod recipe;
 pub mod toy;

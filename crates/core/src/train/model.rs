@@ -1,5 +1,6 @@
-//! A trainable decoder-only transformer (GPT-2 or Llama shape): explicit
-//! forward pass that saves its activations, and a hand-written backward pass.
+//! The trainable model: the inference engine's [`DecoderOnly`] (GPT-2 or
+//! Llama shape) holding f32 master weights, plus its gradients and what the
+//! last forward pass kept for the backward pass.
 //!
 //! ```text
 //! tokens (B,T) ─ embed (+ positions) ─► x₀ (B,T,C)
@@ -10,210 +11,250 @@
 //! loss = cross-entropy(logits, targets)
 //! ```
 //!
-//! Backward walks the same graph in reverse. The gradient of the residual
-//! stream (`d_resid`) flows straight through the additions; each sub-block
-//! adds its contribution on the way down (the norms' backward accumulates
-//! into `d_resid`).
+//! There is one definition of the network: the layers of `nn/` run the
+//! forward pass (`forward_train`) and walk it back (`backward`), exactly as
+//! when `llmlab grad` computes a checkpoint's gradients. The model is built
+//! by the family loaders (`models/gpt2.rs`, `models/llama.rs`) from tensors
+//! under their Hugging Face names, and exported through the same name table,
+//! so a trained model is an ordinary checkpoint.
 //!
-//! Parameters and gradients are the flat buffers of `params.rs`; activation
-//! buffers are allocated once per (B, T) and reused every step.
+//! Half precision (bf16/fp16) is emulated: the forward pass runs on a copy
+//! of the master weights rounded to the compute type, and the residual
+//! stream, the logits and their gradients are rounded as they pass between
+//! layers; the gradients of the weights accumulate in f32.
 
+use alloc::format;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
-use core::ops::Range;
 
+use ndarray::Array2;
+
+use super::checkpoint::config_to_json;
 use super::config::{Arch, Config};
-use super::layers::attention::{self, AttentionShape, Rope};
-use super::layers::linear::{self, WeightLayout};
-use super::layers::{activation, cross_entropy, embedding, norm};
-use super::params::ParamTable;
 use super::precision::Precision;
 use super::TrainError;
+use crate::loading::WeightStore;
+use crate::models::decoder_only::{DecoderOnly, DecoderOnlyActivations, DecoderOnlyGrad};
+use crate::models::gradients::{CausalLm, NamedTensor};
+use crate::nn::{cross_entropy, NnError, TensorMut};
 use crate::rng::Rng;
 
-/// Saved activations of one block. N = B·T.
-struct LayerActs {
-    norm1: Vec<f32>,      // (N, C)
-    norm1_mean: Vec<f32>, // (N)
-    norm1_rstd: Vec<f32>, // (N)
-    qkv: Vec<f32>,        // (N, (H+2KV)·D), after RoPE
-    att: Vec<f32>,        // (B, H, T, T) softmax probabilities
-    attn_y: Vec<f32>,     // (N, H·D)
-    resid_mid: Vec<f32>,  // (N, C)
-    norm2: Vec<f32>,      // (N, C)
-    norm2_mean: Vec<f32>, // (N)
-    norm2_rstd: Vec<f32>, // (N)
-    ffn_pre: Vec<f32>,    // (N, I) GPT-2 pre-GELU; (N, 2I) Llama gate‖up
-    ffn_act: Vec<f32>,    // (N, I)
-}
-
-/// Everything one forward/backward needs, sized for (B, T).
-struct Activations {
-    batch: usize,
-    seq: usize,
-    tokens: Vec<u32>,       // (N)
-    targets: Vec<u32>,      // (N); empty when the forward had none
-    resid: Vec<Vec<f32>>,   // L+1 × (N, C): input of each block, then the output
-    layers: Vec<LayerActs>, // L
-    normf: Vec<f32>,        // (N, C)
-    normf_mean: Vec<f32>,   // (N)
-    normf_rstd: Vec<f32>,   // (N)
-    logits: Vec<f32>,       // (N, V)
-    probs: Vec<f32>,        // (N, V)
-    proj: Vec<f32>,         // (N, C) scratch for sub-block outputs
-    // gradient scratch, reused by every block
-    d_resid: Vec<f32>,   // (N, C)
-    d_norm: Vec<f32>,    // (N, C)
-    d_qkv: Vec<f32>,     // (N, (H+2KV)·D)
-    d_att: Vec<f32>,     // (T, T)
-    d_attn_y: Vec<f32>,  // (N, H·D)
-    d_ffn_pre: Vec<f32>, // like ffn_pre
-    d_ffn_act: Vec<f32>, // (N, I)
-    d_logits: Vec<f32>,  // (N, V)
-}
-
-impl Activations {
-    fn new(c: &Config, batch: usize, seq: usize) -> Self {
-        let n = batch * seq;
-        let (w, v, i) = (c.width, c.vocab_size, c.ffn_width);
-        let qkv = (c.heads + 2 * c.kv_heads) * c.head_dim();
-        let hd = c.heads * c.head_dim();
-        let fi = ffn_in_width(c);
-        let layer = || LayerActs {
-            norm1: vec![0.0; n * w],
-            norm1_mean: vec![0.0; n],
-            norm1_rstd: vec![0.0; n],
-            qkv: vec![0.0; n * qkv],
-            att: vec![0.0; batch * c.heads * seq * seq],
-            attn_y: vec![0.0; n * hd],
-            resid_mid: vec![0.0; n * w],
-            norm2: vec![0.0; n * w],
-            norm2_mean: vec![0.0; n],
-            norm2_rstd: vec![0.0; n],
-            ffn_pre: vec![0.0; n * fi],
-            ffn_act: vec![0.0; n * i],
-        };
-        Self {
-            batch,
-            seq,
-            tokens: vec![0; n],
-            targets: Vec::new(),
-            resid: (0..=c.layers).map(|_| vec![0.0; n * w]).collect(),
-            layers: (0..c.layers).map(|_| layer()).collect(),
-            normf: vec![0.0; n * w],
-            normf_mean: vec![0.0; n],
-            normf_rstd: vec![0.0; n],
-            logits: vec![0.0; n * v],
-            probs: vec![0.0; n * v],
-            proj: vec![0.0; n * w],
-            d_resid: vec![0.0; n * w],
-            d_norm: vec![0.0; n * w],
-            d_qkv: vec![0.0; n * qkv],
-            d_att: vec![0.0; seq * seq],
-            d_attn_y: vec![0.0; n * hd],
-            d_ffn_pre: vec![0.0; n * fi],
-            d_ffn_act: vec![0.0; n * i],
-            d_logits: vec![0.0; n * v],
-        }
-    }
-}
-
-/// Output width of the FFN's first projection: I for GPT-2, 2I (gate‖up) for Llama.
-fn ffn_in_width(c: &Config) -> usize {
-    match c.arch {
-        Arch::Gpt2 => c.ffn_width,
-        Arch::Llama => 2 * c.ffn_width,
-    }
-}
-
-fn get<'a>(buf: &'a [f32], r: &Range<usize>) -> Result<&'a [f32], TrainError> {
-    buf.get(r.clone()).ok_or(TrainError::Shape("parameter range outside the buffer"))
-}
-
-fn get_opt<'a>(buf: &'a [f32], r: &Option<Range<usize>>) -> Result<Option<&'a [f32]>, TrainError> {
-    r.as_ref().map(|r| get(buf, r)).transpose()
-}
-
-/// Two disjoint mutable tensors of the gradient buffer (weight and bias).
-fn pair_mut<'a>(
-    buf: &'a mut [f32],
-    a: &Range<usize>,
-    b: &Option<Range<usize>>,
-) -> Result<(&'a mut [f32], Option<&'a mut [f32]>), TrainError> {
-    const ERR: TrainError = TrainError::Shape("parameter range outside the buffer");
-    match b {
-        None => Ok((buf.get_mut(a.clone()).ok_or(ERR)?, None)),
-        Some(b) if a.end <= b.start => {
-            let (lo, hi) = buf.split_at_mut(b.start);
-            Ok((lo.get_mut(a.clone()).ok_or(ERR)?, Some(hi.get_mut(..b.len()).ok_or(ERR)?)))
-        }
-        Some(b) if b.end <= a.start => {
-            let (lo, hi) = buf.split_at_mut(a.start);
-            Ok((hi.get_mut(..a.len()).ok_or(ERR)?, Some(lo.get_mut(b.clone()).ok_or(ERR)?)))
-        }
-        Some(_) => Err(TrainError::Shape("overlapping parameter ranges")),
-    }
-}
-
-/// A decoder-only transformer with its parameters, gradients and buffers.
-pub struct Model {
-    /// Shape of the model.
-    pub config: Config,
-    /// Names, shapes and positions of the tensors.
-    pub table: ParamTable,
-    /// f32 master weights (flat).
-    pub params: Vec<f32>,
-    /// Gradients, same layout as `params`; backward accumulates into them.
-    pub grads: Vec<f32>,
-    rope: Option<Rope>,
-    /// Half-precision-rounded copy of `params` used for compute in bf16/fp16.
-    compute: Vec<f32>,
-    acts: Option<Activations>,
+/// What the last forward pass kept.
+struct LastForward {
+    acts: DecoderOnlyActivations,
+    logits: Array2<f32>, // (B*T, V)
+    probs: Vec<f32>,     // (B*T, V) softmax; empty without targets
+    targets: Vec<u32>,   // (B*T); empty without targets
     precision: Precision,
 }
 
+/// A decoder-only transformer with its master weights, gradients and the
+/// last forward pass's activations.
+pub struct Model {
+    /// Shape of the model.
+    pub config: Config,
+    /// The network (f32 master weights) with its family's name table.
+    net: CausalLm,
+    /// Gradients, shaped like the network; backward accumulates into them.
+    pub grads: DecoderOnlyGrad,
+    /// Master weights rounded to the compute type (bf16/fp16 only), made by
+    /// the forward pass and used by the backward pass that follows it.
+    compute: Option<DecoderOnly>,
+    last: Option<LastForward>,
+}
+
+fn nn_error(e: NnError) -> TrainError {
+    match e {
+        NnError::TokenOutOfRange { id, .. } => TrainError::TokenOutOfRange(id),
+        other => TrainError::Format(other.to_string()),
+    }
+}
+
+/// Every parameter's Hugging Face name and shape for `config`, in the
+/// checkpoint's order (what [`Model::new`] initialises).
+fn hf_tensor_shapes(config: &Config) -> Vec<(String, Vec<usize>)> {
+    let (v, c, i, t) = (config.vocab_size, config.width, config.ffn_width, config.context);
+    let (hd, kvd) = (config.heads * config.head_dim(), config.kv_heads * config.head_dim());
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut add = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
+    match config.arch {
+        Arch::Gpt2 => {
+            add("transformer.wte.weight".into(), &[v, c]);
+            add("transformer.wpe.weight".into(), &[t, c]);
+            for l in 0..config.layers {
+                let p = format!("transformer.h.{l}.");
+                add(format!("{p}ln_1.weight"), &[c]);
+                add(format!("{p}ln_1.bias"), &[c]);
+                add(format!("{p}attn.c_attn.weight"), &[c, 3 * c]);
+                add(format!("{p}attn.c_attn.bias"), &[3 * c]);
+                add(format!("{p}attn.c_proj.weight"), &[c, c]);
+                add(format!("{p}attn.c_proj.bias"), &[c]);
+                add(format!("{p}ln_2.weight"), &[c]);
+                add(format!("{p}ln_2.bias"), &[c]);
+                add(format!("{p}mlp.c_fc.weight"), &[c, i]);
+                add(format!("{p}mlp.c_fc.bias"), &[i]);
+                add(format!("{p}mlp.c_proj.weight"), &[i, c]);
+                add(format!("{p}mlp.c_proj.bias"), &[c]);
+            }
+            add("transformer.ln_f.weight".into(), &[c]);
+            add("transformer.ln_f.bias".into(), &[c]);
+        }
+        Arch::Llama => {
+            add("model.embed_tokens.weight".into(), &[v, c]);
+            for l in 0..config.layers {
+                let p = format!("model.layers.{l}.");
+                add(format!("{p}input_layernorm.weight"), &[c]);
+                add(format!("{p}self_attn.q_proj.weight"), &[hd, c]);
+                add(format!("{p}self_attn.k_proj.weight"), &[kvd, c]);
+                add(format!("{p}self_attn.v_proj.weight"), &[kvd, c]);
+                add(format!("{p}self_attn.o_proj.weight"), &[c, hd]);
+                add(format!("{p}post_attention_layernorm.weight"), &[c]);
+                add(format!("{p}mlp.gate_proj.weight"), &[i, c]);
+                add(format!("{p}mlp.up_proj.weight"), &[i, c]);
+                add(format!("{p}mlp.down_proj.weight"), &[c, i]);
+            }
+            add("model.norm.weight".into(), &[c]);
+        }
+    }
+    if !config.tie_embeddings {
+        add("lm_head.weight".into(), &[v, c]);
+    }
+    out
+}
+
+/// Initial weights: normal(0, 0.02) matrices, with the two projections
+/// that write into the residual stream scaled by 1/√(2·layers) (GPT-2
+/// paper, nanoGPT); zero biases; unit norm gains. Drawn tensor by tensor in
+/// checkpoint order, each row-major in its stored layout.
+fn init_tensors(config: &Config, rng: &mut Rng) -> Vec<NamedTensor> {
+    let residual_std = 0.02 / libm::sqrt(2.0 * config.layers as f64);
+    hf_tensor_shapes(config)
+        .into_iter()
+        .map(|(name, shape)| {
+            let len: usize = shape.iter().product();
+            let mut data = vec![0.0f32; len];
+            let is_norm = name.contains("ln_") || name.contains("layernorm") || name.ends_with("norm.weight");
+            if shape.len() >= 2 {
+                let residual = name.ends_with("c_proj.weight") || name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight");
+                let std = if residual { residual_std } else { 0.02 };
+                data.iter_mut().for_each(|p| *p = (rng.normal() * std) as f32);
+            } else if is_norm && name.ends_with("weight") {
+                data.fill(1.0);
+            }
+            NamedTensor { name, shape, data }
+        })
+        .collect()
+}
+
 impl Model {
-    /// A freshly initialised model (see [`ParamTable::init`]).
+    /// A freshly initialised model (see [`init_tensors`]).
     pub fn new(config: Config, rng: &mut Rng) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Config)?;
-        let table = ParamTable::new(&config);
-        let params = table.init(&config, rng);
-        Self::from_params(config, params)
+        let tensors = init_tensors(&config, rng);
+        Self::from_named(config, &tensors)
     }
 
-    /// A model around existing flat parameters (laid out as [`ParamTable`]).
-    pub fn from_params(config: Config, params: Vec<f32>) -> Result<Self, TrainError> {
+    /// A model from tensors under their Hugging Face names: every parameter
+    /// of `config` must be there with its shape, and every tensor must be a
+    /// parameter of the model.
+    pub fn from_named(config: Config, tensors: &[NamedTensor]) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Config)?;
-        let table = ParamTable::new(&config);
-        if params.len() != table.total {
-            return Err(TrainError::Shape("parameter buffer does not match the config"));
+        let expected = hf_tensor_shapes(&config);
+        for (name, shape) in &expected {
+            let t = tensors.iter().find(|t| &t.name == name).ok_or_else(|| TrainError::Format(format!("missing tensor {name}")))?;
+            if &t.shape != shape || t.data.len() != shape.iter().product::<usize>() {
+                return Err(TrainError::Format(format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape)));
+            }
         }
-        let rope = (config.arch == Arch::Llama).then(|| Rope::new(config.context, config.head_dim(), config.rope_theta));
-        Ok(Self {
-            grads: vec![0.0; params.len()],
-            params,
-            rope,
-            compute: Vec::new(),
-            acts: None,
-            precision: Precision::Fp32,
-            table,
-            config,
-        })
+        if let Some(extra) = tensors.iter().find(|t| !expected.iter().any(|(name, _)| *name == t.name)) {
+            return Err(TrainError::Format(format!("parameter {} has no place in the trainer's model", extra.name)));
+        }
+        let mut store = WeightStore::new();
+        for t in tensors {
+            store.insert_f32(&t.name, t.shape.clone(), t.data.clone());
+        }
+        let json = config_to_json(&config).to_string();
+        let mut net = CausalLm::load(&json, &store).map_err(|e| TrainError::Format(format!("{e}")))?;
+        // Make every weight owned f32 now, so the steps never copy.
+        net.stack_mut().params_mut();
+        let grads = net.stack().zero_grad();
+        Ok(Self { config, net, grads, compute: None, last: None })
+    }
+
+    /// The network (master weights).
+    pub fn stack(&self) -> &DecoderOnly {
+        self.net.stack()
+    }
+
+    /// Master weights and gradients side by side, in one fixed order
+    /// ([`DecoderOnly::params_mut`]): what the optimiser walks.
+    pub fn params_and_grads(&mut self) -> (Vec<TensorMut<'_>>, Vec<TensorMut<'_>>) {
+        (self.net.stack_mut().params_mut(), self.grads.tensors_mut())
+    }
+
+    /// Every parameter under its Hugging Face name, in the checkpoint's layout.
+    pub fn named_parameters(&self) -> Vec<NamedTensor> {
+        self.net.named_parameters()
+    }
+
+    /// Every gradient under its parameter's Hugging Face name.
+    pub fn named_gradients(&self) -> Vec<NamedTensor> {
+        self.net.named_tensors(&self.grads)
+    }
+
+    /// Reorders per-parameter values (AdamW's moments) from the order of
+    /// [`params_and_grads`](Self::params_and_grads) to the checkpoint's: the
+    /// Hugging Face tensors one after another, each in its stored layout.
+    /// Checkpoints keep this order, so they do not depend on how the layers
+    /// list their tensors.
+    pub fn to_checkpoint_order(&self, values: &[f32]) -> Result<Vec<f32>, TrainError> {
+        if values.len() != self.num_params() {
+            return Err(TrainError::Shape("per-parameter values do not match the model"));
+        }
+        let mut shaped = self.net.stack().zero_grad();
+        let mut rest = values;
+        for t in shaped.tensors_mut() {
+            let (head, tail) = rest.split_at(t.values.len().min(rest.len()));
+            t.values.copy_from_slice(head);
+            rest = tail;
+        }
+        Ok(self.net.named_tensors(&shaped).into_iter().flat_map(|t| t.data).collect())
+    }
+
+    /// The inverse of [`to_checkpoint_order`](Self::to_checkpoint_order).
+    pub fn from_checkpoint_order(&self, values: &[f32]) -> Result<Vec<f32>, TrainError> {
+        if values.len() != self.num_params() {
+            return Err(TrainError::Shape("per-parameter values do not match the model"));
+        }
+        let mut rest = values;
+        let mut named = Vec::new();
+        for (name, shape) in hf_tensor_shapes(&self.config) {
+            let (head, tail) = rest.split_at(shape.iter().product::<usize>().min(rest.len()));
+            named.push(NamedTensor { name, shape, data: head.to_vec() });
+            rest = tail;
+        }
+        // A model whose weights are the values, listed in the layers' order.
+        let mut carrier = Self::from_named(self.config.clone(), &named)?;
+        let (params, _) = carrier.params_and_grads();
+        Ok(params.into_iter().flat_map(|t| t.values.to_vec()).collect())
     }
 
     /// Number of trainable parameters.
     pub fn num_params(&self) -> usize {
-        self.params.len()
+        self.net.stack().num_params()
     }
 
     /// Sets every gradient to zero (start of an optimiser step).
     pub fn zero_grad(&mut self) {
-        self.grads.fill(0.0);
+        for t in self.grads.tensors_mut() {
+            t.values.fill(0.0);
+        }
     }
 
     /// Logits (B·T, V) of the last forward pass.
     pub fn logits(&self) -> &[f32] {
-        self.acts.as_ref().map_or(&[], |a| &a.logits[..a.batch * a.seq * self.config.vocab_size])
+        self.last.as_ref().and_then(|l| l.logits.as_slice()).unwrap_or(&[])
     }
 
     /// Forward pass over `tokens` (B·T ids, row-major). With `targets`,
@@ -234,104 +275,31 @@ impl Model {
         if tokens.len() != batch * seq || targets.is_some_and(|t| t.len() != batch * seq) {
             return Err(TrainError::Shape("token count is not batch × sequence length"));
         }
-        if self.acts.as_ref().is_none_or(|a| a.batch != batch || a.seq != seq) {
-            self.acts = Some(Activations::new(c, batch, seq));
+        self.last = None;
+        self.compute = (precision != Precision::Fp32).then(|| {
+            let mut rounded = self.net.stack().clone();
+            for t in rounded.params_mut() {
+                precision.round(t.values);
+            }
+            rounded
+        });
+        let net = self.compute.as_ref().unwrap_or(self.net.stack());
+        let rows: Vec<Vec<u32>> = tokens.chunks_exact(seq).map(<[u32]>::to_vec).collect(); // (B, T)
+        let round = |x: &mut [f32]| precision.round(x);
+        let (logits, acts) = net.forward_train_rounded(&rows, None, &round).map_err(|e| match e {
+            crate::models::ModelError::Nn(e) => nn_error(e),
+            other => TrainError::Format(format!("{other}")),
+        })?;
+        let v = c.vocab_size;
+        let (mut probs, mut kept, mut loss) = (Vec::new(), Vec::new(), None);
+        if let Some(targets) = targets {
+            probs = vec![0.0f32; batch * seq * v];
+            let z = logits.as_slice().ok_or(TrainError::Shape("logits are not contiguous"))?;
+            loss = Some(cross_entropy::forward(&mut probs, z, targets, v).map_err(nn_error)?);
+            kept = targets.to_vec();
         }
-        let Some(acts) = self.acts.as_mut() else { return Err(TrainError::Shape("activations missing")) };
-        self.precision = precision;
-        let w: &[f32] = if precision == Precision::Fp32 {
-            &self.params
-        } else {
-            self.compute.clear();
-            self.compute.extend_from_slice(&self.params);
-            precision.round(&mut self.compute);
-            &self.compute
-        };
-        let s = &self.table.slots;
-        let n = batch * seq;
-        let (cw, v, ffn) = (c.width, c.vocab_size, c.ffn_width);
-        let shape = AttentionShape { batch, seq, heads: c.heads, kv_heads: c.kv_heads, head_dim: c.head_dim() };
-        let (qkv_w, hd, fi) = (shape.qkv_width(), shape.out_width(), ffn_in_width(c));
-
-        acts.tokens.copy_from_slice(tokens);
-        acts.targets.clear();
-        if let Some(t) = targets {
-            acts.targets.extend_from_slice(t);
-        }
-        let wpe = get_opt(w, &s.wpe)?;
-        embedding::forward(&mut acts.resid[0], tokens, get(w, &s.wte)?, wpe, seq, cw)?;
-
-        for (l, (ls, la)) in s.layers.iter().zip(acts.layers.iter_mut()).enumerate() {
-            let (before, after) = acts.resid.split_at_mut(l + 1);
-            let (x, x_out) = (&before[l], &mut after[0]);
-            // attention sub-block: x_mid = x + attn_out(attn(qkv(norm1(x))))
-            match c.arch {
-                Arch::Gpt2 => norm::layernorm_forward(
-                    &mut la.norm1, &mut la.norm1_mean, &mut la.norm1_rstd, x,
-                    get(w, &ls.norm1_w)?, get_opt(w, &ls.norm1_b)?.unwrap_or(&[]), n, cw, c.norm_eps,
-                )?,
-                Arch::Llama => norm::rmsnorm_forward(&mut la.norm1, &mut la.norm1_rstd, x, get(w, &ls.norm1_w)?, n, cw, c.norm_eps)?,
-            }
-            precision.round(&mut la.norm1);
-            linear::forward(&mut la.qkv, &la.norm1, get(w, &ls.qkv_w)?, get_opt(w, &ls.qkv_b)?, n, cw, qkv_w, s.layout)?;
-            if let Some(rope) = &self.rope {
-                // q heads then k heads are the first H+KV heads of each row
-                rope.apply(&mut la.qkv, n, seq, qkv_w, c.heads + c.kv_heads, false);
-            }
-            precision.round(&mut la.qkv);
-            attention::forward(&mut la.attn_y, &mut la.att, &la.qkv, shape, precision)?;
-            linear::forward(&mut acts.proj, &la.attn_y, get(w, &ls.attn_out_w)?, get_opt(w, &ls.attn_out_b)?, n, hd, cw, s.layout)?;
-            precision.round(&mut acts.proj);
-            for ((m, &a), &b) in la.resid_mid.iter_mut().zip(x.iter()).zip(acts.proj.iter()) {
-                *m = a + b;
-            }
-            // feed-forward sub-block: x_out = x_mid + ffn(norm2(x_mid))
-            match c.arch {
-                Arch::Gpt2 => norm::layernorm_forward(
-                    &mut la.norm2, &mut la.norm2_mean, &mut la.norm2_rstd, &la.resid_mid,
-                    get(w, &ls.norm2_w)?, get_opt(w, &ls.norm2_b)?.unwrap_or(&[]), n, cw, c.norm_eps,
-                )?,
-                Arch::Llama => {
-                    norm::rmsnorm_forward(&mut la.norm2, &mut la.norm2_rstd, &la.resid_mid, get(w, &ls.norm2_w)?, n, cw, c.norm_eps)?
-                }
-            }
-            precision.round(&mut la.norm2);
-            linear::forward(&mut la.ffn_pre, &la.norm2, get(w, &ls.ffn_in_w)?, get_opt(w, &ls.ffn_in_b)?, n, cw, fi, s.layout)?;
-            precision.round(&mut la.ffn_pre);
-            match c.arch {
-                Arch::Gpt2 => activation::gelu_forward(&mut la.ffn_act, &la.ffn_pre),
-                Arch::Llama => {
-                    for (out, pre) in la.ffn_act.chunks_exact_mut(ffn).zip(la.ffn_pre.chunks_exact(fi)) {
-                        let (gate, up) = pre.split_at(ffn);
-                        activation::swiglu_forward(out, gate, up);
-                    }
-                }
-            }
-            precision.round(&mut la.ffn_act);
-            linear::forward(&mut acts.proj, &la.ffn_act, get(w, &ls.ffn_out_w)?, get_opt(w, &ls.ffn_out_b)?, n, ffn, cw, s.layout)?;
-            precision.round(&mut acts.proj);
-            for ((o, &a), &b) in x_out.iter_mut().zip(la.resid_mid.iter()).zip(acts.proj.iter()) {
-                *o = a + b;
-            }
-        }
-
-        let x_last = &acts.resid[c.layers];
-        match c.arch {
-            Arch::Gpt2 => norm::layernorm_forward(
-                &mut acts.normf, &mut acts.normf_mean, &mut acts.normf_rstd, x_last,
-                get(w, &s.normf_w)?, get_opt(w, &s.normf_b)?.unwrap_or(&[]), n, cw, c.norm_eps,
-            )?,
-            Arch::Llama => norm::rmsnorm_forward(&mut acts.normf, &mut acts.normf_rstd, x_last, get(w, &s.normf_w)?, n, cw, c.norm_eps)?,
-        }
-        precision.round(&mut acts.normf);
-        let head = get(w, s.lm_head.as_ref().unwrap_or(&s.wte))?;
-        // logits (N, V) = normf (N, C) · headᵀ, head stored (V, C)
-        linear::forward(&mut acts.logits, &acts.normf, head, None, n, cw, v, WeightLayout::OutIn)?;
-        precision.round(&mut acts.logits);
-        match targets {
-            Some(t) => Ok(Some(cross_entropy::forward(&mut acts.probs, &acts.logits, t, v)?)),
-            None => Ok(None),
-        }
+        self.last = Some(LastForward { acts, logits, probs, targets: kept, precision });
+        Ok(loss)
     }
 
     /// Backward pass of the last forward (which must have had targets).
@@ -340,146 +308,43 @@ impl Model {
     /// micro-batches, times the loss scale in fp16. Gradients are ADDED to
     /// [`Model::grads`].
     pub fn backward(&mut self, d_loss: f32) -> Result<(), TrainError> {
-        let c = &self.config;
-        let Some(acts) = self.acts.as_mut() else { return Err(TrainError::NoForward) };
-        if acts.targets.is_empty() {
-            return Err(TrainError::NoForward);
-        }
-        let precision = self.precision;
-        let w: &[f32] = if precision == Precision::Fp32 { &self.params } else { &self.compute };
-        let g = &mut self.grads;
-        let s = &self.table.slots;
-        let (batch, seq) = (acts.batch, acts.seq);
-        let n = batch * seq;
-        let (cw, v, ffn) = (c.width, c.vocab_size, c.ffn_width);
-        let shape = AttentionShape { batch, seq, heads: c.heads, kv_heads: c.kv_heads, head_dim: c.head_dim() };
-        let (qkv_w, hd, fi) = (shape.qkv_width(), shape.out_width(), ffn_in_width(c));
-        // Activation gradients are rounded too in half precision: that is
-        // where fp16 overflows (inf) or underflows without loss scaling.
-        let round_grad = |x: &mut [f32]| precision.round(x);
-
-        cross_entropy::backward(&mut acts.d_logits, &acts.probs, &acts.targets, v, d_loss)?;
-        round_grad(&mut acts.d_logits);
-        let head_range = s.lm_head.as_ref().unwrap_or(&s.wte);
-        acts.d_norm.fill(0.0);
+        let Some(last) = self.last.as_ref().filter(|l| !l.targets.is_empty()) else { return Err(TrainError::NoForward) };
+        let v = self.config.vocab_size;
+        let mut d_logits = Array2::<f32>::zeros(last.logits.raw_dim()); // (B*T, V)
+        let precision = last.precision;
         {
-            let (dw, _) = pair_mut(g, head_range, &None)?;
-            linear::backward(&mut acts.d_norm, dw, None, &acts.d_logits, &acts.normf, get(w, head_range)?, n, cw, v, WeightLayout::OutIn)?;
+            let d = d_logits.as_slice_mut().ok_or(TrainError::Shape("logit gradient is not contiguous"))?;
+            cross_entropy::backward(d, &last.probs, &last.targets, v, d_loss).map_err(nn_error)?;
+            // Activation gradients are rounded too in half precision: that is
+            // where fp16 overflows (inf) or underflows without loss scaling.
+            precision.round(d);
         }
-        acts.d_resid.fill(0.0);
-        let x_last = &acts.resid[c.layers];
-        match c.arch {
-            Arch::Gpt2 => {
-                let (dw, db) = pair_mut(g, &s.normf_w, &s.normf_b)?;
-                norm::layernorm_backward(
-                    &mut acts.d_resid, dw, db.unwrap_or(&mut []), &acts.d_norm, x_last, get(w, &s.normf_w)?,
-                    &acts.normf_mean, &acts.normf_rstd, n, cw,
-                )?
-            }
-            Arch::Llama => {
-                let (dw, _) = pair_mut(g, &s.normf_w, &None)?;
-                norm::rmsnorm_backward(&mut acts.d_resid, dw, &acts.d_norm, x_last, get(w, &s.normf_w)?, &acts.normf_rstd, n, cw)?
-            }
-        }
-        round_grad(&mut acts.d_resid);
-
-        for (l, (ls, la)) in s.layers.iter().zip(acts.layers.iter()).enumerate().rev() {
-            // feed-forward sub-block
-            acts.d_ffn_act.fill(0.0);
-            {
-                let (dw, db) = pair_mut(g, &ls.ffn_out_w, &ls.ffn_out_b)?;
-                linear::backward(&mut acts.d_ffn_act, dw, db, &acts.d_resid, &la.ffn_act, get(w, &ls.ffn_out_w)?, n, ffn, cw, s.layout)?;
-            }
-            round_grad(&mut acts.d_ffn_act);
-            acts.d_ffn_pre.fill(0.0);
-            match c.arch {
-                Arch::Gpt2 => activation::gelu_backward(&mut acts.d_ffn_pre, &la.ffn_pre, &acts.d_ffn_act),
-                Arch::Llama => {
-                    for ((d_pre, pre), d_act) in
-                        acts.d_ffn_pre.chunks_exact_mut(fi).zip(la.ffn_pre.chunks_exact(fi)).zip(acts.d_ffn_act.chunks_exact(ffn))
-                    {
-                        let (d_gate, d_up) = d_pre.split_at_mut(ffn);
-                        let (gate, up) = pre.split_at(ffn);
-                        activation::swiglu_backward(d_gate, d_up, gate, up, d_act);
-                    }
-                }
-            }
-            round_grad(&mut acts.d_ffn_pre);
-            acts.d_norm.fill(0.0);
-            {
-                let (dw, db) = pair_mut(g, &ls.ffn_in_w, &ls.ffn_in_b)?;
-                linear::backward(&mut acts.d_norm, dw, db, &acts.d_ffn_pre, &la.norm2, get(w, &ls.ffn_in_w)?, n, cw, fi, s.layout)?;
-            }
-            match c.arch {
-                Arch::Gpt2 => {
-                    let (dw, db) = pair_mut(g, &ls.norm2_w, &ls.norm2_b)?;
-                    norm::layernorm_backward(
-                        &mut acts.d_resid, dw, db.unwrap_or(&mut []), &acts.d_norm, &la.resid_mid, get(w, &ls.norm2_w)?,
-                        &la.norm2_mean, &la.norm2_rstd, n, cw,
-                    )?
-                }
-                Arch::Llama => {
-                    let (dw, _) = pair_mut(g, &ls.norm2_w, &None)?;
-                    norm::rmsnorm_backward(&mut acts.d_resid, dw, &acts.d_norm, &la.resid_mid, get(w, &ls.norm2_w)?, &la.norm2_rstd, n, cw)?
-                }
-            }
-            round_grad(&mut acts.d_resid);
-
-            // attention sub-block
-            acts.d_attn_y.fill(0.0);
-            {
-                let (dw, db) = pair_mut(g, &ls.attn_out_w, &ls.attn_out_b)?;
-                linear::backward(&mut acts.d_attn_y, dw, db, &acts.d_resid, &la.attn_y, get(w, &ls.attn_out_w)?, n, hd, cw, s.layout)?;
-            }
-            round_grad(&mut acts.d_attn_y);
-            acts.d_qkv.fill(0.0);
-            attention::backward(&mut acts.d_qkv, &mut acts.d_att, &acts.d_attn_y, &la.qkv, &la.att, shape)?;
-            if let Some(rope) = &self.rope {
-                rope.apply(&mut acts.d_qkv, n, seq, qkv_w, c.heads + c.kv_heads, true);
-            }
-            round_grad(&mut acts.d_qkv);
-            acts.d_norm.fill(0.0);
-            {
-                let (dw, db) = pair_mut(g, &ls.qkv_w, &ls.qkv_b)?;
-                linear::backward(&mut acts.d_norm, dw, db, &acts.d_qkv, &la.norm1, get(w, &ls.qkv_w)?, n, cw, qkv_w, s.layout)?;
-            }
-            let x = &acts.resid[l];
-            match c.arch {
-                Arch::Gpt2 => {
-                    let (dw, db) = pair_mut(g, &ls.norm1_w, &ls.norm1_b)?;
-                    norm::layernorm_backward(
-                        &mut acts.d_resid, dw, db.unwrap_or(&mut []), &acts.d_norm, x, get(w, &ls.norm1_w)?,
-                        &la.norm1_mean, &la.norm1_rstd, n, cw,
-                    )?
-                }
-                Arch::Llama => {
-                    let (dw, _) = pair_mut(g, &ls.norm1_w, &None)?;
-                    norm::rmsnorm_backward(&mut acts.d_resid, dw, &acts.d_norm, x, get(w, &ls.norm1_w)?, &la.norm1_rstd, n, cw)?
-                }
-            }
-            round_grad(&mut acts.d_resid);
-        }
-
-        let (d_wte, d_wpe) = pair_mut(g, &s.wte, &s.wpe)?;
-        embedding::backward(d_wte, d_wpe, &acts.d_resid, &acts.tokens, seq, cw)
+        let net = self.compute.as_ref().unwrap_or(self.net.stack());
+        let round = |x: &mut [f32]| precision.round(x);
+        net.backward_into(&last.acts, d_logits.view(), &mut self.grads, &round).map_err(|e| TrainError::Format(format!("{e}")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::layers::gradcheck::check_gradient_with;
+    use crate::nn::gradcheck::check_gradient_with;
 
     /// A tiny model with large random weights, so gradients are big enough
     /// for an f32 finite-difference check.
     fn tiny(config: Config) -> Model {
         let mut rng = Rng::new(7);
-        let table = ParamTable::new(&config);
-        let mut params = table.init(&config, &mut rng);
-        for p in params.iter_mut() {
-            *p += (rng.normal() * 0.3) as f32;
+        let mut tensors = init_tensors(&config, &mut rng);
+        for t in tensors.iter_mut() {
+            for p in t.data.iter_mut() {
+                *p += (rng.normal() * 0.3) as f32;
+            }
         }
-        Model::from_params(config, params).unwrap()
+        Model::from_named(config, &tensors).unwrap()
+    }
+
+    fn flat(tensors: Vec<TensorMut<'_>>) -> Vec<f32> {
+        tensors.into_iter().flat_map(|t| t.values.to_vec()).collect()
     }
 
     fn check_model(config: Config) {
@@ -491,13 +356,18 @@ mod tests {
         model.zero_grad();
         model.forward(&tokens, Some(&targets), b, t, Precision::Fp32).unwrap();
         model.backward(1.0 / n as f32).unwrap();
-        let grads = model.grads.clone();
-        let params = model.params.clone();
+        let (params, grads) = model.params_and_grads();
+        let (params, grads) = (flat(params), flat(grads));
         check_gradient_with(
             &params,
             &grads,
             |p| {
-                model.params.copy_from_slice(p);
+                let mut rest = p;
+                for t in model.params_and_grads().0 {
+                    let (head, tail) = rest.split_at(t.values.len());
+                    t.values.copy_from_slice(head);
+                    rest = tail;
+                }
                 model.forward(&tokens, Some(&targets), b, t, Precision::Fp32).unwrap().unwrap() / n
             },
             1e-2,
@@ -522,12 +392,45 @@ mod tests {
     }
 
     #[test]
+    fn named_parameters_round_trip_through_the_model() {
+        for config in [Config::gpt2(7, 6, 2, 2, 8), Config { kv_heads: 2, ..Config::llama(7, 6, 1, 4, 8) }] {
+            let tensors = init_tensors(&config, &mut Rng::new(3));
+            let model = Model::from_named(config, &tensors).unwrap();
+            assert_eq!(model.named_parameters(), tensors);
+            let count: usize = tensors.iter().map(|t| t.data.len()).sum();
+            assert_eq!(model.num_params(), count);
+        }
+    }
+
+    #[test]
+    fn checkpoint_order_is_the_hf_tensors_back_to_back_and_round_trips() {
+        for config in [Config::gpt2(7, 6, 2, 2, 8), Config { kv_heads: 2, ..Config::llama(7, 6, 1, 4, 8) }] {
+            let mut model = Model::new(config, &mut Rng::new(5)).unwrap();
+            let in_layer_order = flat(model.params_and_grads().0);
+            let hf: Vec<f32> = model.named_parameters().into_iter().flat_map(|t| t.data).collect();
+            // GPT-2 stores Conv1D weights transposed and q, k, v fused; Llama as the layers list them.
+            assert_eq!(in_layer_order == hf, model.config.arch == Arch::Llama);
+            assert_eq!(model.to_checkpoint_order(&in_layer_order).unwrap(), hf);
+            assert_eq!(model.from_checkpoint_order(&hf).unwrap(), in_layer_order);
+            assert!(model.to_checkpoint_order(&hf[1..]).is_err());
+        }
+    }
+
+    #[test]
     fn bad_inputs_are_errors() {
         let mut model = tiny(Config::gpt2(7, 6, 1, 2, 8));
         assert!(model.backward(1.0).is_err());
         assert!(model.forward(&[1, 2, 3], None, 1, 3, Precision::Fp32).unwrap().is_none());
+        assert!(model.backward(1.0).is_err()); // the forward had no targets
         assert!(model.forward(&[1, 2, 9], None, 1, 3, Precision::Fp32).is_err());
         assert!(model.forward(&[1; 8], None, 1, 8, Precision::Fp32).is_err()); // longer than the context
         assert!(model.forward(&[1; 4], None, 1, 3, Precision::Fp32).is_err());
+        let config = Config::gpt2(7, 6, 1, 2, 8);
+        let mut tensors = init_tensors(&config, &mut Rng::new(1));
+        tensors.push(NamedTensor { name: "extra.weight".into(), shape: vec![1], data: vec![0.0] });
+        assert!(Model::from_named(config.clone(), &tensors).is_err());
+        tensors.pop();
+        tensors.remove(0);
+        assert!(Model::from_named(config, &tensors).is_err());
     }
 }

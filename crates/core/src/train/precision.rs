@@ -14,6 +14,8 @@
 
 use half::{bf16, f16};
 
+use crate::nn::TensorMut;
+
 /// Arithmetic used for the forward and backward compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
@@ -78,15 +80,15 @@ impl LossScaler {
     /// Inspects the scaled gradients: if all are finite, divides them by the
     /// scale and returns true (take the step); otherwise halves the scale and
     /// returns false (skip the step). Grows the scale after enough good steps.
-    pub fn unscale_and_update(&mut self, grads: &mut [f32]) -> bool {
-        if grads.iter().any(|g| !g.is_finite()) {
+    pub fn unscale_and_update(&mut self, grads: &mut [TensorMut<'_>]) -> bool {
+        if grads.iter().flat_map(|t| t.values.iter()).any(|g| !g.is_finite()) {
             self.scale *= 0.5;
             self.good_steps = 0;
             self.skipped_steps += 1;
             return false;
         }
         let inv = 1.0 / self.scale;
-        grads.iter_mut().for_each(|g| *g *= inv);
+        grads.iter_mut().flat_map(|t| t.values.iter_mut()).for_each(|g| *g *= inv);
         self.good_steps += 1;
         if self.good_steps >= self.growth_interval {
             self.scale *= 2.0;
@@ -118,16 +120,20 @@ mod tests {
         assert_eq!(w[2], 0.0); // below the smallest subnormal
     }
 
+    fn tensor(values: &mut [f32]) -> [TensorMut<'_>; 1] {
+        [TensorMut { values, matrix: true }]
+    }
+
     #[test]
     fn scaler_skips_on_overflow_and_grows_after_good_steps() {
         let mut s = LossScaler { growth_interval: 2, ..LossScaler::new() };
         let mut bad = [1.0, f32::INFINITY];
-        assert!(!s.unscale_and_update(&mut bad));
+        assert!(!s.unscale_and_update(&mut tensor(&mut bad)));
         assert_eq!(s.scale, 32768.0);
         let mut good = [32768.0, -65536.0];
-        assert!(s.unscale_and_update(&mut good));
+        assert!(s.unscale_and_update(&mut tensor(&mut good)));
         assert_eq!(good, [1.0, -2.0]);
-        assert!(s.unscale_and_update(&mut [0.0]));
+        assert!(s.unscale_and_update(&mut tensor(&mut [0.0])));
         assert_eq!(s.scale, 65536.0);
         assert_eq!(s.skipped_steps, 1);
     }

@@ -5,11 +5,11 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::layers::cross_entropy;
 use super::model::Model;
 use super::optim::{clip_grad_norm, global_norm, learning_rate, AdamW, AdamWConfig};
 use super::precision::{LossScaler, Precision};
 use super::TrainError;
+use crate::nn::cross_entropy;
 use crate::rng::Rng;
 
 /// Settings of a training run.
@@ -86,7 +86,7 @@ impl Trainer {
         if config.batch == 0 || config.seq == 0 || config.seq > model.config.context || config.grad_accum == 0 {
             return Err(TrainError::Config("batch, accumulation and sequence length must be positive, sequence ≤ context".into()));
         }
-        let optimizer = AdamW::new(config.adamw, &model.table.tensors, model.num_params());
+        let optimizer = AdamW::new(config.adamw, model.num_params());
         Ok(Self { model, optimizer, scaler: LossScaler::new(), config, step: 0, tokens: Vec::new(), targets: Vec::new() })
     }
 
@@ -120,20 +120,21 @@ impl Trainer {
         self.step += 1;
         let lr = learning_rate(self.step, self.config.lr, self.config.warmup, self.config.steps);
         let stats = StepStats { loss: total * per_token, lr, grad_norm: 0.0, skipped: false, tokens: batch * seq * micro.len() };
+        let (params, mut grads) = self.model.params_and_grads();
         let finite = if precision == Precision::Fp16 {
-            self.scaler.unscale_and_update(&mut self.model.grads)
+            self.scaler.unscale_and_update(&mut grads)
         } else {
-            self.model.grads.iter().all(|g| g.is_finite())
+            grads.iter().all(|t| t.values.iter().all(|g| g.is_finite()))
         };
         if !finite {
             return Ok(StepStats { skipped: true, grad_norm: f64::INFINITY, ..stats });
         }
         let grad_norm = if self.config.grad_clip > 0.0 {
-            clip_grad_norm(&mut self.model.grads, self.config.grad_clip)
+            clip_grad_norm(&mut grads, self.config.grad_clip)
         } else {
-            global_norm(&self.model.grads)
+            global_norm(&grads)
         };
-        self.optimizer.update(&mut self.model.params, &self.model.grads, lr);
+        self.optimizer.update(params, &grads, lr);
         Ok(StepStats { grad_norm, ..stats })
     }
 }
@@ -176,7 +177,8 @@ pub fn evaluate(model: &mut Model, data: &[u32], seq: usize, batch: usize, max_t
         for (w, &(s, first_row)) in group.iter().enumerate() {
             for row in first_row..seq {
                 let z = logits.get((w * seq + row) * v..(w * seq + row + 1) * v).ok_or(TrainError::Shape("logits too small"))?;
-                total += cross_entropy::forward(&mut probs, z, &[data[s + row + 1]], v)?;
+                total += cross_entropy::forward(&mut probs, z, &[data[s + row + 1]], v)
+                    .map_err(|_| TrainError::TokenOutOfRange(data[s + row + 1]))?;
                 count += 1;
             }
         }
@@ -188,6 +190,14 @@ pub fn evaluate(model: &mut Model, data: &[u32], seq: usize, batch: usize, max_t
 mod tests {
     use super::*;
     use crate::train::config::Config;
+
+    fn flat_params(model: &mut Model) -> Vec<f32> {
+        model.params_and_grads().0.into_iter().flat_map(|t| t.values.to_vec()).collect()
+    }
+
+    fn flat_grads(model: &mut Model) -> Vec<f32> {
+        model.params_and_grads().1.into_iter().flat_map(|t| t.values.to_vec()).collect()
+    }
 
     fn corpus() -> Vec<u32> {
         // A learnable toy language: repeated counting with a twist.
@@ -231,10 +241,12 @@ mod tests {
         let s2 = large.step_on(&[(all_tokens, all_targets)], k * b, t).unwrap();
         assert!((s1.loss - s2.loss).abs() < 1e-6, "{} vs {}", s1.loss, s2.loss);
         assert!((s1.grad_norm - s2.grad_norm).abs() < 1e-5 * s2.grad_norm);
-        let grad_diff = accumulated.model.grads.iter().zip(&large.model.grads).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        let grad_max = large.model.grads.iter().map(|g| g.abs()).fold(0.0, f32::max);
+        let (a_grads, b_grads) = (flat_grads(&mut accumulated.model), flat_grads(&mut large.model));
+        let grad_diff = a_grads.iter().zip(&b_grads).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let grad_max = b_grads.iter().map(|g| g.abs()).fold(0.0, f32::max);
         assert!(grad_diff <= 1e-5 * grad_max, "gradients differ by {grad_diff} (max {grad_max})");
-        let param_diff = accumulated.model.params.iter().zip(&large.model.params).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let (a_params, b_params) = (flat_params(&mut accumulated.model), flat_params(&mut large.model));
+        let param_diff = a_params.iter().zip(&b_params).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(param_diff < 1e-5, "parameters differ by {param_diff}");
     }
 
@@ -270,16 +282,16 @@ mod tests {
         let mut t = trainer(Precision::Fp16, 1, 4);
         // A loss scale so large that the scaled gradients overflow fp16.
         t.scaler.scale = 1e30;
-        let before = t.model.params.clone();
+        let before = flat_params(&mut t.model);
         let stats = t.step(&data).unwrap();
         assert!(stats.skipped);
-        assert_eq!(t.model.params, before);
+        assert_eq!(flat_params(&mut t.model), before);
         assert_eq!(t.scaler.scale, 5e29);
         assert_eq!(t.scaler.skipped_steps, 1);
         // A sane scale trains normally.
         t.scaler.scale = 1024.0;
         assert!(!t.step(&data).unwrap().skipped);
-        assert_ne!(t.model.params, before);
+        assert_ne!(flat_params(&mut t.model), before);
     }
 
     #[test]

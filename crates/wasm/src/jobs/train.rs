@@ -21,8 +21,7 @@ use llmlab_core::loading::WeightStore;
 use llmlab_core::rng::Rng;
 use llmlab_core::tokenizers::Tokenizer;
 use llmlab_core::models::AnyModel;
-use llmlab_core::train::checkpoint::{config_to_json, params_from_named, params_to_safetensors};
-use llmlab_core::train::params::ParamTable;
+use llmlab_core::train::checkpoint::{config_to_json, model_from_named, model_to_safetensors};
 use llmlab_core::train::recipe::{self, TextTokenizer, TokenizerSpec};
 use llmlab_core::train::toy::{self, Probe, ToyTask};
 use llmlab_core::train::trainer::{evaluate, TrainConfig, Trainer};
@@ -81,7 +80,7 @@ struct Run {
 /// A fine-tuning run's start: the session's model in the trainer's layout.
 struct LoadedStart {
     config: Config,
-    params: Vec<f32>,
+    model: Model,
     tokenizer: TextTokenizer,
     label: String,
     generation_config_json: Option<String>,
@@ -225,7 +224,7 @@ fn build_run(s: &TrainSettings) -> Result<Run, String> {
     let (model, label, generation_config_json) = match start {
         Some(start) => {
             let label = format!("{} (fine-tuned)", start.label);
-            (Model::from_params(config, start.params).map_err(|e| e.to_string())?, label, start.generation_config_json)
+            (start.model, label, start.generation_config_json)
         }
         None => (Model::new(config, &mut Rng::new(s.seed)).map_err(|e| e.to_string())?, TRAINED_LABEL.to_string(), None),
     };
@@ -276,13 +275,14 @@ fn loaded_start() -> Result<LoadedStart, String> {
         _ => None,
     }
     .ok_or_else(|| format!("{name} is a {} model: only GPT-2 and Llama-shaped models can be fine-tuned.", loaded.model.model_type()))?;
-    let (config, params) = params_from_named(&loaded.config_json, &named).map_err(|e| format!("{name} cannot be fine-tuned: {e}."))?;
+    let model = model_from_named(&loaded.config_json, &named).map_err(|e| format!("{name} cannot be fine-tuned: {e}."))?;
+    let config = model.config.clone();
     if tokenizer.vocab_size() > config.vocab_size {
         return Err(format!("{name}'s tokenizer has {} tokens but the model only {}.", tokenizer.vocab_size(), config.vocab_size));
     }
     Ok(LoadedStart {
         config,
-        params,
+        model,
         tokenizer: TextTokenizer::Hf(Box::new(tokenizer)),
         label: name.clone(),
         generation_config_json: loaded.generation_config_json.clone(),
@@ -309,7 +309,7 @@ fn build_tokenizer(spec: &str, text: &str, train_text: &str, toy: Option<ToyTask
 /// micro-batch (per layer ~16·C + 3·4C floats per token and the B·H·T²
 /// attention map; logits, probabilities and their gradient N·V each).
 fn planned_bytes(c: &Config, batch: usize, seq: usize) -> f64 {
-    let params = ParamTable::new(c).total as f64;
+    let params = c.num_params() as f64;
     let n = (batch * seq) as f64;
     let (width, ffn, vocab) = (c.width as f64, c.ffn_width as f64, c.vocab_size as f64);
     let per_layer = n * (16.0 * width + 3.0 * ffn) + (batch * c.heads * seq * seq) as f64;
@@ -490,7 +490,7 @@ fn sample_text(model: &mut Model, tokenizer: &TextTokenizer, val_ids: &[u32], se
 /// The HF files of the run's current model.
 fn export_files(run: &Run) -> Result<Vec<NamedFile>, String> {
     let model = &run.trainer.model;
-    let weights = params_to_safetensors(&model.table, &model.params).map_err(|e| e.to_string())?;
+    let weights = model_to_safetensors(model).map_err(|e| e.to_string())?;
     let config = serde_json::to_string_pretty(&config_to_json(&model.config)).map_err(|e| e.to_string())?;
     Ok(vec![
         NamedFile { name: "config.json".into(), bytes: config.into_bytes() },

@@ -1,4 +1,5 @@
-//! A branch-free `exp` for f32 that the compiler can vectorise.
+//! A branch-free `exp` for f32 that the compiler can vectorise, used by
+//! softmax and the activations in inference and training alike.
 //!
 //! `libm::expf` is a scalar call; profiling showed it taking a quarter of a
 //! training step (GELU, SwiGLU and softmax call it millions of times). This

@@ -4,14 +4,14 @@
 //! Its gradient with respect to the logits is (softmax − onehot) / N, which
 //! is why we keep the probabilities from the forward pass.
 
-use crate::train::TrainError;
+use super::NnError;
 
 /// Fills `probs` (N, V) with softmax(logits) and returns the summed (not
 /// averaged) negative log-likelihood in f64, so callers can average over any
 /// count (tokens, or characters for nats per character).
-pub fn forward(probs: &mut [f32], logits: &[f32], targets: &[u32], v: usize) -> Result<f64, TrainError> {
+pub fn forward(probs: &mut [f32], logits: &[f32], targets: &[u32], v: usize) -> Result<f64, NnError> {
     if probs.len() < targets.len() * v || logits.len() < targets.len() * v {
-        return Err(TrainError::Shape("cross-entropy buffers too small"));
+        return Err(NnError::ShapeMismatch("cross-entropy buffers too small"));
     }
     let mut total = 0.0f64;
     for ((p, z), &target) in probs.chunks_exact_mut(v).zip(logits.chunks_exact(v)).zip(targets) {
@@ -26,7 +26,7 @@ pub fn forward(probs: &mut [f32], logits: &[f32], targets: &[u32], v: usize) -> 
         for pi in p.iter_mut() {
             *pi = (*pi as f64 * inv) as f32;
         }
-        let zt = *z.get(target as usize).ok_or(TrainError::TokenOutOfRange(target))?;
+        let zt = *z.get(target as usize).ok_or(NnError::TokenOutOfRange { id: target, vocab_size: v })?;
         // −log p[target] = log Σ exp(z − max) − (z_t − max), exact even when p underflows.
         total += libm::log(sum) - (zt - max) as f64;
     }
@@ -36,12 +36,12 @@ pub fn forward(probs: &mut [f32], logits: &[f32], targets: &[u32], v: usize) -> 
 /// d_logits (N, V) = (probs − onehot(target)) · d_loss; overwritten.
 /// `d_loss` is the gradient of the final loss per position (1/N for a mean,
 /// times the loss scale in fp16 training).
-pub fn backward(d_logits: &mut [f32], probs: &[f32], targets: &[u32], v: usize, d_loss: f32) -> Result<(), TrainError> {
+pub fn backward(d_logits: &mut [f32], probs: &[f32], targets: &[u32], v: usize, d_loss: f32) -> Result<(), NnError> {
     for ((d, p), &target) in d_logits.chunks_exact_mut(v).zip(probs.chunks_exact(v)).zip(targets) {
         for (di, &pi) in d.iter_mut().zip(p) {
             *di = pi * d_loss;
         }
-        let dt = d.get_mut(target as usize).ok_or(TrainError::TokenOutOfRange(target))?;
+        let dt = d.get_mut(target as usize).ok_or(NnError::TokenOutOfRange { id: target, vocab_size: v })?;
         *dt -= d_loss;
     }
     Ok(())
@@ -50,7 +50,9 @@ pub fn backward(d_logits: &mut [f32], probs: &[f32], targets: &[u32], v: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::layers::gradcheck::{check_gradient, random_vec};
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use crate::nn::gradcheck::{check_gradient, random_vec};
 
     #[test]
     fn gradient_matches_finite_differences() {
