@@ -33,6 +33,7 @@ pub mod mt19937;
 pub mod normalize;
 pub mod pii;
 pub mod pii_numbers;
+pub mod quality;
 mod python_word_chars;
 
 /// What can go wrong in the data pipeline.
