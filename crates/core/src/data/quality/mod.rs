@@ -74,3 +74,72 @@ pub(crate) fn check_threshold(name: &str, value: Option<f64>) -> Result<(), crat
         _ => Ok(()),
     }
 }
+
+/// One of the quality filters at its settings, for running several in a row.
+pub enum QualityFilter {
+    /// [`GopherQualityFilter`].
+    GopherQuality(GopherQualityFilter),
+    /// [`GopherRepetitionFilter`].
+    GopherRepetition(GopherRepetitionFilter),
+    /// [`C4QualityFilter`].
+    C4(C4QualityFilter),
+    /// [`FineWebQualityFilter`].
+    FineWeb(FineWebQualityFilter),
+}
+
+impl QualityFilter {
+    /// The filters named in a comma-separated list, at datatrove's defaults:
+    /// `gopher_quality`, `gopher_repetition`, `gopher` (both), `c4`, `fineweb`.
+    pub fn from_names(list: &str) -> Result<alloc::vec::Vec<Self>, crate::data::DataError> {
+        let mut filters = alloc::vec::Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "gopher" => {
+                    filters.push(Self::GopherQuality(GopherQualityFilter::new(GopherQualityConfig::default())?));
+                    filters.push(Self::GopherRepetition(GopherRepetitionFilter::new(GopherRepetitionConfig::default())?));
+                }
+                "gopher_quality" => filters.push(Self::GopherQuality(GopherQualityFilter::new(GopherQualityConfig::default())?)),
+                "gopher_repetition" => {
+                    filters.push(Self::GopherRepetition(GopherRepetitionFilter::new(GopherRepetitionConfig::default())?))
+                }
+                "c4" => filters.push(Self::C4(C4QualityFilter::new(C4QualityConfig::default())?)),
+                "fineweb" => filters.push(Self::FineWeb(FineWebQualityFilter::new(FineWebQualityConfig::default())?)),
+                other => {
+                    return Err(crate::data::DataError::Setting(alloc::format!(
+                        "unknown quality filter {other:?} (gopher, gopher_quality, gopher_repetition, c4, fineweb)"
+                    )))
+                }
+            }
+        }
+        Ok(filters)
+    }
+
+    /// The filter's name, as [`QualityFilter::from_names`] takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::GopherQuality(_) => "gopher_quality",
+            Self::GopherRepetition(_) => "gopher_repetition",
+            Self::C4(_) => "c4",
+            Self::FineWeb(_) => "fineweb",
+        }
+    }
+
+    /// Keep (`Ok`) or the rule that drops `text`.
+    pub fn check(&self, text: &str) -> Result<(), DropReason> {
+        match self {
+            Self::GopherQuality(f) => f.check(text),
+            Self::GopherRepetition(f) => f.check(text),
+            Self::C4(f) => f.check(text),
+            Self::FineWeb(f) => f.check(text),
+        }
+    }
+
+    /// The text a datatrove pipeline passes on (C4 keeps only its kept lines;
+    /// the others pass the text unchanged), or the rule that drops it.
+    pub fn apply(&self, text: &str) -> Result<String, DropReason> {
+        match self {
+            Self::C4(f) => f.clean(text),
+            other => other.check(text).map(|()| String::from(text)),
+        }
+    }
+}
