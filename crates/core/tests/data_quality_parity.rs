@@ -2,7 +2,8 @@
 //! `tests/fixtures/data/quality.json` (made by `scripts/fixtures/data_quality.py`):
 //! English words and sentences equal spaCy 3.8.18's blank English tokenizer and
 //! sentencizer as datatrove calls them, and every filter's keep/drop decision and
-//! reason equals datatrove's on random, adversarial and real text.
+//! reason equals datatrove's on random, adversarial and real text, at the
+//! default settings and at three others.
 
 use std::path::PathBuf;
 
@@ -54,11 +55,27 @@ fn filter_decisions_and_reasons_equal_datatrove() {
     let tokenizer = EnglishTokenizer::new();
     type Check<'a> = Box<dyn Fn(&str) -> String + 'a>;
     let reason = |r: Result<(), llmlab_core::data::quality::DropReason>| r.map_or_else(|d| d.0, |()| "keep".to_string());
+    let gopher_max_100_words = GopherQualityFilter::new(GopherQualityConfig {
+        max_doc_words: Some(100),
+        min_doc_words: Some(10),
+        ..GopherQualityConfig::default()
+    })
+    .unwrap();
+    let c4_sentences = C4QualityFilter::new(C4QualityConfig { split_paragraph: false, ..C4QualityConfig::default() }).unwrap();
+    let fineweb_exclude_zero = FineWebQualityFilter::new(FineWebQualityConfig {
+        line_punct_exclude_zero: true,
+        short_line_length: 10,
+        ..FineWebQualityConfig::default()
+    })
+    .unwrap();
     let filters: Vec<(&str, Check)> = vec![
         ("gopher_quality", Box::new(|t| reason(gopher_quality.check(t)))),
         ("gopher_repetition", Box::new(|t| reason(gopher_repetition.check(t)))),
         ("c4", Box::new(|t| reason(c4.check(t)))),
         ("fineweb", Box::new(|t| reason(fineweb.check(t)))),
+        ("gopher_quality_max_100_words", Box::new(|t| reason(gopher_max_100_words.check(t)))),
+        ("c4_sentences", Box::new(|t| reason(c4_sentences.check(t)))),
+        ("fineweb_punct_exclude_zero", Box::new(|t| reason(fineweb_exclude_zero.check(t)))),
     ];
     let docs = fx["documents"].as_array().unwrap();
     let mut all_equal = true;
