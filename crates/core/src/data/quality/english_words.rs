@@ -241,9 +241,13 @@ fn suffix_matches_at(s: &str, p: usize) -> bool {
 pub fn find_suffix(s: &str) -> usize {
     let dots = s.bytes().rev().take_while(|&b| b == b'.').count();
     let dots_start = if dots >= 2 { Some(s.len() - dots) } else { None };
-    let mut starts: Vec<usize> = s.char_indices().rev().take(LONGEST_SUFFIX_CHARS).map(|(i, _)| i).collect();
-    starts.reverse();
-    for p in starts {
+    let mut starts = [0usize; LONGEST_SUFFIX_CHARS];
+    let mut n = 0;
+    for (i, _) in s.char_indices().rev().take(LONGEST_SUFFIX_CHARS) {
+        starts[n] = i;
+        n += 1;
+    }
+    for &p in starts[..n].iter().rev() {
         if dots_start.is_some_and(|d| d <= p) {
             break;
         }
@@ -472,6 +476,10 @@ fn port_and_path_to_end(s: &str, p: usize) -> bool {
 
 /// spaCy's `URL_MATCH` on a whitespace-free string.
 pub fn is_url(s: &str) -> bool {
+    // Both host alternatives (IP address, domain with a top-level domain) contain a dot.
+    if !s.contains('.') {
+        return false;
+    }
     let mut scheme_ends = alloc::vec![0];
     let scheme_len = s.char_indices().find(|&(_, c)| !(is_python_word(c) || matches!(c, '+' | '-' | '.'))).map_or(s.len(), |(i, _)| i);
     // `[\w+\-.]{2,}://`: the scheme may end at any "://" inside the leading run of scheme characters.
@@ -667,6 +675,11 @@ impl EnglishTokenizer {
         let special = |s: usize, e: usize| if with_special_cases { special_case(&text[s..e]) } else { None };
         if let Some(index) = special(start, end) {
             Self::push_special(index, start, tokens);
+            return;
+        }
+        // A piece of ASCII letters has no prefix, suffix, infix or URL: one token.
+        if text[start..end].bytes().all(|b| b.is_ascii_alphabetic()) {
+            tokens.push(Token { start, end, space_after: false });
             return;
         }
         let (mut s, mut e) = (start, end);
