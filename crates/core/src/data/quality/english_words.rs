@@ -275,11 +275,13 @@ pub fn find_infixes(s: &str) -> Vec<(usize, usize)> {
         } else if let Some(pc) = prev {
             let pc_alpha = is_alpha(pc);
             let next_alpha = next.is_some_and(is_alpha);
-            if pc.is_ascii_digit() && matches!(c, '+' | '-' | '*' | '^') && next.is_some_and(|n| n.is_ascii_digit() || n == '-') {
-                matched = Some(1);
-            } else if c == '.' && (is_alpha_lower(pc) || is_quote(pc)) && next.is_some_and(|n| is_alpha_upper(n) || is_quote(n)) {
-                matched = Some(1);
-            } else if c == ',' && pc_alpha && next_alpha {
+            // The three one-character infixes: an operator between digits, `.` from
+            // lower to upper case, `,` between letters.
+            let one_char =
+                (pc.is_ascii_digit() && matches!(c, '+' | '-' | '*' | '^') && next.is_some_and(|n| n.is_ascii_digit() || n == '-'))
+                    || (c == '.' && (is_alpha_lower(pc) || is_quote(pc)) && next.is_some_and(|n| is_alpha_upper(n) || is_quote(n)))
+                    || (c == ',' && pc_alpha && next_alpha);
+            if one_char {
                 matched = Some(1);
             } else if pc_alpha || pc.is_ascii_digit() {
                 for hyphen in tables::INFIX_HYPHENS {
@@ -439,8 +441,7 @@ fn is_host_char(c: char) -> bool {
 fn domain_host_ends(s: &str, p: usize) -> Vec<usize> {
     let mut ends = Vec::new();
     let mut at = p;
-    loop {
-        let Some(dot) = s[at..].find('.').map(|i| at + i) else { break };
+    while let Some(dot) = s[at..].find('.').map(|i| at + i) {
         let label = &s[at..dot];
         let count = label.chars().count();
         let valid = (1..=64).contains(&count)
