@@ -19,7 +19,7 @@ fn fixture() -> Value {
 }
 
 #[test]
-fn words_and_sentence_counts_equal_spacy_english() {
+fn quality_words_and_sentence_counts_equal_spacy_english() {
     let fx = fixture();
     let tokenizer = EnglishTokenizer::new();
     let cases = fx["tokenizer"].as_array().unwrap();
@@ -46,7 +46,7 @@ fn words_and_sentence_counts_equal_spacy_english() {
 }
 
 #[test]
-fn filter_decisions_and_reasons_equal_datatrove() {
+fn quality_filter_decisions_and_reasons_equal_datatrove() {
     let fx = fixture();
     let gopher_quality = GopherQualityFilter::new(GopherQualityConfig::default()).unwrap();
     let gopher_repetition = GopherRepetitionFilter::new(GopherRepetitionConfig::default()).unwrap();
