@@ -6,7 +6,14 @@
 //! llmlab data lsh --threshold T --num-perm N --seed S --shingles FILE.json [--scheme affine32|legacy]
 //! llmlab data dedup --in FILE.jsonl [--lines]
 //! llmlab data pii --in FILE.jsonl [--all-ips]
+//! llmlab data filter [--filters gopher,c4,fineweb] --in FILE.jsonl
 //! ```
+//!
+//! `filter` runs datatrove 0.10.1's quality filters in the order given, as a
+//! datatrove pipeline would (a later filter sees the text C4 kept), and prints
+//! one JSON line per document: `{"index", "keep", "filter", "reason"}`, with the
+//! filter and rule that dropped it, or nulls when kept. `gopher` is the Gopher
+//! quality filter followed by the Gopher repetition filter.
 //!
 //! A `.jsonl` file has one JSON object with a `"text"` field per line
 //! (datatrove's and most crawls' layout); empty lines are skipped.
@@ -46,6 +53,19 @@ enum Stage {
     Dedup(DedupArgs),
     /// Replace e-mails and public IPs (datatrove's PIIFormatter) and list card, IBAN and phone numbers.
     Pii(PiiArgs),
+    /// Keep or drop each document with datatrove's quality filters (Gopher, C4, FineWeb), with the rule that dropped it.
+    Filter(FilterArgs),
+}
+
+/// Arguments of `llmlab data filter`.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// Comma-separated filters, run in this order: gopher (quality then repetition), gopher_quality, gopher_repetition, c4, fineweb.
+    #[arg(long, default_value = "gopher,c4,fineweb")]
+    filters: String,
+    /// JSONL file, one {"text": ...} per line.
+    #[arg(long = "in")]
+    input: String,
 }
 
 /// Arguments of `llmlab data dedup`.
@@ -135,7 +155,38 @@ pub fn run(args: Args) -> Result<(), String> {
         Stage::Lsh(args) => run_lsh(args),
         Stage::Dedup(args) => run_dedup(args),
         Stage::Pii(args) => run_pii(args),
+        Stage::Filter(args) => run_filter(args),
     }
+}
+
+fn run_filter(args: FilterArgs) -> Result<(), String> {
+    use std::io::Write;
+    let filters = llmlab_core::data::quality::QualityFilter::from_names(&args.filters).map_err(|e| e.to_string())?;
+    if filters.is_empty() {
+        return Err("--filters names no filter".into());
+    }
+    let texts = read_jsonl_texts(&args.input)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (index, text) in texts.into_iter().enumerate() {
+        let mut current = text;
+        let mut dropped = None;
+        for filter in &filters {
+            match filter.apply(&current) {
+                Ok(kept) => current = kept,
+                Err(reason) => {
+                    dropped = Some((filter.name(), reason.0));
+                    break;
+                }
+            }
+        }
+        let line = match dropped {
+            Some((filter, reason)) => serde_json::json!({"index": index, "keep": false, "filter": filter, "reason": reason}),
+            None => serde_json::json!({"index": index, "keep": true, "filter": null, "reason": null}),
+        };
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
 }
 
 fn read_jsonl_texts(path: &str) -> Result<Vec<String>, String> {

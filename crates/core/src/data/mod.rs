@@ -16,9 +16,12 @@
 //!    documents sharing a band become candidate pairs, and union-find keeps
 //!    one document per cluster. Both are exact to `datasketch`, down to its
 //!    NumPy random permutations ([`mt19937`]).
-//! 4. quality filters (Gopher, C4, FineWeb heuristics): not in this module
-//!    yet. datatrove's versions count words and sentences with spaCy's
-//!    English tokenizer and sentencizer, which must be reproduced first.
+//! 4. [`quality`]: datatrove 0.10.1's Gopher quality and repetition, C4 and
+//!    FineWeb filters drop pages that are not running prose, each with the
+//!    name of the rule, at datatrove's default thresholds or others. Words and
+//!    sentences are split by a reproduction of spaCy 3.8's blank English
+//!    tokenizer and sentencizer (what datatrove uses for English), equal to it
+//!    on every fixture string.
 //! 5. [`pii`]: e-mail addresses and public IP addresses are replaced,
 //!    exactly as datatrove's `PIIFormatter`; [`pii_numbers`] finds payment
 //!    cards (Luhn), IBANs (mod 97) and phone numbers, measured on a labelled set.
@@ -33,6 +36,7 @@ pub mod mt19937;
 pub mod normalize;
 pub mod pii;
 pub mod pii_numbers;
+pub mod quality;
 mod python_word_chars;
 
 /// What can go wrong in the data pipeline.
