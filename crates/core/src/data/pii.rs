@@ -245,11 +245,30 @@ impl Default for PiiFormatter {
 
 /// The matches of `node` that `re.sub` replaces, scanning left to right:
 /// `(start, end)` character indices, non-overlapping and non-empty; after a
-/// match the scan resumes at its end.
-fn match_spans(node: &Node, chars: &[char]) -> Vec<(usize, usize)> {
+/// match the scan resumes at its end. Two shortcuts skip positions where no
+/// match can start, without changing the result: `first` must hold for a
+/// match's first character, and `needed` (if any) must occur at or after it.
+fn match_spans(node: &Node, chars: &[char], first: fn(char) -> bool, needed: Option<char>) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut pos = 0;
+    // The next position holding `needed` (at or after `pos`).
+    let mut needed_at = 0;
     while pos < chars.len() {
+        if let Some(c) = needed {
+            if needed_at < pos {
+                needed_at = pos;
+            }
+            while chars.get(needed_at).is_some_and(|&x| x != c) {
+                needed_at += 1;
+            }
+            if needed_at >= chars.len() {
+                break;
+            }
+        }
+        if !chars.get(pos).is_some_and(|&c| first(c)) {
+            pos += 1;
+            continue;
+        }
         match match_at(node, chars, pos) {
             Some(end) if end > pos => {
                 spans.push((pos, end));
@@ -263,11 +282,11 @@ fn match_spans(node: &Node, chars: &[char]) -> Vec<(usize, usize)> {
 
 /// `re.sub` with a replacement function: `replace(matched)` returns the
 /// text to put instead (or `None` to keep the match).
-fn substitute(node: &Node, text: &str, mut replace: impl FnMut(&str) -> Option<String>) -> String {
+fn substitute(node: &Node, text: &str, first: fn(char) -> bool, needed: Option<char>, mut replace: impl FnMut(&str) -> Option<String>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
-    for (start, end) in match_spans(node, &chars) {
+    for (start, end) in match_spans(node, &chars, first, needed) {
         out.extend(chars.get(pos..start).unwrap_or_default());
         let matched: String = chars.get(start..end).unwrap_or_default().iter().collect();
         match replace(&matched) {
@@ -305,13 +324,13 @@ impl PiiFormatter {
     /// The text with e-mail addresses, then IP addresses, replaced.
     pub fn format(&mut self, text: &str) -> String {
         let (emails, email_turn) = (&self.email_replacements, &mut self.email_turn);
-        let text = substitute(&self.email, text, |_| {
+        let text = substitute(&self.email, text, is_local_char, Some('@'), |_| {
             let r = emails.get(*email_turn % emails.len().max(1)).cloned();
             *email_turn = (*email_turn + 1) % emails.len().max(1);
             r
         });
         let (ips, ip_turn, only_public) = (&self.ip_replacements, &mut self.ip_turn, self.only_public_ips);
-        substitute(&self.ip, &text, |m| {
+        substitute(&self.ip, &text, is_digit, None, |m| {
             let valid = if only_public { is_global_ipv4(m) } else { is_valid_ipv4(m) };
             if !valid {
                 return None;
@@ -334,13 +353,13 @@ impl PiiFormatter {
         let mut byte_at: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
         byte_at.push(text.len());
         let byte = |i: usize| byte_at.get(i).copied().unwrap_or(text.len());
-        let emails = match_spans(&self.email, &chars);
+        let emails = match_spans(&self.email, &chars, is_local_char, Some('@'));
         let mut found: Vec<AddressSpan> =
             emails.iter().map(|&(s, e)| AddressSpan { kind: AddressKind::Email, start: byte(s), end: byte(e) }).collect();
         let mut gap_start = 0;
         for gap_end in emails.iter().map(|&(s, _)| s).chain([chars.len()]) {
             let gap = chars.get(gap_start..gap_end).unwrap_or_default();
-            for (s, e) in match_spans(&self.ip, gap) {
+            for (s, e) in match_spans(&self.ip, gap, is_digit, None) {
                 let (start, end) = (byte(gap_start + s), byte(gap_start + e));
                 let matched = text.get(start..end).unwrap_or_default();
                 let valid = if self.only_public_ips { is_global_ipv4(matched) } else { is_valid_ipv4(matched) };
