@@ -173,3 +173,37 @@ pub fn ProgressBar(
         </div>
     }
 }
+
+/// Starts a browser download of `text` as `name`.
+pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
+    use wasm_bindgen::JsCast;
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        .map_err(|_| "Could not create the file.")?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "Could not create a download link.")?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("No document.")?;
+    let anchor = document
+        .create_element("a")
+        .map_err(|_| "Could not create a link.")?;
+    let _ = anchor.set_attribute("href", &url);
+    let _ = anchor.set_attribute("download", name);
+    let anchor: web_sys::HtmlElement = anchor.dyn_into().map_err(|_| "Could not create a link.")?;
+    if let Some(body) = document.body() {
+        let _ = body.append_child(&anchor);
+    }
+    anchor.click();
+    anchor.remove();
+    // Revoke later: the download reads the URL after this handler returns.
+    set_timeout(
+        move || {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        },
+        std::time::Duration::from_secs(30),
+    );
+    Ok(())
+}

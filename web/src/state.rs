@@ -12,7 +12,7 @@
 use crate::storage;
 use leptos::prelude::*;
 use llmlab_core::share::{
-    EvaluateSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
+    DataSettings, EvaluateSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
     TrainSettings, MAX_TEXT_CHARS,
 };
 
@@ -103,6 +103,8 @@ pub struct AppState {
     pub generate: RwSignal<GenerateSettings>,
     /// The Inside tab's settings.
     pub inside: RwSignal<InsideSettings>,
+    /// The Data tab's settings.
+    pub data: RwSignal<DataSettings>,
     /// The Train tab's settings.
     pub train: RwSignal<TrainSettings>,
     /// The Evaluate tab's settings.
@@ -127,6 +129,7 @@ impl AppState {
             tokenize,
             generate,
             inside,
+            data,
             train,
             evaluate,
         } = state;
@@ -137,6 +140,7 @@ impl AppState {
             tokenize: RwSignal::new(tokenize),
             generate: RwSignal::new(generate),
             inside: RwSignal::new(inside),
+            data: RwSignal::new(data),
             train: RwSignal::new(train),
             evaluate: RwSignal::new(evaluate),
         }
@@ -151,6 +155,7 @@ impl AppState {
             tokenize: self.tokenize.get(),
             generate: self.generate.get(),
             inside: self.inside.get(),
+            data: self.data.get(),
             train: self.train.get(),
             evaluate: self.evaluate.get(),
         }
@@ -170,6 +175,7 @@ impl AppState {
             tokenize,
             generate,
             inside,
+            data,
             train,
             evaluate,
         } = state;
@@ -179,6 +185,7 @@ impl AppState {
         set_if_changed(self.tokenize, tokenize);
         set_if_changed(self.generate, generate);
         set_if_changed(self.inside, inside);
+        set_if_changed(self.data, data);
         set_if_changed(self.train, train);
         set_if_changed(self.evaluate, evaluate);
     }

@@ -56,6 +56,8 @@ pub enum Tab {
     Generate,
     /// Attention maps, positional encodings, parameter counts.
     Inside,
+    /// Clean a corpus: normalization, deduplication, PII.
+    Data,
     /// Train a small model in the tab.
     Train,
     /// BLEU, chrF, ROUGE, perplexity and human evaluation.
@@ -64,10 +66,11 @@ pub enum Tab {
 
 impl Tab {
     /// Every tab, in the order the UI shows them.
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Tokenize,
         Tab::Generate,
         Tab::Inside,
+        Tab::Data,
         Tab::Train,
         Tab::Evaluate,
     ];
@@ -78,6 +81,7 @@ impl Tab {
             Tab::Tokenize => "tok",
             Tab::Generate => "gen",
             Tab::Inside => "inside",
+            Tab::Data => "data",
             Tab::Train => "train",
             Tab::Evaluate => "eval",
         }
@@ -89,6 +93,7 @@ impl Tab {
             Tab::Tokenize => "Tokenize",
             Tab::Generate => "Generate",
             Tab::Inside => "Inside the model",
+            Tab::Data => "Data",
             Tab::Train => "Train",
             Tab::Evaluate => "Evaluate",
         }
@@ -515,6 +520,46 @@ share_state! {
         "head" => head: u32 = 0, Int(0, 127);
     }
 
+    /// The Data tab (its settings; the corpus itself is never in a link).
+    data: pub struct DataSettings {
+        /// How pasted text is read: `jsonl`, or text cut per `line`, `paragraph` or `whole`.
+        "dsplit" => data_split: String = "paragraph".to_string(), OneOf(&["line", "paragraph", "whole", "jsonl"]);
+        /// Normalize.
+        "dnorm" => data_normalize: bool = true, Flag;
+        /// Unicode normal form (`none`: keep the code points).
+        "dform" => data_form: String = "nfc".to_string(), OneOf(&["nfc", "nfkc", "nfd", "nfkd", "none"]);
+        /// Repair mojibake.
+        "dmoji" => data_mojibake: bool = false, Flag;
+        /// Remove exact duplicate documents.
+        "ddocs" => data_exact_documents: bool = true, Flag;
+        /// Remove lines seen in earlier documents.
+        "dlines" => data_exact_lines: bool = false, Flag;
+        /// Remove near duplicates (MinHash LSH).
+        "dnear" => data_near: bool = true, Flag;
+        /// MinHash permutations.
+        "dperm" => data_num_perm: u32 = 128, Int(16, 512);
+        /// Near-duplicate Jaccard threshold.
+        "dthr" => data_threshold: f64 = 0.7, Real(0.05, 0.95);
+        /// Words per shingle.
+        "dshingle" => data_shingle_words: u32 = 3, Int(1, 10);
+        /// Seed of the MinHash permutations.
+        "dseed" => data_seed: u32 = 1, Int(0, 1_000_000);
+        /// Find and replace PII.
+        "dpii" => data_pii: bool = true, Flag;
+        /// Look for e-mail addresses.
+        "dpemail" => data_pii_email: bool = true, Flag;
+        /// Look for IP addresses.
+        "dpip" => data_pii_ip: bool = true, Flag;
+        /// Look for payment card numbers.
+        "dpcard" => data_pii_card: bool = true, Flag;
+        /// Look for IBANs.
+        "dpiban" => data_pii_iban: bool = true, Flag;
+        /// Look for phone numbers.
+        "dpphone" => data_pii_phone: bool = true, Flag;
+        /// Replacement: `tag`, `pseudonym`, `mask` or `datatrove`.
+        "drepl" => data_replacement: String = "tag".to_string(), OneOf(&["tag", "pseudonym", "mask", "datatrove"]);
+    }
+
     /// The Train tab.
     train: pub struct TrainSettings {
         /// Transformer blocks.
@@ -840,7 +885,11 @@ mod tests {
     /// The default state's link, as the first version of share links wrote it.
     const OLD_DEFAULT_LINK: &str = "#tab=tok&model=default&seed=42&ttext=&tkz=model&tkz2=&vocab=500&tspecial=1&prompt=&strategy=greedy&beams=4&lp=1&es=false&nrs=1&nrng=0&temp=1&topk=50&topp=1&minp=0&typp=1&rep=1&max=100&min=0&kv=1&layer=0&head=0&tlayers=4&theads=4&twidth=128&tctx=64&tbatch=12&tsteps=2000&tlr=0.001&twarm=100&taccum=1&tprec=fp32&tdata=toy&ttask=reversal&ttok=char&tval=0.1&tarch=gpt2&hyp=&ref=&btok=13a&bsm=exp&bsv=&blc=0&rtypes=rouge1%2Crouge2%2CrougeL%2CrougeLsum&rstem=0&eline=0&ptext=&pmax=0&pstride=0&hypb=&rank=";
     /// Keys added since the first version, at their defaults.
-    const ADDED_SINCE: [&str; 2] = ["&gdef=0", "&tinit=new"];
+    const ADDED_SINCE: [&str; 3] = [
+        "&gdef=0",
+        "&tinit=new",
+        "&dsplit=paragraph&dnorm=1&dform=nfc&dmoji=0&ddocs=1&dlines=0&dnear=1&dperm=128&dthr=0.7&dshingle=3&dseed=1&dpii=1&dpemail=1&dpip=1&dpcard=1&dpiban=1&dpphone=1&drepl=tag",
+    ];
     fn without_added(hash: String) -> String {
         ADDED_SINCE.iter().fold(hash, |h, added| h.replace(added, ""))
     }

@@ -1,11 +1,12 @@
 //! One module per tab. Every control is bound to its tab's part of the
 //! shared state, so it is part of share links.
 
+mod data;
 mod evaluate;
 pub(crate) mod generate;
 mod inside;
 mod tokenize;
-mod train;
+pub(crate) mod train;
 
 use crate::state::AppState;
 use leptos::prelude::*;
@@ -23,6 +24,7 @@ pub fn TabPanel() -> impl IntoView {
         Tab::Tokenize => view! { <tokenize::TokenizeTab/> }.into_any(),
         Tab::Generate => view! { <generate::GenerateTab/> }.into_any(),
         Tab::Inside => view! { <inside::InsideTab/> }.into_any(),
+        Tab::Data => view! { <data::DataTab/> }.into_any(),
         Tab::Train => view! { <train::TrainTab/> }.into_any(),
         Tab::Evaluate => view! { <evaluate::EvaluateTab/> }.into_any(),
     }

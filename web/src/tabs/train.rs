@@ -252,6 +252,17 @@ fn launch(request: TrainRequest) {
     });
 }
 
+/// Makes `text` the Train tab's corpus (as if pasted or uploaded as
+/// `name`) and picks "your text" as its source; the Data tab's "Train on this".
+pub(crate) fn use_text(state: AppState, text: String, name: String) {
+    change(|h| {
+        h.text = text;
+        h.text_name = name;
+        h.error = None;
+    });
+    state.train.update(|s| s.train_data = "text".to_string());
+}
+
 /// The Train tab.
 #[component]
 pub fn TrainTab() -> impl IntoView {

@@ -7,6 +7,7 @@
 //! llmlab data dedup --in FILE.jsonl [--lines]
 //! llmlab data pii --in FILE.jsonl [--all-ips]
 //! llmlab data filter [--filters gopher,c4,fineweb] --in FILE.jsonl
+//! llmlab data run [--config pipeline.json] --in DIR|FILE [--out FILE.jsonl]
 //! ```
 //!
 //! `filter` runs datatrove 0.10.1's quality filters in the order given, as a
@@ -14,6 +15,14 @@
 //! one JSON line per document: `{"index", "keep", "filter", "reason"}`, with the
 //! filter and rule that dropped it, or nulls when kept. `gopher` is the Gopher
 //! quality filter followed by the Gopher repetition filter.
+//!
+//! `data run` is the whole pipeline of `llmlab_core::data::pipeline` (the
+//! one the Data tab runs): the config is that module's `PipelineConfig` as
+//! JSON (missing fields take their defaults, so `{}` or no `--config` is the
+//! default pipeline); the input is one file or every file of a directory
+//! (sorted by name; `.jsonl`/`.ndjson` read as JSONL, others as text), read
+//! in chunks with a progress bar on stderr; the kept documents go to
+//! `--out` as JSONL and the report is printed on stdout.
 //!
 //! A `.jsonl` file has one JSON object with a `"text"` field per line
 //! (datatrove's and most crawls' layout); empty lines are skipped.
@@ -27,11 +36,12 @@
 //! `affine32`; `legacy` is the `(a*h + b) mod (2^61 - 1)` scheme of
 //! datasketch before 2.0. The logic lives in `llmlab_core::data`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 
 use llmlab_core::data::lsh::{candidate_pairs, clusters, lsh_params};
 use llmlab_core::data::minhash::{signature, Permutations, Scheme};
 use llmlab_core::data::normalize::{normalize, NormalForm, NormalizeConfig};
+use llmlab_core::data::pipeline::{PipelineConfig, PipelineRunner, SourceFormat};
 
 /// Arguments of `llmlab data`.
 #[derive(clap::Args)]
@@ -55,6 +65,8 @@ enum Stage {
     Pii(PiiArgs),
     /// Keep or drop each document with datatrove's quality filters (Gopher, C4, FineWeb), with the rule that dropped it.
     Filter(FilterArgs),
+    /// The whole pipeline (normalize, exact and near dedup, quality, PII) with a report.
+    Run(RunArgs),
 }
 
 /// Arguments of `llmlab data filter`.
@@ -66,6 +78,20 @@ struct FilterArgs {
     /// JSONL file, one {"text": ...} per line.
     #[arg(long = "in")]
     input: String,
+}
+
+/// Arguments of `llmlab data run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// JSON pipeline config (stages on/off and their settings); defaults when omitted.
+    #[arg(long)]
+    config: Option<String>,
+    /// A file, or a directory whose files are all read (sorted by name).
+    #[arg(long = "in")]
+    input: String,
+    /// Where to write the kept documents as JSONL ({"id", "text"} per line).
+    #[arg(long)]
+    out: Option<String>,
 }
 
 /// Arguments of `llmlab data dedup`.
@@ -156,6 +182,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Stage::Dedup(args) => run_dedup(args),
         Stage::Pii(args) => run_pii(args),
         Stage::Filter(args) => run_filter(args),
+        Stage::Run(args) => run_pipeline(args),
     }
 }
 
@@ -187,6 +214,98 @@ fn run_filter(args: FilterArgs) -> Result<(), String> {
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())
+}
+
+/// The files of `--in`: the file itself, or a directory's files sorted by name.
+fn input_files(input: &str) -> Result<Vec<std::path::PathBuf>, String> {
+    let path = std::path::PathBuf::from(input);
+    if !path.is_dir() {
+        return Ok(vec![path]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&path).map_err(|e| format!("{input}: {e}"))? {
+        let entry = entry.map_err(|e| format!("{input}: {e}"))?;
+        if entry.file_type().map_err(|e| format!("{input}: {e}"))?.is_file() {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Bytes read per chunk.
+const CHUNK_BYTES: usize = 1 << 20;
+
+fn run_pipeline(args: RunArgs) -> Result<(), String> {
+    let config: PipelineConfig = match &args.config {
+        Some(file) => read_json(file)?,
+        None => PipelineConfig::default(),
+    };
+    let files = input_files(&args.input)?;
+    let total: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    let mut runner = PipelineRunner::new(config).map_err(|e| e.to_string())?;
+    let tty = std::io::stderr().is_terminal();
+    let mut stderr = std::io::stderr();
+    let started = std::time::Instant::now();
+    let mut done: u64 = 0;
+    let mut last_line = 0usize;
+    let mut buffer = vec![0u8; CHUNK_BYTES];
+    for file in &files {
+        let name = file.to_string_lossy();
+        let mut reader = std::fs::File::open(file).map_err(|e| format!("{name}: {e}"))?;
+        runner.begin_source(&name, SourceFormat::from_name(&name)).map_err(|e| e.to_string())?;
+        loop {
+            let n = reader.read(&mut buffer).map_err(|e| format!("{name}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            runner.feed(buffer.get(..n).unwrap_or_default()).map_err(|e| e.to_string())?;
+            done += n as u64;
+            let fraction = done as f64 / total.max(1) as f64;
+            let filled = ((fraction * 30.0) as usize).min(30);
+            let mb = done as f64 / 1e6;
+            let line = format!(
+                "[{}{}] {mb:.1}/{:.1} MB, {} documents, {:.1} MB/s",
+                "#".repeat(filled),
+                ".".repeat(30 - filled),
+                total as f64 / 1e6,
+                runner.documents_read(),
+                mb / started.elapsed().as_secs_f64().max(1e-9)
+            );
+            // Without a terminal, one line per 10% so logs stay short.
+            if tty {
+                let _ = write!(stderr, "\r{line}");
+            } else if (fraction * 10.0) as usize > last_line || done == total {
+                last_line = (fraction * 10.0) as usize;
+                let _ = writeln!(stderr, "{line}");
+            }
+        }
+        runner.end_source().map_err(|e| e.to_string())?;
+    }
+    if tty {
+        let _ = writeln!(stderr);
+    }
+    let mut finishing = runner.finish().map_err(|e| e.to_string())?;
+    while !finishing.step(4096) {}
+    let output = finishing.into_output();
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = writeln!(
+        stderr,
+        "{} of {} documents kept in {seconds:.2} s ({:.1} MB/s)",
+        output.documents.len(),
+        output.report.stages.first().map_or(0, |s| s.documents),
+        done as f64 / 1e6 / seconds.max(1e-9)
+    );
+    if let Some(out) = &args.out {
+        std::fs::write(out, output.to_jsonl()).map_err(|e| format!("{out}: {e}"))?;
+    }
+    let mut report = serde_json::to_value(&output.report).map_err(|e| e.to_string())?;
+    if let Some(obj) = report.as_object_mut() {
+        obj.insert("seconds".into(), serde_json::json!(seconds));
+        obj.insert("kept".into(), serde_json::json!(output.documents.len()));
+    }
+    println!("{report}");
+    Ok(())
 }
 
 fn read_jsonl_texts(path: &str) -> Result<Vec<String>, String> {

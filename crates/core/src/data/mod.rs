@@ -25,6 +25,9 @@
 //! 5. [`pii`]: e-mail addresses and public IP addresses are replaced,
 //!    exactly as datatrove's `PIIFormatter`; [`pii_numbers`] finds payment
 //!    cards (Luhn), IBANs (mod 97) and phone numbers, measured on a labelled set.
+//!
+//! [`pipeline`] chains the stages over a stream of documents (text, JSONL,
+//! several files, fed in chunks) and reports what each one removed and why.
 
 use alloc::string::String;
 use core::fmt;
@@ -36,6 +39,7 @@ pub mod mt19937;
 pub mod normalize;
 pub mod pii;
 pub mod pii_numbers;
+pub mod pipeline;
 pub mod quality;
 mod python_word_chars;
 
@@ -48,6 +52,8 @@ pub enum DataError {
     Shape(String),
     /// A size that would need more memory than the pipeline allows.
     TooLarge(String),
+    /// Input that cannot be read (e.g. a JSONL line that is not an object with a `"text"` string).
+    Input(String),
 }
 
 impl fmt::Display for DataError {
@@ -56,6 +62,7 @@ impl fmt::Display for DataError {
             Self::Setting(msg) => write!(f, "invalid setting: {msg}"),
             Self::Shape(msg) => write!(f, "shape mismatch: {msg}"),
             Self::TooLarge(msg) => write!(f, "too large: {msg}"),
+            Self::Input(msg) => write!(f, "unreadable input: {msg}"),
         }
     }
 }

@@ -243,44 +243,94 @@ impl Default for PiiFormatter {
     }
 }
 
+/// The matches of `node` that `re.sub` replaces, scanning left to right:
+/// `(start, end)` character indices, non-overlapping and non-empty; after a
+/// match the scan resumes at its end. Two shortcuts skip positions where no
+/// match can start, without changing the result: `first` must hold for a
+/// match's first character, and `needed` (if any) must occur at or after it.
+fn match_spans(node: &Node, chars: &[char], first: fn(char) -> bool, needed: Option<char>) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut pos = 0;
+    // The next position holding `needed` (at or after `pos`).
+    let mut needed_at = 0;
+    while pos < chars.len() {
+        if let Some(c) = needed {
+            if needed_at < pos {
+                needed_at = pos;
+            }
+            while chars.get(needed_at).is_some_and(|&x| x != c) {
+                needed_at += 1;
+            }
+            if needed_at >= chars.len() {
+                break;
+            }
+        }
+        if !chars.get(pos).is_some_and(|&c| first(c)) {
+            pos += 1;
+            continue;
+        }
+        match match_at(node, chars, pos) {
+            Some(end) if end > pos => {
+                spans.push((pos, end));
+                pos = end;
+            }
+            _ => pos += 1,
+        }
+    }
+    spans
+}
+
 /// `re.sub` with a replacement function: `replace(matched)` returns the
 /// text to put instead (or `None` to keep the match).
-fn substitute(node: &Node, text: &str, mut replace: impl FnMut(&str) -> Option<String>) -> String {
+fn substitute(node: &Node, text: &str, first: fn(char) -> bool, needed: Option<char>, mut replace: impl FnMut(&str) -> Option<String>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
-    while pos < chars.len() {
-        match match_at(node, &chars, pos) {
-            Some(end) if end > pos => {
-                let matched: String = chars.get(pos..end).unwrap_or_default().iter().collect();
-                match replace(&matched) {
-                    Some(r) => out.push_str(&r),
-                    None => out.push_str(&matched),
-                }
-                pos = end;
-            }
-            _ => {
-                if let Some(&c) = chars.get(pos) {
-                    out.push(c);
-                }
-                pos += 1;
-            }
+    for (start, end) in match_spans(node, &chars, first, needed) {
+        out.extend(chars.get(pos..start).unwrap_or_default());
+        let matched: String = chars.get(start..end).unwrap_or_default().iter().collect();
+        match replace(&matched) {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(&matched),
         }
+        pos = end;
     }
+    out.extend(chars.get(pos..).unwrap_or_default());
     out
+}
+
+/// What kind of address a span of [`PiiFormatter::find`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressKind {
+    /// An e-mail address.
+    Email,
+    /// An IPv4 address (public only, unless `only_public_ips` is off).
+    Ip,
+}
+
+/// An address found by [`PiiFormatter::find`]: `text[start..end]` (byte offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct AddressSpan {
+    /// What was found.
+    pub kind: AddressKind,
+    /// Byte offset of the first character.
+    pub start: usize,
+    /// Byte offset after the last character.
+    pub end: usize,
 }
 
 impl PiiFormatter {
     /// The text with e-mail addresses, then IP addresses, replaced.
     pub fn format(&mut self, text: &str) -> String {
         let (emails, email_turn) = (&self.email_replacements, &mut self.email_turn);
-        let text = substitute(&self.email, text, |_| {
+        let text = substitute(&self.email, text, is_local_char, Some('@'), |_| {
             let r = emails.get(*email_turn % emails.len().max(1)).cloned();
             *email_turn = (*email_turn + 1) % emails.len().max(1);
             r
         });
         let (ips, ip_turn, only_public) = (&self.ip_replacements, &mut self.ip_turn, self.only_public_ips);
-        substitute(&self.ip, &text, |m| {
+        substitute(&self.ip, &text, is_digit, None, |m| {
             let valid = if only_public { is_global_ipv4(m) } else { is_valid_ipv4(m) };
             if !valid {
                 return None;
@@ -289,6 +339,38 @@ impl PiiFormatter {
             *ip_turn = (*ip_turn + 1) % ips.len().max(1);
             r
         })
+    }
+}
+
+impl PiiFormatter {
+    /// The addresses [`PiiFormatter::format`] replaces, found in the
+    /// original text, sorted: e-mail addresses first, then the IP addresses
+    /// of the text between them (`format` looks for IPs after the e-mails
+    /// were replaced, and its replacement addresses hold no IP). IPs that
+    /// `format` keeps (private ones, by default) are not listed.
+    pub fn find(&self, text: &str) -> Vec<AddressSpan> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut byte_at: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        byte_at.push(text.len());
+        let byte = |i: usize| byte_at.get(i).copied().unwrap_or(text.len());
+        let emails = match_spans(&self.email, &chars, is_local_char, Some('@'));
+        let mut found: Vec<AddressSpan> =
+            emails.iter().map(|&(s, e)| AddressSpan { kind: AddressKind::Email, start: byte(s), end: byte(e) }).collect();
+        let mut gap_start = 0;
+        for gap_end in emails.iter().map(|&(s, _)| s).chain([chars.len()]) {
+            let gap = chars.get(gap_start..gap_end).unwrap_or_default();
+            for (s, e) in match_spans(&self.ip, gap, is_digit, None) {
+                let (start, end) = (byte(gap_start + s), byte(gap_start + e));
+                let matched = text.get(start..end).unwrap_or_default();
+                let valid = if self.only_public_ips { is_global_ipv4(matched) } else { is_valid_ipv4(matched) };
+                if valid {
+                    found.push(AddressSpan { kind: AddressKind::Ip, start, end });
+                }
+            }
+            gap_start = emails.iter().find(|&&(s, _)| s == gap_end).map_or(gap_end, |&(_, e)| e);
+        }
+        found.sort_by_key(|s| (s.start, s.end));
+        found
     }
 }
 
@@ -314,6 +396,17 @@ mod tests {
         let mut f = PiiFormatter::default();
         let out = f.format("mail a.b@c.org or x@y.co, from 8.8.8.8 and 10.0.0.1 and 1.1.1.1");
         assert_eq!(out, "mail email@example.com or firstname.lastname@example.org, from 22.214.171.124 and 10.0.0.1 and 126.96.36.199");
+    }
+
+    #[test]
+    fn find_lists_exactly_what_format_replaces() {
+        let f = PiiFormatter::default();
+        let text = "Écrivez à a.b@c.org (serveur 8.8.8.8, pas 10.0.0.1) ou x@[1.2.3.4] puis 1.1.1.1";
+        let found: Vec<(AddressKind, &str)> = f.find(text).iter().map(|s| (s.kind, &text[s.start..s.end])).collect();
+        assert_eq!(
+            found,
+            [(AddressKind::Email, "a.b@c.org"), (AddressKind::Ip, "8.8.8.8"), (AddressKind::Email, "x@[1.2.3.4]"), (AddressKind::Ip, "1.1.1.1")]
+        );
     }
 
     #[test]

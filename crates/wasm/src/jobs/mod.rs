@@ -1,6 +1,7 @@
 //! The worker's jobs, one file per area. Each exposes
 //! `async fn run(id, request) -> Result<Response, Cancelled>`.
 
+pub mod data;
 pub mod evaluate;
 pub mod generate;
 pub mod model;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 // One file per area: its requests (tagged by `op`) and its responses.
+pub mod data;
 pub mod evaluate;
 pub mod generate;
 pub mod model;
@@ -68,6 +69,8 @@ pub enum Request {
     Evaluate(evaluate::EvaluateRequest),
     /// Training in the worker.
     Train(train::TrainRequest),
+    /// The data pipeline.
+    Data(data::DataRequest),
 }
 
 /// What the worker answers.
@@ -118,6 +121,8 @@ pub enum Response {
     Evaluate(evaluate::EvaluateResponse),
     /// Answers of the training area (progress, then the result).
     Train(train::TrainResponse),
+    /// Answers of the data pipeline area (progress, then the result).
+    Data(data::DataResponse),
 }
 
 impl Response {
@@ -130,6 +135,7 @@ impl Response {
             Response::Generate(r) => r.is_final(),
             Response::Evaluate(r) => r.is_final(),
             Response::Train(r) => r.is_final(),
+            Response::Data(r) => r.is_final(),
             _ => true,
         }
     }
