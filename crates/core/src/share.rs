@@ -58,17 +58,20 @@ pub enum Tab {
     Inside,
     /// Train a small model in the tab.
     Train,
+    /// LoRA-tune the loaded model on instruction data.
+    Finetune,
     /// BLEU, chrF, ROUGE, perplexity and human evaluation.
     Evaluate,
 }
 
 impl Tab {
     /// Every tab, in the order the UI shows them.
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Tokenize,
         Tab::Generate,
         Tab::Inside,
         Tab::Train,
+        Tab::Finetune,
         Tab::Evaluate,
     ];
 
@@ -79,6 +82,7 @@ impl Tab {
             Tab::Generate => "gen",
             Tab::Inside => "inside",
             Tab::Train => "train",
+            Tab::Finetune => "ft",
             Tab::Evaluate => "eval",
         }
     }
@@ -90,6 +94,7 @@ impl Tab {
             Tab::Generate => "Generate",
             Tab::Inside => "Inside the model",
             Tab::Train => "Train",
+            Tab::Finetune => "Fine-tune",
             Tab::Evaluate => "Evaluate",
         }
     }
@@ -552,6 +557,25 @@ share_state! {
         "tinit" => train_init: String = "new".to_string(), OneOf(&["new", "loaded"]);
     }
 
+    /// The Fine-tune tab (LoRA on instruction data; the seed is the shared one).
+    finetune: pub struct FinetuneSettings {
+        /// LoRA rank r.
+        "fr" => ft_r: u32 = 8, Int(1, 256);
+        /// LoRA α (the update is scaled by α/r).
+        "falpha" => ft_alpha: f64 = 16.0, Real(0.01, 1024.0);
+        /// Adapted modules: `default` (peft's for the model: c_attn for
+        /// GPT-2, q_proj,v_proj for Llama) or a fixed list.
+        "ftgt" => ft_targets: String = "default".to_string(), OneOf(&["default", "c_attn", "c_attn,c_proj", "q_proj,v_proj", "all-linear"]);
+        /// Constant AdamW learning rate.
+        "flr" => ft_lr: f64 = 3e-3, Real(1e-6, 1.0);
+        /// AdamW steps.
+        "fsteps" => ft_steps: u32 = 100, Int(1, 100_000);
+        /// Examples per step.
+        "fbatch" => ft_batch: u32 = 8, Int(1, 256);
+        /// Data: `builtin` (the generated instruction set) or `jsonl` (pasted Alpaca/chat JSONL).
+        "fdata" => ft_data: String = "builtin".to_string(), OneOf(&["builtin", "jsonl"]);
+    }
+
     /// The Evaluate tab.
     evaluate: pub struct EvaluateSettings {
         /// Hypotheses, one segment per line.
@@ -840,7 +864,7 @@ mod tests {
     /// The default state's link, as the first version of share links wrote it.
     const OLD_DEFAULT_LINK: &str = "#tab=tok&model=default&seed=42&ttext=&tkz=model&tkz2=&vocab=500&tspecial=1&prompt=&strategy=greedy&beams=4&lp=1&es=false&nrs=1&nrng=0&temp=1&topk=50&topp=1&minp=0&typp=1&rep=1&max=100&min=0&kv=1&layer=0&head=0&tlayers=4&theads=4&twidth=128&tctx=64&tbatch=12&tsteps=2000&tlr=0.001&twarm=100&taccum=1&tprec=fp32&tdata=toy&ttask=reversal&ttok=char&tval=0.1&tarch=gpt2&hyp=&ref=&btok=13a&bsm=exp&bsv=&blc=0&rtypes=rouge1%2Crouge2%2CrougeL%2CrougeLsum&rstem=0&eline=0&ptext=&pmax=0&pstride=0&hypb=&rank=";
     /// Keys added since the first version, at their defaults.
-    const ADDED_SINCE: [&str; 2] = ["&gdef=0", "&tinit=new"];
+    const ADDED_SINCE: [&str; 3] = ["&gdef=0", "&tinit=new", "&fr=8&falpha=16&ftgt=default&flr=0.003&fsteps=100&fbatch=8&fdata=builtin"];
     fn without_added(hash: String) -> String {
         ADDED_SINCE.iter().fold(hash, |h, added| h.replace(added, ""))
     }

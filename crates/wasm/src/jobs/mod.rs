@@ -2,6 +2,7 @@
 //! `async fn run(id, request) -> Result<Response, Cancelled>`.
 
 pub mod evaluate;
+pub mod finetune;
 pub mod generate;
 pub mod model;
 pub mod tokenize;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 // One file per area: its requests (tagged by `op`) and its responses.
 pub mod evaluate;
+pub mod finetune;
 pub mod generate;
 pub mod model;
 pub mod tokenize;
@@ -68,6 +69,8 @@ pub enum Request {
     Evaluate(evaluate::EvaluateRequest),
     /// Training in the worker.
     Train(train::TrainRequest),
+    /// LoRA fine-tuning of the loaded model on instruction data.
+    Finetune(finetune::FinetuneRequest),
 }
 
 /// What the worker answers.
@@ -118,6 +121,8 @@ pub enum Response {
     Evaluate(evaluate::EvaluateResponse),
     /// Answers of the training area (progress, then the result).
     Train(train::TrainResponse),
+    /// Answers of the fine-tuning area (progress, then the result).
+    Finetune(finetune::FinetuneResponse),
 }
 
 impl Response {
@@ -130,6 +135,7 @@ impl Response {
             Response::Generate(r) => r.is_final(),
             Response::Evaluate(r) => r.is_final(),
             Response::Train(r) => r.is_final(),
+            Response::Finetune(r) => r.is_final(),
             _ => true,
         }
     }
