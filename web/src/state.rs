@@ -12,7 +12,7 @@
 use crate::storage;
 use leptos::prelude::*;
 use llmlab_core::share::{
-    EvaluateSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
+    EvaluateSettings, FinetuneSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
     TrainSettings, MAX_TEXT_CHARS,
 };
 
@@ -105,6 +105,8 @@ pub struct AppState {
     pub inside: RwSignal<InsideSettings>,
     /// The Train tab's settings.
     pub train: RwSignal<TrainSettings>,
+    /// The Fine-tune tab's settings.
+    pub finetune: RwSignal<FinetuneSettings>,
     /// The Evaluate tab's settings.
     pub evaluate: RwSignal<EvaluateSettings>,
 }
@@ -128,6 +130,7 @@ impl AppState {
             generate,
             inside,
             train,
+            finetune,
             evaluate,
         } = state;
         Self {
@@ -138,6 +141,7 @@ impl AppState {
             generate: RwSignal::new(generate),
             inside: RwSignal::new(inside),
             train: RwSignal::new(train),
+            finetune: RwSignal::new(finetune),
             evaluate: RwSignal::new(evaluate),
         }
     }
@@ -152,6 +156,7 @@ impl AppState {
             generate: self.generate.get(),
             inside: self.inside.get(),
             train: self.train.get(),
+            finetune: self.finetune.get(),
             evaluate: self.evaluate.get(),
         }
     }
@@ -171,6 +176,7 @@ impl AppState {
             generate,
             inside,
             train,
+            finetune,
             evaluate,
         } = state;
         set_if_changed(self.tab, tab);
@@ -180,6 +186,7 @@ impl AppState {
         set_if_changed(self.generate, generate);
         set_if_changed(self.inside, inside);
         set_if_changed(self.train, train);
+        set_if_changed(self.finetune, finetune);
         set_if_changed(self.evaluate, evaluate);
     }
 }

@@ -2,6 +2,7 @@
 //! shared state, so it is part of share links.
 
 mod evaluate;
+mod finetune;
 pub(crate) mod generate;
 mod inside;
 mod tokenize;
@@ -24,6 +25,7 @@ pub fn TabPanel() -> impl IntoView {
         Tab::Generate => view! { <generate::GenerateTab/> }.into_any(),
         Tab::Inside => view! { <inside::InsideTab/> }.into_any(),
         Tab::Train => view! { <train::TrainTab/> }.into_any(),
+        Tab::Finetune => view! { <finetune::FinetuneTab/> }.into_any(),
         Tab::Evaluate => view! { <evaluate::EvaluateTab/> }.into_any(),
     }
 }
