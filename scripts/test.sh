@@ -72,6 +72,12 @@ if trunk build --release --offline 2>&1 | tail -5 && python3 scripts/strip_wasm_
   printf '    -> app wasm + js: %d bytes gzipped (%.2f MB; budget 1.50 MB; model weights not counted)\n' \
     "$app_bytes" "$(awk -v b="$app_bytes" 'BEGIN{print b/1000000}')"
   echo "$app_bytes" > "$logdir/size-gzip-bytes"
+  if [ "$app_bytes" -gt 1500000 ]; then
+    echo "    -> over the first-load budget of 1,500,000 bytes"
+    failed=$((failed + 1)); failed_tiers+=("size budget")
+  else
+    passed=$((passed + 1))
+  fi
 else
   failed=$((failed + 1)); failed_tiers+=("trunk build")
 fi

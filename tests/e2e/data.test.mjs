@@ -109,3 +109,33 @@ test('uploaded files lose their planted duplicates and PII with the right reason
   console.log(`data e2e: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await page.close();
 });
+
+// The quality stage: datatrove's Gopher filters, switched on in the tab,
+// keep a page of running prose and drop a too-short page and a spam page,
+// each with the filter and rule that dropped it.
+const PROSE = 'The history of the small town is told by the people who live there. Each spring the river rises and the farmers '
+  + 'move their animals to the hills, where the grass grows thick and green. Children walk to the school that stands near '
+  + 'the church, and in the evening their parents gather in the square to talk about the weather, the price of bread and '
+  + 'the news from the city. Visitors who come in summer often stay longer than they planned.';
+const SHORT = 'Click here to buy now';
+const SPAM = Array.from({ length: 16 }, () => 'buy cheap watches online').join(' ');
+
+test('the Gopher quality filters keep prose and drop short and spam pages with their rules', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${site.base}#tab=data&model=hub%3Atiny%2Fnone&dsplit=paragraph&dnear=0&dpii=0&dqgopher=1`);
+  await waitWorkerReady(page);
+  await page.getByTestId('panel-data').waitFor();
+  assert.equal(await page.getByTestId('data-quality-gopher').isChecked(), true, 'the link switched the Gopher filters on');
+  await page.getByTestId('data-text').fill([PROSE, SHORT, SPAM].join('\n\n'));
+  await page.getByTestId('data-run').click();
+  await page.getByTestId('data-summary').waitFor({ timeout: 30000 });
+  const removed = await page.getByTestId('data-removed-item').evaluateAll((els) => els.map((e) => [e.dataset.document, e.dataset.rule]));
+  console.log(`quality removals: ${JSON.stringify(removed)}`);
+  assert.equal(removed.length, 2, JSON.stringify(removed));
+  assert.deepEqual(removed[0], ['1', 'gopher_quality: gopher_short_doc']);
+  assert.equal(removed[1][0], '2');
+  assert.match(removed[1][1], /^gopher_(quality|repetition): gopher_/);
+  const funnel = await page.getByTestId('data-funnel').locator('g').evaluateAll((gs) => gs.map((g) => [g.dataset.testid, Number(g.dataset.documents)]));
+  assert.deepEqual(funnel.find(([name]) => name === 'funnel-quality'), ['funnel-quality', 1]);
+  assert.deepEqual(page.events.pageErrors, []);
+});

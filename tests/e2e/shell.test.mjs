@@ -8,7 +8,7 @@ let site, browser;
 before(async () => { site = await serveStatic(); browser = await launch(); });
 after(async () => { await browser?.close(); await site?.close(); });
 
-const TABS = [['tok', 'Tokenize'], ['gen', 'Generate'], ['inside', 'Inside the model'], ['data', 'Data'], ['train', 'Train'], ['eval', 'Evaluate']];
+const TABS = [['tok', 'Tokenize'], ['gen', 'Generate'], ['inside', 'Inside the model'], ['data', 'Data'], ['train', 'Train'], ['ft', 'Fine-tune'], ['eval', 'Evaluate']];
 
 test('every tab opens, and the worker starts', async () => {
   const page = await newPage(browser);

@@ -12,7 +12,7 @@
 use crate::storage;
 use leptos::prelude::*;
 use llmlab_core::share::{
-    DataSettings, EvaluateSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
+    DataSettings, EvaluateSettings, FinetuneSettings, GenerateSettings, InsideSettings, ShareState, Tab, TokenizeSettings,
     TrainSettings, MAX_TEXT_CHARS,
 };
 
@@ -107,6 +107,8 @@ pub struct AppState {
     pub data: RwSignal<DataSettings>,
     /// The Train tab's settings.
     pub train: RwSignal<TrainSettings>,
+    /// The Fine-tune tab's settings.
+    pub finetune: RwSignal<FinetuneSettings>,
     /// The Evaluate tab's settings.
     pub evaluate: RwSignal<EvaluateSettings>,
 }
@@ -131,6 +133,7 @@ impl AppState {
             inside,
             data,
             train,
+            finetune,
             evaluate,
         } = state;
         Self {
@@ -142,6 +145,7 @@ impl AppState {
             inside: RwSignal::new(inside),
             data: RwSignal::new(data),
             train: RwSignal::new(train),
+            finetune: RwSignal::new(finetune),
             evaluate: RwSignal::new(evaluate),
         }
     }
@@ -157,6 +161,7 @@ impl AppState {
             inside: self.inside.get(),
             data: self.data.get(),
             train: self.train.get(),
+            finetune: self.finetune.get(),
             evaluate: self.evaluate.get(),
         }
     }
@@ -177,6 +182,7 @@ impl AppState {
             inside,
             data,
             train,
+            finetune,
             evaluate,
         } = state;
         set_if_changed(self.tab, tab);
@@ -187,6 +193,7 @@ impl AppState {
         set_if_changed(self.inside, inside);
         set_if_changed(self.data, data);
         set_if_changed(self.train, train);
+        set_if_changed(self.finetune, finetune);
         set_if_changed(self.evaluate, evaluate);
     }
 }

@@ -116,3 +116,29 @@ fn train_learns_a_new_text_with_the_base_frozen_and_writes_a_loadable_adapter() 
     let _ = std::fs::remove_dir_all(out);
     let _ = std::fs::remove_file(corpus);
 }
+
+#[test]
+fn train_on_instruction_data_lowers_the_held_out_answer_loss_and_writes_a_loadable_adapter() {
+    let base = repo("web/models/default");
+    let data = temp("alpaca").with_extension("jsonl");
+    let lines: Vec<String> = ["cat", "dog", "sun", "map", "hat", "pen", "cup", "box", "jam", "owl", "fig"]
+        .iter()
+        .map(|w| format!(r#"{{"instruction":"repeat: {w}","input":"","output":"{w}"}}"#))
+        .collect();
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let out = temp("instruct");
+    let report = ok_json(&[
+        "lora", "train", "--model", base.to_str().unwrap(), "--data", data.to_str().unwrap(), "--steps", "12", "--batch", "4",
+        "--out", out.to_str().unwrap(),
+    ]);
+    let (before, after) = (report["held_out_loss_before"].as_f64().unwrap(), report["held_out_loss_after"].as_f64().unwrap());
+    assert!(after < before, "held-out answer loss {before} -> {after}");
+    assert_eq!(report["held_out"].as_array().unwrap().len(), 1, "the last tenth of 11 examples");
+    assert_eq!(report["held_out"][0]["expected"], "fig");
+    let adapted = ok_json(&["logits", "--model", base.to_str().unwrap(), "--adapter", out.to_str().unwrap(), "--ids", "1,2,3"]);
+    assert!(adapted.is_object() || adapted.is_array());
+    let err = llmlab(&["lora", "train", "--model", base.to_str().unwrap(), "--builtin", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!err.status.success(), "--builtin and --data conflict");
+    let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_file(data);
+}

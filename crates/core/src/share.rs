@@ -60,18 +60,21 @@ pub enum Tab {
     Data,
     /// Train a small model in the tab.
     Train,
+    /// LoRA-tune the loaded model on instruction data.
+    Finetune,
     /// BLEU, chrF, ROUGE, perplexity and human evaluation.
     Evaluate,
 }
 
 impl Tab {
     /// Every tab, in the order the UI shows them.
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Tokenize,
         Tab::Generate,
         Tab::Inside,
         Tab::Data,
         Tab::Train,
+        Tab::Finetune,
         Tab::Evaluate,
     ];
 
@@ -83,6 +86,7 @@ impl Tab {
             Tab::Inside => "inside",
             Tab::Data => "data",
             Tab::Train => "train",
+            Tab::Finetune => "ft",
             Tab::Evaluate => "eval",
         }
     }
@@ -95,6 +99,7 @@ impl Tab {
             Tab::Inside => "Inside the model",
             Tab::Data => "Data",
             Tab::Train => "Train",
+            Tab::Finetune => "Fine-tune",
             Tab::Evaluate => "Evaluate",
         }
     }
@@ -558,6 +563,12 @@ share_state! {
         "dpphone" => data_pii_phone: bool = true, Flag;
         /// Replacement: `tag`, `pseudonym`, `mask` or `datatrove`.
         "drepl" => data_replacement: String = "tag".to_string(), OneOf(&["tag", "pseudonym", "mask", "datatrove"]);
+        /// Gopher quality and repetition filters (datatrove's defaults).
+        "dqgopher" => data_quality_gopher: bool = false, Flag;
+        /// C4 quality filter.
+        "dqc4" => data_quality_c4: bool = false, Flag;
+        /// FineWeb quality filter.
+        "dqfineweb" => data_quality_fineweb: bool = false, Flag;
     }
 
     /// The Train tab.
@@ -595,6 +606,25 @@ share_state! {
         "tarch" => train_arch: Arch = Arch::Gpt2, Named;
         /// Start from `new` random weights or fine-tune the `loaded` model.
         "tinit" => train_init: String = "new".to_string(), OneOf(&["new", "loaded"]);
+    }
+
+    /// The Fine-tune tab (LoRA on instruction data; the seed is the shared one).
+    finetune: pub struct FinetuneSettings {
+        /// LoRA rank r.
+        "fr" => ft_r: u32 = 8, Int(1, 256);
+        /// LoRA α (the update is scaled by α/r).
+        "falpha" => ft_alpha: f64 = 16.0, Real(0.01, 1024.0);
+        /// Adapted modules: `default` (peft's for the model: c_attn for
+        /// GPT-2, q_proj,v_proj for Llama) or a fixed list.
+        "ftgt" => ft_targets: String = "default".to_string(), OneOf(&["default", "c_attn", "c_attn,c_proj", "q_proj,v_proj", "all-linear"]);
+        /// Constant AdamW learning rate.
+        "flr" => ft_lr: f64 = 3e-3, Real(1e-6, 1.0);
+        /// AdamW steps.
+        "fsteps" => ft_steps: u32 = 100, Int(1, 100_000);
+        /// Examples per step.
+        "fbatch" => ft_batch: u32 = 8, Int(1, 256);
+        /// Data: `builtin` (the generated instruction set) or `jsonl` (pasted Alpaca/chat JSONL).
+        "fdata" => ft_data: String = "builtin".to_string(), OneOf(&["builtin", "jsonl"]);
     }
 
     /// The Evaluate tab.
@@ -885,10 +915,11 @@ mod tests {
     /// The default state's link, as the first version of share links wrote it.
     const OLD_DEFAULT_LINK: &str = "#tab=tok&model=default&seed=42&ttext=&tkz=model&tkz2=&vocab=500&tspecial=1&prompt=&strategy=greedy&beams=4&lp=1&es=false&nrs=1&nrng=0&temp=1&topk=50&topp=1&minp=0&typp=1&rep=1&max=100&min=0&kv=1&layer=0&head=0&tlayers=4&theads=4&twidth=128&tctx=64&tbatch=12&tsteps=2000&tlr=0.001&twarm=100&taccum=1&tprec=fp32&tdata=toy&ttask=reversal&ttok=char&tval=0.1&tarch=gpt2&hyp=&ref=&btok=13a&bsm=exp&bsv=&blc=0&rtypes=rouge1%2Crouge2%2CrougeL%2CrougeLsum&rstem=0&eline=0&ptext=&pmax=0&pstride=0&hypb=&rank=";
     /// Keys added since the first version, at their defaults.
-    const ADDED_SINCE: [&str; 3] = [
+    const ADDED_SINCE: [&str; 4] = [
         "&gdef=0",
         "&tinit=new",
-        "&dsplit=paragraph&dnorm=1&dform=nfc&dmoji=0&ddocs=1&dlines=0&dnear=1&dperm=128&dthr=0.7&dshingle=3&dseed=1&dpii=1&dpemail=1&dpip=1&dpcard=1&dpiban=1&dpphone=1&drepl=tag",
+        "&dsplit=paragraph&dnorm=1&dform=nfc&dmoji=0&ddocs=1&dlines=0&dnear=1&dperm=128&dthr=0.7&dshingle=3&dseed=1&dpii=1&dpemail=1&dpip=1&dpcard=1&dpiban=1&dpphone=1&drepl=tag&dqgopher=0&dqc4=0&dqfineweb=0",
+        "&fr=8&falpha=16&ftgt=default&flr=0.003&fsteps=100&fbatch=8&fdata=builtin",
     ];
     fn without_added(hash: String) -> String {
         ADDED_SINCE.iter().fold(hash, |h, added| h.replace(added, ""))

@@ -71,6 +71,7 @@ async fn run(id: u32, request: Request) -> Result<Option<Response>, Cancelled> {
         Request::Evaluate(r) => crate::jobs::evaluate::run(id, r).await.map(Some),
         Request::Train(r) => crate::jobs::train::run(id, r).await.map(Some),
         Request::Data(r) => crate::jobs::data::run(id, r).await.map(Some),
+        Request::Finetune(r) => crate::jobs::finetune::run(id, r).await.map(Some),
         Request::Spin { millis } => {
             let start = js_sys::Date::now();
             let total = f64::from(millis.min(600_000));

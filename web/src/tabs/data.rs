@@ -84,6 +84,10 @@ fn pipeline_config(s: &DataSettings) -> PipelineConfig {
         "datatrove" => Replacement::Datatrove,
         _ => Replacement::Tag,
     };
+    let quality_filters: Vec<String> = [(s.data_quality_gopher, "gopher"), (s.data_quality_c4, "c4"), (s.data_quality_fineweb, "fineweb")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then(|| name.to_string()))
+        .collect();
     PipelineConfig {
         text_split,
         normalize: NormalizeStage {
@@ -95,7 +99,7 @@ fn pipeline_config(s: &DataSettings) -> PipelineConfig {
             },
         },
         exact: ExactStage { documents: s.data_exact_documents, lines: s.data_exact_lines },
-        quality: QualityStage::default(),
+        quality: QualityStage { enabled: !quality_filters.is_empty(), filters: quality_filters },
         near_dedup: NearDedupStage {
             enabled: s.data_near,
             num_perm: s.data_num_perm as usize,
@@ -286,8 +290,14 @@ pub fn DataTab() -> impl IntoView {
                     <CheckField label="2. Exact duplicate documents" testid="data-exact-docs" bind=on(|s| s.data_exact_documents, |s, v| s.data_exact_documents = v)/>
                     <CheckField label="3. Lines seen in earlier documents" testid="data-exact-lines" bind=on(|s| s.data_exact_lines, |s, v| s.data_exact_lines = v)/>
                 </div>
+                <div class="row" role="group" aria-label="Quality filters">
+                    <span class="label">"4. Quality filters (datatrove's rules and thresholds)"</span>
+                    <CheckField label="Gopher (quality + repetition)" testid="data-quality-gopher" bind=on(|s| s.data_quality_gopher, |s, v| s.data_quality_gopher = v)/>
+                    <CheckField label="C4" testid="data-quality-c4" bind=on(|s| s.data_quality_c4, |s, v| s.data_quality_c4 = v)/>
+                    <CheckField label="FineWeb" testid="data-quality-fineweb" bind=on(|s| s.data_quality_fineweb, |s, v| s.data_quality_fineweb = v)/>
+                </div>
                 <div class="row">
-                    <CheckField label="4. Near duplicates (MinHash LSH)" testid="data-near" bind=on(|s| s.data_near, |s, v| s.data_near = v)/>
+                    <CheckField label="5. Near duplicates (MinHash LSH)" testid="data-near" bind=on(|s| s.data_near, |s, v| s.data_near = v)/>
                     <NumberField label="Jaccard threshold" testid="data-threshold" min=0.05 max=0.95 step=0.05
                         bind=bind(ds, |s| s.data_threshold, |s, v| s.data_threshold = v)/>
                     <NumberField label="Permutations" testid="data-num-perm" min=16.0 max=512.0 step=16.0
@@ -298,7 +308,7 @@ pub fn DataTab() -> impl IntoView {
                         bind=bind(ds, |s| f64::from(s.data_seed), |s, v| s.data_seed = v as u32)/>
                 </div>
                 <div class="row">
-                    <CheckField label="5. PII" testid="data-pii" bind=on(|s| s.data_pii, |s, v| s.data_pii = v)/>
+                    <CheckField label="6. PII" testid="data-pii" bind=on(|s| s.data_pii, |s, v| s.data_pii = v)/>
                     <CheckField label="e-mail" testid="data-pii-email" bind=on(|s| s.data_pii_email, |s, v| s.data_pii_email = v)/>
                     <CheckField label="IP" testid="data-pii-ip" bind=on(|s| s.data_pii_ip, |s, v| s.data_pii_ip = v)/>
                     <CheckField label="card" testid="data-pii-card" bind=on(|s| s.data_pii_card, |s, v| s.data_pii_card = v)/>

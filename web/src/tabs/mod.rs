@@ -3,6 +3,7 @@
 
 mod data;
 mod evaluate;
+mod finetune;
 pub(crate) mod generate;
 mod inside;
 mod tokenize;
@@ -26,6 +27,7 @@ pub fn TabPanel() -> impl IntoView {
         Tab::Inside => view! { <inside::InsideTab/> }.into_any(),
         Tab::Data => view! { <data::DataTab/> }.into_any(),
         Tab::Train => view! { <train::TrainTab/> }.into_any(),
+        Tab::Finetune => view! { <finetune::FinetuneTab/> }.into_any(),
         Tab::Evaluate => view! { <evaluate::EvaluateTab/> }.into_any(),
     }
 }

@@ -552,7 +552,7 @@ pub fn TrainTab() -> impl IntoView {
 }
 
 /// Object URLs for the exported files (the links download them).
-fn blob_urls(files: &[NamedFile]) -> Vec<(String, String, usize)> {
+pub(crate) fn blob_urls(files: &[NamedFile]) -> Vec<(String, String, usize)> {
     files
         .iter()
         .filter_map(|f| {
@@ -572,7 +572,7 @@ fn blob_urls(files: &[NamedFile]) -> Vec<(String, String, usize)> {
         .collect()
 }
 
-fn human_bytes(n: usize) -> String {
+pub(crate) fn human_bytes(n: usize) -> String {
     match n {
         n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1 << 20)),
         n if n >= 1 << 10 => format!("{:.1} KB", n as f64 / 1024.0),
@@ -631,7 +631,7 @@ fn Stats(version: RwSignal<u64>) -> impl IntoView {
 }
 
 /// SVG polyline points for `(x, y)` data in a `w × h` box.
-fn polyline(points: &[(f64, f64)], x_max: f64, y_min: f64, y_max: f64, w: f64, h: f64) -> String {
+pub(crate) fn polyline(points: &[(f64, f64)], x_max: f64, y_min: f64, y_max: f64, w: f64, h: f64) -> String {
     let span = (y_max - y_min).max(1e-12);
     let stride = points.len().div_ceil(MAX_PLOT_POINTS).max(1);
     let mut out = String::new();

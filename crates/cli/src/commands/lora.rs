@@ -1,5 +1,7 @@
 //! `llmlab lora init|merge|train`: create a LoRA adapter for a checkpoint,
-//! fold one into its weights, or train one on a text file. The adapter files are peft's
+//! fold one into its weights, or train one on a text file or on instruction
+//! data (`--data FILE.jsonl` or `--builtin`, the recipe of
+//! `llmlab_core::adapters::finetune` that the Fine-tune tab runs too). The adapter files are peft's
 //! (`adapter_config.json`, `adapter_model.safetensors`); everything else
 //! (init, merge, the file format) lives in `llmlab_core::adapters::lora`.
 //! [`load_adapted`] also serves `llmlab logits --adapter` and
@@ -8,6 +10,7 @@
 use std::fs;
 use std::path::Path;
 
+use llmlab_core::adapters::finetune::{default_targets, Finetune, FinetuneData, FinetuneSettings};
 use llmlab_core::adapters::lora::{LoraAdapter, LoraConfig, TargetModules, CONFIG_FILE, WEIGHTS_FILE};
 use llmlab_core::adapters::lora_training::LoraTraining;
 use llmlab_core::models::gradients::GradInput;
@@ -32,7 +35,7 @@ enum Action {
     Init(InitArgs),
     /// Write the checkpoint with the adapter merged in (peft's `merge_and_unload()`).
     Merge(MergeArgs),
-    /// Train a fresh adapter on a text file, the base model frozen.
+    /// Train a fresh adapter on a text file or instruction data, the base model frozen.
     Train(TrainArgs),
 }
 
@@ -82,19 +85,28 @@ struct TrainArgs {
     #[arg(long)]
     model: String,
     /// Text file to train on (the last 10% validates).
+    #[arg(long, required_unless_present_any = ["data", "builtin"], conflicts_with_all = ["data", "builtin"])]
+    corpus: Option<String>,
+    /// Instruction data: Alpaca JSON/JSONL or chat JSONL (`messages`); the loss
+    /// is on the answers only and the last tenth is held out.
+    #[arg(long, conflicts_with = "builtin")]
+    data: Option<String>,
+    /// Train on the built-in instruction set of the seed (upper, repeat, first, last).
     #[arg(long)]
-    corpus: String,
+    builtin: bool,
     #[command(flatten)]
     settings: AdapterSettings,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 100)]
-    steps: u64,
-    /// AdamW learning rate (constant; no weight decay).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// Windows per batch.
-    #[arg(long, default_value_t = 4)]
-    batch: usize,
+    /// Optimiser steps (default: 100 on a corpus, the recipe's on instruction data).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// AdamW learning rate, constant, no weight decay (default: 1e-3 on a corpus,
+    /// the recipe's on instruction data).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Windows (corpus) or examples (instruction data) per batch (default: 4 on a
+    /// corpus, the recipe's on instruction data).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Tokens per window.
     #[arg(long, default_value_t = 64)]
     context: usize,
@@ -150,13 +162,12 @@ fn model_type_and_class(config_json: &str) -> Result<(String, String), String> {
 /// A fresh adapter for the checkpoint, as peft initialises it.
 fn fresh_adapter(config_json: &str, store: &WeightStore, args: &AdapterSettings) -> Result<LoraAdapter, String> {
     let (model_type, _) = model_type_and_class(config_json)?;
-    let default_targets = if model_type == "gpt2" { "c_attn" } else { "q_proj,v_proj" };
     let config = LoraConfig {
         r: args.r,
         lora_alpha: args.alpha,
         use_rslora: args.rslora,
         lora_dropout: args.dropout,
-        target_modules: TargetModules::parse(args.targets.as_deref().unwrap_or(default_targets)).map_err(|e| e.to_string())?,
+        target_modules: TargetModules::parse(args.targets.as_deref().unwrap_or(default_targets(&model_type))).map_err(|e| e.to_string())?,
         fan_in_fan_out: model_type == "gpt2",
         init_lora_weights: args.init_lora_weights,
     };
@@ -229,11 +240,15 @@ fn train(args: TrainArgs) -> Result<(), String> {
     let (config_json, store) = read_checkpoint(model)?;
     let tokenizer_json = fs::read_to_string(model.join("tokenizer.json")).map_err(|e| format!("cannot read {}: {e}", model.join("tokenizer.json").display()))?;
     let tokenizer = Tokenizer::from_json(&tokenizer_json).map_err(|e| e.to_string())?;
-    let text = fs::read_to_string(&args.corpus).map_err(|e| format!("cannot read {}: {e}", args.corpus))?;
+    let Some(corpus) = &args.corpus else {
+        return train_instructions(&args, config_json, store, tokenizer);
+    };
+    let (steps, lr, batch) = (args.steps.unwrap_or(100), args.lr.unwrap_or(1e-3), args.batch.unwrap_or(4));
+    let text = fs::read_to_string(corpus).map_err(|e| format!("cannot read {corpus}: {e}"))?;
     let (train_text, val_text) = split_text(&text, 0.1).map_err(|e| e.to_string())?;
     let train_ids = tokenizer.encode(train_text, false).map_err(|e| e.to_string())?.ids;
     let val_ids = tokenizer.encode(val_text, false).map_err(|e| e.to_string())?.ids;
-    if args.batch == 0 || args.context == 0 || args.batch * args.context > 1 << 20 {
+    if batch == 0 || args.context == 0 || batch * args.context > 1 << 20 {
         return Err("--batch and --context must be positive, with batch × context ≤ 1,048,576".into());
     }
     let val = validation_batch(&val_ids, args.context)?;
@@ -243,12 +258,12 @@ fn train(args: TrainArgs) -> Result<(), String> {
     let mut rng = Rng::new(args.settings.seed ^ 0x5eed);
     let (mut tokens, mut targets) = (Vec::new(), Vec::new());
     let mut last = f64::NAN;
-    for step in 1..=args.steps {
-        sample_batch(&mut rng, &train_ids, args.batch, args.context, &mut tokens, &mut targets).map_err(|e| e.to_string())?;
+    for step in 1..=steps {
+        sample_batch(&mut rng, &train_ids, batch, args.context, &mut tokens, &mut targets).map_err(|e| e.to_string())?;
         let input = GradInput { input_ids: tokens.chunks_exact(args.context).map(<[u32]>::to_vec).collect(), labels: None, attention_mask: None };
-        last = training.step(&input, args.lr, Some(1.0)).map_err(|e| e.to_string())?.loss;
-        if step % 10 == 0 || step == args.steps {
-            eprintln!("step {step}/{}: loss {last:.4}", args.steps);
+        last = training.step(&input, lr, Some(1.0)).map_err(|e| e.to_string())?.loss;
+        if step % 10 == 0 || step == steps {
+            eprintln!("step {step}/{steps}: loss {last:.4}");
         }
     }
     let val_after = training.loss(&val).map_err(|e| e.to_string())?;
@@ -256,11 +271,72 @@ fn train(args: TrainArgs) -> Result<(), String> {
     println!(
         "{}",
         serde_json::json!({
-            "steps": args.steps,
+            "steps": steps,
             "trainable_parameters": training.num_trainable(),
             "last_train_loss": last,
             "val_loss_before": val_before,
             "val_loss_after": val_after,
+            "out": args.out,
+        })
+    );
+    Ok(())
+}
+
+/// `lora train --data/--builtin`: the shared fine-tuning recipe, with the
+/// held-out prompts answered greedily before and after.
+fn train_instructions(args: &TrainArgs, config_json: String, store: WeightStore, tokenizer: Tokenizer) -> Result<(), String> {
+    let data = match &args.data {
+        Some(path) => {
+            let text = fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            FinetuneData::Examples(llmlab_core::instruction::data::parse(&text).map_err(|e| e.to_string())?)
+        }
+        None => FinetuneData::Builtin,
+    };
+    let defaults = FinetuneSettings::default();
+    let a = &args.settings;
+    if a.rslora || a.dropout != 0.0 || !a.init_lora_weights {
+        return Err("--rslora, --dropout and --init-lora-weights false apply to a corpus run only".into());
+    }
+    let settings = FinetuneSettings {
+        r: a.r,
+        alpha: a.alpha,
+        targets: a.targets.clone().or(defaults.targets),
+        steps: args.steps.map_or(Ok(defaults.steps), u32::try_from).map_err(|_| "--steps is too large".to_string())?,
+        lr: args.lr.unwrap_or(defaults.lr),
+        batch: args.batch.unwrap_or(defaults.batch),
+        seed: a.seed,
+    };
+    let mut run = Finetune::new(settings, &data, &config_json, store, tokenizer).map_err(|e| e.to_string())?;
+    let before = run.held_out_answers().map_err(|e| e.to_string())?;
+    let mut losses = Vec::with_capacity(run.settings.steps as usize);
+    while !run.is_done() {
+        losses.push(run.step().map_err(|e| e.to_string())?.loss);
+        if run.step % 10 == 0 || run.is_done() {
+            eprintln!("step {}/{}: loss {:.4}", run.step, run.settings.steps, losses[losses.len() - 1]);
+        }
+    }
+    let after = run.held_out_answers().map_err(|e| e.to_string())?;
+    write_adapter(&run.training.adapter, &config_json, Path::new(&args.out))?;
+    let held_out: Vec<Value> = run
+        .held_out
+        .iter()
+        .enumerate()
+        .map(|(i, e)| serde_json::json!({ "prompt": e.prompt, "expected": e.expected(), "before": before.answers[i], "after": after.answers[i] }))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "steps": run.step,
+            "targets": run.settings.targets.clone().unwrap_or_else(|| default_targets(run.model_type()).to_string()),
+            "trainable_parameters": run.trainable_parameters(),
+            "base_parameters": run.base_parameters(),
+            "first_train_loss": losses.first(),
+            "last_train_loss": losses.last(),
+            "held_out_loss_before": before.loss,
+            "held_out_loss_after": after.loss,
+            "held_out_correct_before": before.correct,
+            "held_out_correct_after": after.correct,
+            "held_out": held_out,
             "out": args.out,
         })
     );

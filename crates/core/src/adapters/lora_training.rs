@@ -51,7 +51,8 @@ impl LoraTraining {
         self.optimizer.m.len()
     }
 
-    fn merged(&self) -> Result<WeightStore, AdapterError> {
+    /// The base weights with the adapter merged in: the adapted model.
+    pub fn merged(&self) -> Result<WeightStore, AdapterError> {
         let mut store = self.base.clone();
         self.adapter.apply_to_store(&mut store, 1.0)?;
         Ok(store)

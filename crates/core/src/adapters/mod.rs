@@ -3,10 +3,13 @@
 //! - [`lora`]: LoRA, a low-rank update `ΔW = (α/r)·B·A` of chosen weight
 //!   matrices, read and written in peft's file format.
 //! - [`lora_training`]: training an adapter on a frozen base model.
+//! - [`finetune`]: the instruction-tuning recipe (data, steps, held-out
+//!   answers) shared by the CLI and the browser worker.
 
 use alloc::string::String;
 use core::fmt;
 
+pub mod finetune;
 pub mod lora;
 pub mod lora_training;
 
@@ -21,6 +24,10 @@ pub enum AdapterError {
     Mismatch(String),
     /// The model itself failed (loading it, or running it on the input).
     Model(String),
+    /// A fine-tuning setting is out of range (rank, learning rate, steps, ...).
+    Settings(String),
+    /// The fine-tuning data cannot be used (empty, or an example does not tokenize).
+    Data(String),
 }
 
 impl fmt::Display for AdapterError {
@@ -30,6 +37,8 @@ impl fmt::Display for AdapterError {
             Self::Tensors(msg) => write!(f, "adapter tensors: {msg}"),
             Self::Mismatch(msg) => write!(f, "adapter does not fit the model: {msg}"),
             Self::Model(msg) => write!(f, "{msg}"),
+            Self::Settings(msg) => write!(f, "fine-tuning settings: {msg}"),
+            Self::Data(msg) => write!(f, "fine-tuning data: {msg}"),
         }
     }
 }

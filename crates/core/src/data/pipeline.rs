@@ -16,10 +16,11 @@
 //!    removed, as [`super::exact_dedup::dedup_lines`] does (lines keyed by
 //!    their hash likewise); a document left with no line is removed
 //!    (`only_repeated_lines`) and names the document of its first line.
-//! 4. **quality**: the filters named in [`QualityStage::filters`], each a
-//!    [`QualityCheck`] resolved by [`quality_check`]; the first that returns
-//!    a reason removes the document (`<filter>: <reason>`). No filter is
-//!    registered here yet; this is where they plug in.
+//! 4. **quality**: the filters named in [`QualityStage::filters`]
+//!    (datatrove's, [`super::quality::QualityFilter::from_names`]: `gopher`,
+//!    `gopher_quality`, `gopher_repetition`, `c4`, `fineweb`), in order; the
+//!    first that drops the document removes it (`<filter>: <reason>`), and
+//!    C4 passes on the text it keeps, as a datatrove pipeline does.
 //! 5. **near duplicates** ([`super::minhash`], [`super::lsh`]): each
 //!    document's MinHash signature of its word shingles is cut into the
 //!    bands of `MinHashLSH(threshold, num_perm)`; documents sharing a band
@@ -60,6 +61,7 @@ use super::minhash::{jaccard, signature, word_shingles, Permutations, Scheme};
 use super::normalize::{normalize, NormalizeConfig};
 use super::pii::{AddressKind, PiiFormatter};
 use super::pii_numbers::{find_numbers, NumberKind};
+use super::quality::QualityFilter;
 use super::DataError;
 
 /// Longest text (in characters) of a document shown in the report's examples.
@@ -155,7 +157,7 @@ impl Default for NearDedupStage {
     }
 }
 
-/// The quality stage: filters by name (see [`quality_check`]).
+/// The quality stage: datatrove's filters by name, at their default thresholds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct QualityStage {
@@ -266,16 +268,6 @@ impl Default for PipelineConfig {
             max_examples: 20,
         }
     }
-}
-
-/// A quality filter: the reason to drop a document, or `None` to keep it.
-pub type QualityCheck = fn(&str) -> Option<String>;
-
-/// The quality filter called `name`. The filters themselves live in their
-/// own module; none is registered yet, so every name is refused.
-pub fn quality_check(name: &str) -> Option<QualityCheck> {
-    let _ = name;
-    None
 }
 
 /// A stage, as the report names it.
@@ -634,7 +626,7 @@ impl Splitter {
 /// Stages 1–4 over a stream, then [`PipelineRunner::finish`]; see the module doc.
 pub struct PipelineRunner {
     config: PipelineConfig,
-    quality: Vec<(String, QualityCheck)>,
+    quality: Vec<QualityFilter>,
     lsh: Option<(Permutations, LshParams)>,
     recorder: Recorder,
     splitter: Option<Splitter>,
@@ -681,13 +673,7 @@ impl PipelineRunner {
     /// Checks `config` (thresholds in range, quality filters known, LSH
     /// parameters found) and prepares the stages.
     pub fn new(config: PipelineConfig) -> Result<Self, DataError> {
-        let mut quality = Vec::new();
-        if config.quality.enabled {
-            for name in &config.quality.filters {
-                let check = quality_check(name).ok_or_else(|| DataError::Setting(format!("unknown quality filter {name:?}")))?;
-                quality.push((name.clone(), check));
-            }
-        }
+        let quality = if config.quality.enabled { QualityFilter::from_names(&config.quality.filters.join(","))? } else { Vec::new() };
         let near = &config.near_dedup;
         let lsh = if near.enabled {
             if !(near.threshold > 0.0 && near.threshold < 1.0) {
@@ -838,10 +824,13 @@ impl PipelineRunner {
             self.recorder.pass(Stage::ExactLines, count_tokens(&text));
         }
         if config.quality.enabled {
-            for (name, check) in &self.quality {
-                if let Some(reason) = check(&text) {
-                    self.recorder.remove(Stage::Quality, format!("{name}: {reason}"), id, None, &text);
-                    return;
+            for filter in &self.quality {
+                match filter.apply(&text) {
+                    Ok(kept) => text = kept,
+                    Err(reason) => {
+                        self.recorder.remove(Stage::Quality, format!("{}: {}", filter.name(), reason.0), id, None, &text);
+                        return;
+                    }
                 }
             }
             self.recorder.pass(Stage::Quality, count_tokens(&text));
@@ -1271,7 +1260,7 @@ mod tests {
     #[test]
     fn unknown_quality_filters_and_bad_thresholds_are_refused() {
         let quality =
-            PipelineConfig { quality: QualityStage { enabled: true, filters: vec!["gopher".into()] }, ..PipelineConfig::default() };
+            PipelineConfig { quality: QualityStage { enabled: true, filters: vec!["gopherish".into()] }, ..PipelineConfig::default() };
         assert!(matches!(PipelineRunner::new(quality), Err(DataError::Setting(_))));
         let near =
             PipelineConfig { near_dedup: NearDedupStage { threshold: 1.0, ..NearDedupStage::default() }, ..PipelineConfig::default() };

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod evaluate;
+pub mod finetune;
 pub mod generate;
 pub mod model;
 pub mod tokenize;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 // One file per area: its requests (tagged by `op`) and its responses.
 pub mod data;
 pub mod evaluate;
+pub mod finetune;
 pub mod generate;
 pub mod model;
 pub mod tokenize;
@@ -71,6 +72,8 @@ pub enum Request {
     Train(train::TrainRequest),
     /// The data pipeline.
     Data(data::DataRequest),
+    /// LoRA fine-tuning of the loaded model on instruction data.
+    Finetune(finetune::FinetuneRequest),
 }
 
 /// What the worker answers.
@@ -123,6 +126,8 @@ pub enum Response {
     Train(train::TrainResponse),
     /// Answers of the data pipeline area (progress, then the result).
     Data(data::DataResponse),
+    /// Answers of the fine-tuning area (progress, then the result).
+    Finetune(finetune::FinetuneResponse),
 }
 
 impl Response {
@@ -136,6 +141,7 @@ impl Response {
             Response::Evaluate(r) => r.is_final(),
             Response::Train(r) => r.is_final(),
             Response::Data(r) => r.is_final(),
+            Response::Finetune(r) => r.is_final(),
             _ => true,
         }
     }
