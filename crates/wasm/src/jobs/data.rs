@@ -156,7 +156,7 @@ pub async fn run(id: u32, request: DataRequest) -> Result<Response, Cancelled> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::runtime::{block_on, take_posted};

@@ -216,7 +216,7 @@ fn export() -> Result<Vec<NamedFile>, String> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::runtime::{block_on, take_posted};
