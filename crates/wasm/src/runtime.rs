@@ -28,6 +28,16 @@ thread_local! {
     static CURRENT_JOB: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Sets a job area's "busy" flag back to false however the job ends
+/// (finished, failed or cancelled): `let _busy = ClearOnDrop(&TRAINING);`.
+pub struct ClearOnDrop(pub &'static std::thread::LocalKey<Cell<bool>>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.with(|flag| flag.set(false));
+    }
+}
+
 /// The job error: the job was cancelled at a [`checkpoint`]. Every other
 /// failure of a job is a [`Response::Error`] with a message for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,15 +35,6 @@ thread_local! {
     static TRAINING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Clears [`TRAINING`] however the job ends.
-struct TrainingGuard;
-
-impl Drop for TrainingGuard {
-    fn drop(&mut self) {
-        TRAINING.with(|t| t.set(false));
-    }
-}
-
 /// Run one request of this area for job `id`.
 pub async fn run(id: u32, request: FinetuneRequest) -> Result<Response, Cancelled> {
     if TRAINING.with(Cell::get) {
@@ -139,7 +130,7 @@ fn build(settings: &FinetuneSettings) -> Result<(Finetune, String), String> {
 
 async fn start(id: u32, settings: FinetuneSettings) -> Result<Response, Cancelled> {
     TRAINING.with(|t| t.set(true));
-    let _guard = TrainingGuard;
+    let _guard = crate::runtime::ClearOnDrop(&TRAINING);
     post(id, Response::Progress { fraction: 0.0, message: "Preparing the adapter and the data…".into() });
     checkpoint(id).await?;
     RUN.with(|r| *r.borrow_mut() = None);

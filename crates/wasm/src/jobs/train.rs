@@ -92,15 +92,6 @@ thread_local! {
     static TRAINING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Clears [`TRAINING`] however the training job ends.
-struct TrainingGuard;
-
-impl Drop for TrainingGuard {
-    fn drop(&mut self) {
-        TRAINING.with(|t| t.set(false));
-    }
-}
-
 /// Run one request of this area for job `id`.
 pub async fn run(id: u32, request: TrainRequest) -> Result<Response, Cancelled> {
     let is_training = TRAINING.with(Cell::get);
@@ -331,7 +322,7 @@ fn toy_probes(task: ToyTask, seed: u64, tokenizer: &TextTokenizer, context: usiz
 /// The training loop of `start` and `resume`.
 async fn train(id: u32) -> Result<Response, Cancelled> {
     TRAINING.with(|t| t.set(true));
-    let _guard = TrainingGuard;
+    let _guard = crate::runtime::ClearOnDrop(&TRAINING);
     let started = RUN.with(|r| {
         r.borrow().as_ref().map(|run| TrainResponse::Started {
             params: run.trainer.model.num_params() as u64,
