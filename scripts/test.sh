@@ -83,6 +83,9 @@ else
 fi
 
 tier "5. end-to-end: Playwright on the built site"
+# The e2e tests compare the page with the native CLI on the same input.
+cargo build -q -p llmlab-cli 2>&1 | tail -5
+export LLMLAB_BIN="$PWD/target/debug/llmlab"
 if [ -f dist/index.html ]; then
   (cd tests/e2e && node --test --test-reporter=spec --test-concurrency=1 ./*.test.mjs) 2>&1 | tee "$logdir/e2e.log"
   status=${PIPESTATUS[0]}

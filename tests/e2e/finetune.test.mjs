@@ -2,18 +2,18 @@
 // built-in instruction set in the worker (Start loads the default model
 // first), checks that the held-out answers improved (their answer-only loss
 // falls on words never trained on), then exports the adapter and loads the
-// two peft files natively with the release CLI (`llmlab logits --adapter`).
+// two peft files natively with the native CLI (`llmlab logits --adapter`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot } from './harness.mjs';
+import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot, cliBinary } from './harness.mjs';
 
 const STEPS = 30;
 const LINK = `#tab=ft&seed=0&fr=8&falpha=16&ftgt=default&flr=0.003&fsteps=${STEPS}&fbatch=8&fdata=builtin`;
-const CLI = process.env.LLMLAB_BIN || path.join(repoRoot, 'target', 'release', 'llmlab');
+const CLI = cliBinary();
 const MODEL = path.join(repoRoot, 'web', 'models', 'default');
 
 let site, browser;
@@ -24,7 +24,7 @@ before(async () => {
 after(async () => { await browser?.close(); await site?.close(); });
 
 test('LoRA on the built-in set improves the held-out answers and exports a peft adapter the CLI loads', async () => {
-  assert.ok(fs.existsSync(CLI), `build the CLI first: cargo build -p llmlab-cli --release (${CLI})`);
+  assert.ok(CLI, 'build the CLI first (cargo build -p llmlab-cli) or set LLMLAB_BIN');
   const page = await newPage(browser);
   const started = Date.now();
   await page.goto(`${site.base}${LINK}`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot, distDir } from './harness.mjs';
+import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot, distDir, cliBinary } from './harness.mjs';
 
 const fixture = path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'models', 'gpt2');
 // The embedded default model when the site ships one; otherwise the tiny
@@ -126,10 +126,12 @@ test('sampling with a seed shows the cut-offs and a share link reproduces the te
   const text = await page.getByTestId('gen-output').textContent();
   if (hasDefault) {
     // The same seed gives the same text natively: the CLI on the same files.
-    const cli = spawnSync('cargo', ['run', '-q', '-p', 'llmlab-cli', '--', 'generate',
+    const bin = cliBinary();
+    assert.ok(bin, 'build the CLI first (cargo build -p llmlab-cli) or set LLMLAB_BIN');
+    const cli = spawnSync(bin, ['generate',
       '--model', path.join(repoRoot, 'web', 'models', 'default'), '--prompt', PROMPT, '--strategy', 'sample',
       '--top-k', '5', '--top-p', '0.9', '--temperature', '1.5', '--seed', '1234', '--max-new-tokens', '12'],
-    { cwd: repoRoot, encoding: 'utf8', timeout: 600000 });
+    { cwd: repoRoot, encoding: 'utf8', timeout: 120000 });
     assert.equal(cli.status, 0, cli.stderr);
     const native = JSON.parse(cli.stdout).sequences[0].text;
     assert.ok(native.length > 0);

@@ -12,6 +12,15 @@ export const repoRoot = path.resolve(here, '..', '..');
 export const distDir = process.env.E2E_DIST || path.join(repoRoot, 'dist');
 export const shotDir = path.join(repoRoot, 'target', 'e2e');
 
+/** The native `llmlab` CLI the tests compare with: `$LLMLAB_BIN` (set by
+ *  scripts/test.sh, which builds it), else a release or debug build in
+ *  target/. Null when none is built. */
+export function cliBinary() {
+  const candidates = [process.env.LLMLAB_BIN, path.join(repoRoot, 'target', 'release', 'llmlab'),
+    path.join(repoRoot, 'target', 'debug', 'llmlab')];
+  return candidates.find((c) => c && fs.existsSync(c)) ?? null;
+}
+
 const MIME = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
   '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json',
