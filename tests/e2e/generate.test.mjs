@@ -285,3 +285,40 @@ test('with model defaults the page decodes as model.generate(input_ids) with no 
   }
   assert.equal(checked, defaultsFixture.cases.length);
 });
+
+test('the lab worker loads only when a lab tab opens, and the loaded model moves into it', async () => {
+  const requested = site.requested;
+  requested.length = 0;
+  const page = await newPage(browser);
+  await page.goto(withoutAutoload(`${site.base}#tab=gen${NO_AUTOLOAD}`));
+  await waitWorkerReady(page);
+  if (hasDefault) {
+    await page.getByTestId('load-default').click();
+  } else {
+    await page.getByTestId('model-files').setInputFiles([
+      path.join(fixture, 'config.json'),
+      path.join(fixture, 'model.safetensors'),
+    ]);
+  }
+  await page.getByTestId('model-status').getByText('Model:', { exact: false }).waitFor({ timeout: 60000 });
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByTestId('strategy').selectOption('greedy');
+  await setNumber(page, 'max-new-tokens', 6);
+  await generate(page);
+  const before = await page.getByTestId('gen-output').textContent();
+  assert.ok(!requested.some((p) => p.includes('lab_worker')), `lab worker fetched before a lab tab opened: ${requested}`);
+  assert.doesNotMatch(await page.getByTestId('worker-status').textContent(), /lab/);
+
+  // Opening the Evaluate tab swaps in the lab worker and replays the load.
+  await page.getByTestId('tab-eval').click();
+  await page.getByTestId('worker-status').filter({ hasText: /ready .*lab\)/ }).waitFor({ timeout: 60000 });
+  assert.ok(requested.some((p) => p.endsWith('lab_worker_bg.wasm')), 'the lab worker wasm was not fetched');
+  await page.getByTestId('model-status').getByText('Model:', { exact: false }).waitFor({ timeout: 60000 });
+
+  // Back in Generate, the same model in the lab worker gives the same text.
+  await page.getByTestId('tab-gen').click();
+  await generate(page);
+  assert.equal(await page.getByTestId('gen-output').textContent(), before);
+  assert.deepEqual(page.events.pageErrors, []);
+  await page.close();
+});

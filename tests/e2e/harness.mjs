@@ -29,8 +29,12 @@ const MIME = {
 
 /** Serve `root` on 127.0.0.1 (free port). `extra`: `{prefix, handler(req, res)}` for paths under `prefix`. */
 export function serveStatic(root = distDir, extra = null) {
+  // Every path asked for, in order (workers' fetches included, which the
+  // page's request events do not show).
+  const requested = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
+    requested.push(url.pathname);
     if (extra && url.pathname.startsWith(extra.prefix)) return extra.handler(req, res);
     let file = path.normalize(path.join(root, decodeURIComponent(url.pathname)));
     if (!file.startsWith(root)) { res.writeHead(403); return res.end(); }
@@ -43,7 +47,7 @@ export function serveStatic(root = distDir, extra = null) {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     const { port } = server.address();
-    resolve({ server, base: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) });
+    resolve({ server, requested, base: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) });
   }));
 }
 

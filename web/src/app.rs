@@ -6,7 +6,7 @@ use crate::job::{Answer, Job, JobState};
 use crate::model_picker::{self, ModelState};
 use crate::state::{self, AppState};
 use crate::tabs::TabPanel;
-use crate::worker_client::{self, WorkerStatus};
+use crate::worker_client::{self, WorkerKind, WorkerStatus};
 use leptos::prelude::*;
 use llmlab_core::share::{ShareState, Tab};
 use llmlab_wasm::protocol::{Request, Response};
@@ -20,9 +20,11 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     let status = RwSignal::new(WorkerStatus::Starting);
     provide_context(status);
-    worker_client::init(status);
+    let first_worker = if crate::tabs::needs_lab(state.tab.get_untracked()) { WorkerKind::Lab } else { WorkerKind::Essentials };
+    worker_client::init(status, first_worker);
     let model = RwSignal::new(ModelState::Idle);
     provide_context(model);
+    model_picker::replay_into_lab_worker(model);
     // The embedded default loads at once; a Hub repo named by a link waits
     // for the user's click.
     if state.model.with_untracked(|m| m == "default") {
@@ -160,6 +162,7 @@ fn WorkerBadge() -> impl IntoView {
         <div class="worker-status" data-testid="worker-status" aria-live="polite">
             {move || match status.get() {
                 WorkerStatus::Starting => view! { <span class="badge">"Worker: starting…"</span> }.into_any(),
+                WorkerStatus::LoadingLab => view! { <span class="badge">"Worker: loading the lab module…"</span> }.into_any(),
                 WorkerStatus::Ready(version) => view! { <span class="badge ok">"Worker: ready (engine " {version} ")"</span> }.into_any(),
                 WorkerStatus::Restarted { message, restarts } => view! {
                     <span class="badge warn" role="alert" data-testid="worker-error">

@@ -29,13 +29,27 @@ pub fn hub_endpoint() -> String {
         .unwrap_or_else(|| DEFAULT_HUB.to_string())
 }
 
+/// The page's last model load, kept so that it can be replayed into the lab
+/// worker when the page swaps to it (file handles, not their bytes).
+#[derive(Clone)]
+enum LastLoad {
+    /// A folder URL (the default model or a Hub repo).
+    Url(ModelRequest),
+    /// Files the user picked.
+    Files(Vec<web_sys::File>),
+}
+
 thread_local! {
     /// Number of the newest load the user asked for: answers to older loads
     /// (still finishing in the worker) are ignored, so the last click wins.
     static NEWEST_LOAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static LAST_LOAD: std::cell::RefCell<Option<LastLoad>> = const { std::cell::RefCell::new(None) };
 }
 
-fn start_load(request: ModelRequest, state: RwSignal<ModelState>) {
+/// Send a load to the worker and follow it in `state`. `replay`: the lab
+/// worker's replay of the last load, posted ahead of queued jobs, which wait
+/// for it (the hold is released when it finishes).
+fn start_load(request: ModelRequest, state: RwSignal<ModelState>, replay: Option<worker_client::Hold>) {
     let ticket = NEWEST_LOAD.with(|n| {
         n.set(n.get() + 1);
         n.get()
@@ -43,9 +57,14 @@ fn start_load(request: ModelRequest, state: RwSignal<ModelState>) {
     state.set(JobState::Running {
         id: 0,
         fraction: 0.0,
-        message: "Starting…".into(),
+        message: if replay.is_some() { "Loading the model into the lab worker…".into() } else { "Starting…".into() },
     });
-    worker_client::request(Request::Model(request), move |r| {
+    let first = replay.is_some();
+    let mut hold = replay;
+    let on_response = move |r: Response| {
+        if r.is_final() {
+            hold.take();
+        }
         if NEWEST_LOAD.with(std::cell::Cell::get) != ticket {
             return;
         }
@@ -60,12 +79,57 @@ fn start_load(request: ModelRequest, state: RwSignal<ModelState>) {
             Response::Cancelled => state.set(JobState::Cancelled),
             other => state.set(JobState::Failed(format!("Unexpected answer: {other:?}"))),
         }
+    };
+    if first {
+        worker_client::request_first(Request::Model(request), on_response);
+    } else {
+        worker_client::request(Request::Model(request), on_response);
+    }
+}
+
+/// Load a folder URL and remember it for the lab worker's replay.
+fn load_url(request: ModelRequest, state: RwSignal<ModelState>) {
+    LAST_LOAD.with(|l| *l.borrow_mut() = Some(LastLoad::Url(request.clone())));
+    start_load(request, state, None);
+}
+
+/// Read the user's files into memory (asynchronously; the page stays
+/// responsive). The worker parses and validates them.
+async fn read_files(files: &[web_sys::File]) -> Result<Vec<NamedFile>, String> {
+    let mut named = Vec::with_capacity(files.len());
+    for file in files {
+        if file.size() > 2.0 * 1024.0 * 1024.0 * 1024.0 {
+            return Err(format!("{} is larger than the 2 GiB a browser tab can hold.", file.name()));
+        }
+        match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+            Ok(buffer) => named.push(NamedFile { name: file.name(), bytes: js_sys::Uint8Array::new(&buffer).to_vec() }),
+            Err(_) => return Err(format!("{} could not be read.", file.name())),
+        }
+    }
+    Ok(named)
+}
+
+/// Replay the last load whenever the page swaps to the lab worker, so the
+/// lab tabs work on the model the user chose.
+pub fn replay_into_lab_worker(state: RwSignal<ModelState>) {
+    worker_client::set_model_replay(move |hold| match LAST_LOAD.with(|l| l.borrow().clone()) {
+        None => drop(hold),
+        Some(LastLoad::Url(request)) => start_load(request, state, Some(hold)),
+        Some(LastLoad::Files(files)) => wasm_bindgen_futures::spawn_local(async move {
+            match read_files(&files).await {
+                Ok(named) => start_load(ModelRequest::LoadFiles { files: named }, state, Some(hold)),
+                Err(message) => {
+                    state.set(JobState::Failed(message));
+                    drop(hold);
+                }
+            }
+        }),
     });
 }
 
 /// Load the embedded default model (`models/default/` next to the page).
 pub fn load_default(state: RwSignal<ModelState>) {
-    start_load(
+    load_url(
         ModelRequest::LoadUrl {
             base: format!("{}models/default/", base_url()),
             label: "Default (tiny Shakespeare GPT)".into(),
@@ -78,7 +142,7 @@ pub fn load_default(state: RwSignal<ModelState>) {
 /// Load a Hub repo id such as `owner/name`.
 pub fn load_hub(repo: &str, state: RwSignal<ModelState>) {
     let endpoint = hub_endpoint();
-    start_load(
+    load_url(
         ModelRequest::LoadUrl {
             base: format!(
                 "{}/{}/resolve/main/",
@@ -159,30 +223,13 @@ pub fn ModelPicker() -> impl IntoView {
         // Reading is asynchronous (the page stays responsive); the bytes
         // then go to the worker, which parses and validates them.
         wasm_bindgen_futures::spawn_local(async move {
-            let mut named = Vec::with_capacity(files.len());
-            for file in files {
-                if file.size() > 2.0 * 1024.0 * 1024.0 * 1024.0 {
-                    model.set(JobState::Failed(format!(
-                        "{} is larger than the 2 GiB a browser tab can hold.",
-                        file.name()
-                    )));
-                    return;
+            match read_files(&files).await {
+                Ok(named) => {
+                    LAST_LOAD.with(|l| *l.borrow_mut() = Some(LastLoad::Files(files)));
+                    start_load(ModelRequest::LoadFiles { files: named }, model, None);
                 }
-                match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-                    Ok(buffer) => named.push(NamedFile {
-                        name: file.name(),
-                        bytes: js_sys::Uint8Array::new(&buffer).to_vec(),
-                    }),
-                    Err(_) => {
-                        model.set(JobState::Failed(format!(
-                            "{} could not be read.",
-                            file.name()
-                        )));
-                        return;
-                    }
-                }
+                Err(message) => model.set(JobState::Failed(message)),
             }
-            start_load(ModelRequest::LoadFiles { files: named }, model);
         });
     };
     let load_repo = move || {

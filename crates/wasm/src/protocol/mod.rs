@@ -76,6 +76,14 @@ pub enum Request {
     Finetune(finetune::FinetuneRequest),
 }
 
+impl Request {
+    /// Whether this job runs only in the lab worker (`lab_worker.js`, loaded
+    /// on first use), not in the essentials worker that starts with the page.
+    pub fn needs_lab(&self) -> bool {
+        matches!(self, Request::Evaluate(_) | Request::Train(_) | Request::Data(_) | Request::Finetune(_))
+    }
+}
+
 /// What the worker answers.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
