@@ -1,0 +1,1 @@
+//! Removing whole attention heads (filled in below).

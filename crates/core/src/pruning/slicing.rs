@@ -1,0 +1,1 @@
+//! Slicing checkpoint tensors.
