@@ -159,8 +159,15 @@ mod tests {
         let teacher: Vec<f32> = random_vec(n * v, 4).iter().map(|x| x * 3.0).collect();
         let targets = [1u32, 5, 0];
         let (mut q, mut p, mut s) = (vec![0.0; n * v], vec![0.0; n * v], vec![0.0; n * v]);
-        forward(DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut s }, &student, &teacher, &targets, v, t)
-            .unwrap();
+        forward(
+            DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut s },
+            &student,
+            &teacher,
+            &targets,
+            v,
+            t,
+        )
+        .unwrap();
         let buffers = DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut s };
         let mut d = vec![0.0; n * v];
         backward(&mut d, &buffers, &targets, v, t, alpha, 1.0 / n as f32).unwrap();
@@ -171,8 +178,8 @@ mod tests {
     fn a_student_equal_to_its_teacher_has_no_kl() {
         let z = [0.3f32, -1.0, 2.0, 0.0];
         let (mut q, mut p, mut s) = (vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]);
-        let sums =
-            forward(DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut s }, &z, &z, &[2], 4, 3.0).unwrap();
+        let sums = forward(DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut s }, &z, &z, &[2], 4, 3.0)
+            .unwrap();
         assert!(sums.kl.abs() < 1e-12);
         assert!(sums.cross_entropy > 0.0);
     }

@@ -21,6 +21,7 @@
 use alloc::string::String;
 use core::fmt;
 
+pub mod checkpoint;
 pub mod global_unstructured;
 pub mod heads;
 pub mod l1_unstructured;
@@ -29,6 +30,7 @@ pub mod neurons;
 pub mod slicing;
 pub mod topk;
 
+pub use checkpoint::{prune_checkpoint, Method, PruneReport, PrunedCheckpoint};
 pub use global_unstructured::global_unstructured;
 pub use l1_unstructured::l1_unstructured;
 pub use ln_structured::{ln_structured, NormOrder};
@@ -67,6 +69,8 @@ pub enum PruneError {
     MissingTensor(String),
     /// The model family or configuration is not supported by this method.
     Unsupported(String),
+    /// The checkpoint's config or tensors could not be read.
+    BadCheckpoint(String),
 }
 
 impl fmt::Display for PruneError {
@@ -85,6 +89,7 @@ impl fmt::Display for PruneError {
             PruneError::ShapeMismatch(what) => write!(f, "shape mismatch: {what}"),
             PruneError::MissingTensor(name) => write!(f, "the checkpoint has no tensor {name}"),
             PruneError::Unsupported(what) => write!(f, "unsupported: {what}"),
+            PruneError::BadCheckpoint(what) => write!(f, "cannot read the checkpoint: {what}"),
         }
     }
 }
