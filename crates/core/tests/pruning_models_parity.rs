@@ -117,3 +117,13 @@ fn llama_gqa_group_removal_matches_torch() {
 fn llama_neuron_removal_matches_torch() {
     check_structured("llama", "neurons");
 }
+
+#[test]
+fn a_checkpoint_with_a_wrong_shape_is_an_error_not_a_panic() {
+    let (config_json, mut store) = checkpoint("gpt2");
+    store.insert_f32("transformer.h.0.attn.c_proj.weight", vec![8, 16], vec![0.0; 128]);
+    for method in ["heads", "neurons", "l1-unstructured"] {
+        let err = prune_checkpoint(&config_json, &store, Method::parse(method, None, None).unwrap(), Amount::Count(1)).unwrap_err();
+        assert!(format!("{err}").contains("c_proj"), "{method}: {err}");
+    }
+}

@@ -155,6 +155,8 @@ fn bad_checkpoint(e: impl core::fmt::Display) -> PruneError {
 
 /// Prunes a GPT-2 or Llama checkpoint with `method` and `amount`.
 pub fn prune_checkpoint(config_json: &str, store: &WeightStore, method: Method, amount: Amount) -> Result<PrunedCheckpoint, PruneError> {
+    // Loading the model first checks every tensor's shape against the config.
+    crate::models::load(config_json, store).map_err(bad_checkpoint)?;
     let mut config: Value = serde_json::from_str(config_json).map_err(bad_checkpoint)?;
     let mut table = TensorTable::new();
     for name in store.names() {

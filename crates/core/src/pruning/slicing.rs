@@ -63,13 +63,19 @@ pub fn keep_columns(t: &NamedTensor, cols: &[usize]) -> Result<NamedTensor, Prun
 
 /// Σ x² over the listed rows of a 2-D tensor, in f64.
 pub fn rows_sum_of_squares(t: &NamedTensor, rows: core::ops::Range<usize>) -> Result<f64, PruneError> {
-    let (_, width) = dims2(t)?;
+    let (count, width) = dims2(t)?;
+    if rows.end > count {
+        return Err(PruneError::ShapeMismatch(format!("rows {rows:?} of {} with {count} rows", t.name)));
+    }
     Ok(t.data[rows.start * width..rows.end * width].iter().map(|&x| f64::from(x) * f64::from(x)).sum())
 }
 
 /// Σ x² over the listed columns of a 2-D tensor, in f64.
 pub fn columns_sum_of_squares(t: &NamedTensor, cols: core::ops::Range<usize>) -> Result<f64, PruneError> {
     let (_, width) = dims2(t)?;
+    if cols.end > width {
+        return Err(PruneError::ShapeMismatch(format!("columns {cols:?} of {} with {width} columns", t.name)));
+    }
     Ok(t.data.chunks_exact(width).flat_map(|row| row[cols.clone()].iter()).map(|&x| f64::from(x) * f64::from(x)).sum())
 }
 
@@ -103,6 +109,8 @@ mod tests {
         assert_eq!(columns_sum_of_squares(&t, 1..2).unwrap(), 29.0);
         assert_eq!(rows_sum_of_squares(&t, 0..1).unwrap(), 14.0);
         assert!(keep_columns(&t, &[3]).is_err());
+        assert!(rows_sum_of_squares(&t, 1..3).is_err());
+        assert!(columns_sum_of_squares(&t, 2..4).is_err());
         assert_eq!(complement(4, &[1, 2]), alloc::vec![0, 3]);
     }
 }
