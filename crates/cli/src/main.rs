@@ -60,6 +60,8 @@ enum Command {
     Quantize(commands::quantize::Args),
     /// Decode one tensor of a GGUF file to f32 and print it as JSON.
     Dequantize(commands::dequantize::Args),
+    /// Prune a GPT-2/Llama checkpoint (torch.nn.utils.prune masks, or whole heads / FFN neurons removed).
+    Prune(commands::prune::Args),
     // Further subcommands are added here, one line each, with their module in
     // commands/.
 }
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
         Command::Dequantize(args) => commands::dequantize::run(args),
+        Command::Prune(args) => commands::prune::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

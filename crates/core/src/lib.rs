@@ -22,6 +22,7 @@ pub mod rng;
 pub mod nn;
 pub mod models;
 pub mod objectives;
+pub mod pruning;
 pub mod quantization;
 pub mod loading;
 pub mod share;

@@ -15,11 +15,18 @@
 //! With `--adapter ADIR` (a peft LoRA directory on a GPT-2 or Llama model)
 //! the loss is the adapted model's and only the adapter's gradients are
 //! written, under peft's saved key names (`base_model.model.….lora_A.weight`).
+//! With `--teacher DIR` (a GPT-2 or Llama with the student's vocabulary) the
+//! loss is knowledge distillation,
+//! `α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·CE(student, labels)`
+//! with `--temperature T` (default 2) and `--alpha A` (default 0.5), both
+//! terms means over the scored positions (`kl_div(..., reduction="batchmean")`
+//! on the flattened tokens); it prints `{"loss", "kl", "cross_entropy"}` and
+//! writes the student's gradients.
 //! Parsing, loss and gradients live in `llmlab_core::models::gradients`;
 //! this file only reads and writes files.
 
 use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
-use llmlab_core::models::gradients::{GradInput, Trainable};
+use llmlab_core::models::gradients::{DistillationSettings, GradInput, Trainable};
 use std::path::Path;
 
 /// Arguments of `llmlab grad`.
@@ -43,16 +50,46 @@ pub struct Args {
     /// peft LoRA adapter directory: gradients of its parameters only.
     #[arg(long)]
     adapter: Option<String>,
+    /// Teacher model directory: the loss becomes knowledge distillation (GPT-2/Llama, same vocabulary).
+    #[arg(long, conflicts_with = "adapter")]
+    teacher: Option<String>,
+    /// Distillation temperature T > 0 (with --teacher).
+    #[arg(long, default_value_t = 2.0, requires = "teacher")]
+    temperature: f32,
+    /// Distillation mix α in [0, 1]: weight of T²·KL; 1 − α weighs the cross-entropy (with --teacher).
+    #[arg(long, default_value_t = 0.5, requires = "teacher")]
+    alpha: f32,
+}
+
+/// Reads a Hugging Face checkpoint directory as config text and tensors.
+fn read_hf(dir: &str) -> Result<(String, llmlab_core::loading::WeightStore), String> {
+    match load_checkpoint(Path::new(dir)).map_err(|e| e.to_string())? {
+        Checkpoint::HuggingFace { config_json, store } => Ok((config_json, store)),
+        Checkpoint::Llama2c(_) => Err(format!("{dir}: grad needs a Hugging Face checkpoint directory, not a llama2.c .bin")),
+    }
 }
 
 /// Runs `args`.
 pub fn run(args: Args) -> Result<(), String> {
-    let (config_json, store) = match load_checkpoint(Path::new(&args.model)).map_err(|e| e.to_string())? {
-        Checkpoint::HuggingFace { config_json, store } => (config_json, store),
-        Checkpoint::Llama2c(_) => {
-            return Err("grad needs a Hugging Face checkpoint directory, not a llama2.c .bin".into())
-        }
-    };
+    let (config_json, store) = read_hf(&args.model)?;
+    if let Some(teacher_dir) = &args.teacher {
+        let student = Trainable::load(&config_json, &store).map_err(|e| e.to_string())?;
+        let (teacher_config, teacher_store) = read_hf(teacher_dir)?;
+        let teacher = Trainable::load(&teacher_config, &teacher_store).map_err(|e| format!("teacher: {e}"))?;
+        let input = student
+            .parse_input(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref())
+            .map_err(|e| e.to_string())?;
+        let settings = DistillationSettings { temperature: args.temperature, alpha: args.alpha };
+        let out = student.distillation_gradients(&teacher, &input, settings).map_err(|e| e.to_string())?;
+        let bytes = out.grad.to_safetensors().map_err(|e| e.to_string())?;
+        std::fs::write(&args.out, bytes).map_err(|e| format!("cannot write {}: {e}", args.out))?;
+        println!(
+            "{}",
+            serde_json::json!({ "loss": out.grad.loss, "kl": out.kl, "cross_entropy": out.cross_entropy,
+                                "temperature": args.temperature, "alpha": args.alpha })
+        );
+        return Ok(());
+    }
     let out = match &args.adapter {
         Some(dir) => {
             let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref()).map_err(|e| e.to_string())?;

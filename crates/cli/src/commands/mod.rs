@@ -21,3 +21,4 @@ pub mod bench_tokenize;
 pub mod train;
 pub mod quantize;
 pub mod dequantize;
+pub mod prune;

@@ -26,6 +26,7 @@ use crate::nn::ffn::FeedForward;
 use crate::nn::linear::Linear;
 use crate::nn::norm::{LayerNorm, Norm};
 use crate::nn::storage::Matrix;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ndarray::{Array2, Array3, Axis, Slice};
@@ -76,6 +77,11 @@ pub struct Config {
     /// scale_attn_by_inverse_layer_idx: also divide layer `i`'s scores by `i + 1`.
     #[serde(default)]
     pub scale_attn_by_inverse_layer_idx: bool,
+    /// pruned_heads: per layer (key = layer index as text), the heads removed
+    /// from its `c_attn` / `c_proj` (transformers 4.x's `prune_heads`); the
+    /// head width stays `n_embd / n_head`.
+    #[serde(default)]
+    pub pruned_heads: BTreeMap<String, Vec<usize>>,
 }
 
 impl Config {
@@ -90,7 +96,21 @@ impl Config {
         check_size("n_inner", cfg.inner(), MAX_WIDTH)?;
         check_divides("n_embd", cfg.n_embd, "n_head", cfg.n_head)?;
         check_positive_float("layer_norm_epsilon", cfg.layer_norm_epsilon)?;
+        for (layer, heads) in &cfg.pruned_heads {
+            let index = layer.parse::<usize>().ok().filter(|&l| l < cfg.n_layer);
+            let mut sorted = heads.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if index.is_none() || sorted.len() != heads.len() || heads.len() >= cfg.n_head || heads.iter().any(|&h| h >= cfg.n_head) {
+                return Err(LoadError::Config(format!("pruned_heads: layer '{layer}' -> {heads:?} is not a set of heads to remove")));
+            }
+        }
         Ok(cfg)
+    }
+
+    /// Heads that layer `layer` still has (`n_head` minus its pruned heads).
+    pub fn heads_in_layer(&self, layer: usize) -> usize {
+        self.n_head - self.pruned_heads.get(&format!("{layer}")).map_or(0, Vec::len)
     }
 
     /// FFN width.
@@ -123,17 +143,19 @@ fn layer_norm(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
 fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, ModelError> {
     let c = cfg.n_embd;
     let d = c / cfg.n_head;
-    // c_attn: (C, 3C) Conv1D = [q | k | v] along the output axis.
+    let heads = cfg.heads_in_layer(layer);
+    let width = heads * d; // C, or less once heads are pruned
+    // c_attn: (C, 3·width) Conv1D = [q | k | v] along the output axis.
     let attn = w.pp("attn");
-    let fused_w: Matrix = attn.pp("c_attn").matrix("weight", (c, 3 * c))?.transposed();
-    let fused_b = attn.pp("c_attn").get1("bias", 3 * c)?;
+    let fused_w: Matrix = attn.pp("c_attn").matrix("weight", (c, 3 * width))?.transposed();
+    let fused_b = attn.pp("c_attn").get1("bias", 3 * width)?;
     let part = |i: usize| -> Result<Linear, LoadError> {
-        let weight = fused_w.stored_columns(i * c..(i + 1) * c).ok_or_else(|| LoadError::ShapeMismatch {
+        let weight = fused_w.stored_columns(i * width..(i + 1) * width).ok_or_else(|| LoadError::ShapeMismatch {
             name: attn.path("c_attn.weight"),
-            expected: alloc::vec![c, 3 * c],
+            expected: alloc::vec![c, 3 * width],
             found: alloc::vec![fused_w.stored_dim().0, fused_w.stored_dim().1],
         })?;
-        Ok(Linear::from_matrix(weight, Some(fused_b.slice_axis(Axis(0), Slice::from(i * c..(i + 1) * c)).to_owned())))
+        Ok(Linear::from_matrix(weight, Some(fused_b.slice_axis(Axis(0), Slice::from(i * width..(i + 1) * width)).to_owned())))
     };
     let mut scale = if cfg.scale_attn_weights { 1.0 / libm::sqrtf(d as f32) } else { 1.0 };
     if cfg.scale_attn_by_inverse_layer_idx {
@@ -143,9 +165,9 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
         q_proj: part(0)?,
         k_proj: part(1)?,
         v_proj: part(2)?,
-        o_proj: conv1d(&attn.pp("c_proj"), c, c)?,
-        num_heads: cfg.n_head,
-        num_kv_heads: cfg.n_head,
+        o_proj: conv1d(&attn.pp("c_proj"), width, c)?,
+        num_heads: heads,
+        num_kv_heads: heads,
         head_dim: d,
         scale,
         rope: None,

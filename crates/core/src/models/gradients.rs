@@ -25,7 +25,7 @@ use super::llama::Llama;
 use super::t5::T5;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
-use crate::nn::cross_entropy;
+use crate::nn::{cross_entropy, distillation_loss};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -201,12 +201,11 @@ pub fn aligned_lm_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>]) -> Result<(
     token_loss(logits, labels, 0)
 }
 
-/// Mean cross-entropy of `logits: (B*T, V)` against `labels: (B, T)` read
-/// `shift` positions ahead, and its gradient.
-fn token_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>], shift: usize) -> Result<(f64, Array2<f32>), ModelError> {
-    let v = logits.ncols();
+/// The rows of `logits: (B*T, V)` that have a target (label read `shift`
+/// positions ahead, not [`IGNORE_INDEX`]) and those targets.
+fn scored_positions(v: usize, rows_total: usize, labels: &[Vec<i64>], shift: usize) -> Result<(Vec<usize>, Vec<u32>), ModelError> {
     let t = labels.first().map_or(0, Vec::len);
-    if labels.iter().any(|row| row.len() != t) || labels.len() * t != logits.nrows() {
+    if labels.iter().any(|row| row.len() != t) || labels.len() * t != rows_total {
         return Err(ModelError::BadInput("labels must have the shape of input_ids".into()));
     }
     let mut rows = Vec::new(); // positions of `logits` that have a target
@@ -227,21 +226,109 @@ fn token_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>], shift: usize) -> Res
         let which = if shift > 0 { "shifted label" } else { "label" };
         return Err(ModelError::BadInput(format!("no label to predict: every {which} is -100")));
     }
-    let n = rows.len();
-    let mut picked = Vec::with_capacity(n * v); // (n, V)
-    for &r in &rows {
+    Ok((rows, targets))
+}
+
+/// The listed rows of `logits: (B*T, V)`, stacked: `(n, V)` row-major.
+fn pick_rows(logits: ArrayView2<f32>, rows: &[usize]) -> Vec<f32> {
+    let mut picked = Vec::with_capacity(rows.len() * logits.ncols());
+    for &r in rows {
         picked.extend(logits.row(r).iter().copied());
     }
+    picked
+}
+
+/// Scatters `(n, V)` row gradients back to a zero `(rows_total, V)` array.
+fn scatter_rows(d_picked: &[f32], rows: &[usize], rows_total: usize, v: usize) -> Array2<f32> {
+    let mut d_logits = Array2::<f32>::zeros((rows_total, v));
+    for (&r, d) in rows.iter().zip(d_picked.chunks_exact(v)) {
+        d_logits.row_mut(r).iter_mut().zip(d).for_each(|(o, &g)| *o = g);
+    }
+    d_logits
+}
+
+/// Mean cross-entropy of `logits: (B*T, V)` against `labels: (B, T)` read
+/// `shift` positions ahead, and its gradient.
+fn token_loss(logits: ArrayView2<f32>, labels: &[Vec<i64>], shift: usize) -> Result<(f64, Array2<f32>), ModelError> {
+    let v = logits.ncols();
+    let (rows, targets) = scored_positions(v, logits.nrows(), labels, shift)?;
+    let n = rows.len();
+    let picked = pick_rows(logits, &rows); // (n, V)
     let mut probs = vec![0.0f32; n * v];
     let bad = |e: crate::nn::NnError| ModelError::BadInput(format!("{e}"));
     let total = cross_entropy::forward(&mut probs, &picked, &targets, v).map_err(bad)?;
     let mut d_picked = vec![0.0f32; n * v];
     cross_entropy::backward(&mut d_picked, &probs, &targets, v, 1.0 / n as f32).map_err(bad)?;
-    let mut d_logits = Array2::<f32>::zeros(logits.raw_dim());
-    for (&r, d) in rows.iter().zip(d_picked.chunks_exact(v)) {
-        d_logits.row_mut(r).iter_mut().zip(d).for_each(|(o, &g)| *o = g);
+    Ok((total / n as f64, scatter_rows(&d_picked, &rows, logits.nrows(), v)))
+}
+
+/// Temperature and mix of the distillation loss ([`crate::nn::distillation_loss`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DistillationSettings {
+    /// `T > 0`: both distributions are softmax(logits / T).
+    pub temperature: f32,
+    /// `α` in `[0, 1]`: weight of the `T²·KL` term; `1 − α` weighs the cross-entropy.
+    pub alpha: f32,
+}
+
+impl DistillationSettings {
+    /// Checks `T > 0` (finite) and `0 ≤ α ≤ 1`.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(ModelError::BadInput(format!("temperature must be a positive number, not {}", self.temperature)));
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return Err(ModelError::BadInput(format!("alpha must be between 0 and 1, not {}", self.alpha)));
+        }
+        Ok(())
     }
-    Ok((total / n as f64, d_logits))
+}
+
+/// The distillation loss of a student, its two terms and its gradients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DistillationOutput {
+    /// `α·T²·kl + (1 − α)·cross_entropy`, and every student parameter's gradient.
+    pub grad: GradOutput,
+    /// Mean over the scored positions of KL(softmax(teacher/T) ‖ softmax(student/T)).
+    pub kl: f64,
+    /// Mean cross-entropy of the student on the shifted labels.
+    pub cross_entropy: f64,
+}
+
+/// The causal distillation loss on `student, teacher: (B*T, V)` logits:
+/// the positions scored are those of [`causal_lm_loss`] (label `t+1` not
+/// ignored), and both terms are means over them. Returns the output's
+/// loss terms and `d_student: (B*T, V)`.
+pub fn causal_distillation_loss(
+    student: ArrayView2<f32>,
+    teacher: ArrayView2<f32>,
+    labels: &[Vec<i64>],
+    settings: DistillationSettings,
+) -> Result<(f64, f64, f64, Array2<f32>), ModelError> {
+    settings.validate()?;
+    if student.dim() != teacher.dim() {
+        return Err(ModelError::BadInput(format!(
+            "student logits {:?} and teacher logits {:?} differ: the two models need the same vocabulary",
+            student.dim(),
+            teacher.dim()
+        )));
+    }
+    let v = student.ncols();
+    let (rows, targets) = scored_positions(v, student.nrows(), labels, 1)?;
+    let n = rows.len();
+    let (picked_student, picked_teacher) = (pick_rows(student, &rows), pick_rows(teacher, &rows)); // (n, V) each
+    let (mut q, mut p, mut probs) = (vec![0.0f32; n * v], vec![0.0f32; n * v], vec![0.0f32; n * v]);
+    let bad = |e: crate::nn::NnError| ModelError::BadInput(format!("{e}"));
+    let buffers = distillation_loss::DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut probs };
+    let sums = distillation_loss::forward(buffers, &picked_student, &picked_teacher, &targets, v, settings.temperature).map_err(bad)?;
+    let buffers = distillation_loss::DistillationBuffers { student_soft: &mut q, teacher_soft: &mut p, student_probs: &mut probs };
+    let mut d_picked = vec![0.0f32; n * v];
+    distillation_loss::backward(&mut d_picked, &buffers, &targets, v, settings.temperature, settings.alpha, 1.0 / n as f32)
+        .map_err(bad)?;
+    let (kl, ce) = (sums.kl / n as f64, sums.cross_entropy / n as f64);
+    let (t, alpha) = (f64::from(settings.temperature), f64::from(settings.alpha));
+    let loss = alpha * t * t * kl + (1.0 - alpha) * ce;
+    Ok((loss, kl, ce, scatter_rows(&d_picked, &rows, student.nrows(), v)))
 }
 
 /// A model whose parameters (and gradients) have HF names.
@@ -337,6 +424,48 @@ impl Trainable {
                 Ok(GradOutput { loss, gradients: m.named_tensors(&grad) })
             }
         }
+    }
+}
+
+impl Trainable {
+    /// The decoder-only network of a GPT-2 or Llama model; `None` for BERT and T5.
+    fn decoder_only(&self) -> Option<&DecoderOnly> {
+        match self {
+            Trainable::Gpt2(m) => Some(&m.stack),
+            Trainable::Llama(m) => Some(&m.stack),
+            Trainable::Bert(_) | Trainable::T5(_) => None,
+        }
+    }
+
+    /// Knowledge distillation: this model is the student, `teacher` (any
+    /// GPT-2 or Llama with the same vocabulary) runs on the same batch, and
+    /// the loss is [`causal_distillation_loss`]. Returns the loss, its two
+    /// terms and the student's gradients under HF names (the same backward
+    /// pass as [`gradients`](Self::gradients), fed another `d_logits`).
+    pub fn distillation_gradients(
+        &self,
+        teacher: &Trainable,
+        input: &GradInput,
+        settings: DistillationSettings,
+    ) -> Result<DistillationOutput, ModelError> {
+        let not_causal = || ModelError::Unsupported("distillation needs a GPT-2 or Llama student and teacher".into());
+        let (student_stack, teacher_stack) = (self.decoder_only().ok_or_else(not_causal)?, teacher.decoder_only().ok_or_else(not_causal)?);
+        let labels: Vec<Vec<i64>> = match &input.labels {
+            Some(labels) => labels.clone(),
+            None => input.input_ids.iter().map(|row| row.iter().map(|&id| i64::from(id)).collect()).collect(),
+        };
+        let mask = input.attention_mask.as_deref();
+        let (teacher_logits, _) = teacher_stack.forward_train(&input.input_ids, mask)?; // (B*T, V)
+        let (student_logits, acts) = student_stack.forward_train(&input.input_ids, mask)?; // (B*T, V)
+        let (loss, kl, cross_entropy, d_logits) =
+            causal_distillation_loss(student_logits.view(), teacher_logits.view(), &labels, settings)?;
+        let grad = student_stack.backward(&acts, d_logits.view())?;
+        let gradients = match self {
+            Trainable::Gpt2(m) => m.named_tensors(&grad),
+            Trainable::Llama(m) => m.named_tensors(&grad),
+            Trainable::Bert(_) | Trainable::T5(_) => return Err(not_causal()),
+        };
+        Ok(DistillationOutput { grad: GradOutput { loss, gradients }, kl, cross_entropy })
     }
 }
 

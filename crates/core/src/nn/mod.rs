@@ -17,6 +17,7 @@ pub mod activation;
 pub mod attention;
 pub mod blocks;
 pub mod cross_entropy;
+pub mod distillation_loss;
 pub mod embedding;
 pub mod ffn;
 #[cfg(test)]
