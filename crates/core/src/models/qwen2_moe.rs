@@ -12,7 +12,9 @@
 
 use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
 use super::gradients::NamedTensor;
-use super::llama::{self, linear, load_attention, load_block_with, load_decoder, named_decoder_tensors, push_linear, push_swiglu, swiglu, MLP_NAMES};
+use super::llama::{
+    self, linear, load_attention, load_block_with, load_decoder, named_decoder_tensors, push_linear, push_swiglu, swiglu, MLP_NAMES,
+};
 use super::mixtral::MAX_EXPERTS;
 use super::{special_tokens_from_json, CausalLm, KvCache, ModelError, SpecialTokens, Trace};
 use crate::loading::config::{check_size, parse_json, MAX_WIDTH};

@@ -529,7 +529,7 @@ mod tests {
             (|b| &mut b.attn.q_proj, &grad.attn.q_proj),
             (|b| &mut b.attn.v_proj, &grad.attn.v_proj),
             (|b| &mut b.attn.o_proj, &grad.attn.o_proj),
-            (|b| match &mut b.ffn { FeedForward::Plain { up, .. } | FeedForward::Gated { up, .. } => up }, &grad.ffn.up),
+            (|b| match &mut b.ffn { FeedForward::Plain { up, .. } | FeedForward::Gated { up, .. } => up }, &grad.ffn.dense().unwrap().up),
         ];
         for (field, g) in fields {
             let w = field(&mut block.clone()).weight.view().to_owned();

@@ -552,9 +552,7 @@ impl Mlp {
     ) -> Array2<f32> {
         match (self, acts, grad) {
             (Mlp::Dense(ffn), MlpActivations::Dense(acts), MlpGrad::Dense(grad)) => ffn.backward(acts, dy, grad),
-            (Mlp::Sparse(moe), MlpActivations::Sparse(acts), MlpGrad::Sparse(grad)) => {
-                moe.backward(acts, dy, d_router_logits, grad)
-            }
+            (Mlp::Sparse(moe), MlpActivations::Sparse(acts), MlpGrad::Sparse(grad)) => moe.backward(acts, dy, d_router_logits, grad),
             _ => Array2::zeros(dy.raw_dim()),
         }
     }
@@ -639,7 +637,9 @@ mod tests {
         assert_eq!(y, layer.forward(x.view()).0);
         let mut grad = layer.zero_grad();
         let dx = layer.backward(&acts, r.view(), None, &mut grad);
-        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| loss(&layer, &Array2::from_shape_vec((n, c), p.to_vec()).unwrap()));
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |p| {
+            loss(&layer, &Array2::from_shape_vec((n, c), p.to_vec()).unwrap())
+        });
         let w = layer.router.weight.view().to_owned();
         check_gradient(w.as_slice().unwrap(), grad.router.weight.as_slice().unwrap(), |p| {
             let mut changed = layer.clone();
@@ -680,8 +680,7 @@ mod tests {
     #[test]
     fn load_balancing_gradient_matches_finite_differences() {
         let (n, e) = (6, 4);
-        let logits: Vec<Array2<f32>> =
-            (0..2).map(|l| Array2::from_shape_vec((n, e), random_vec(n * e, 60 + l)).unwrap() * 3.0).collect();
+        let logits: Vec<Array2<f32>> = (0..2).map(|l| Array2::from_shape_vec((n, e), random_vec(n * e, 60 + l)).unwrap() * 3.0).collect();
         let mask = [1.0, 1.0, 0.0, 1.0, 1.0, 1.0];
         let views: Vec<_> = logits.iter().map(|l| l.view()).collect();
         let (uniform, _) = load_balancing_loss(&[Array2::<f32>::zeros((n, e)).view()], 2, None);
