@@ -89,6 +89,9 @@ fn check_logits(case: &str) {
 fn check_grads(case: &str) {
     let (config_json, store, expected) = fixture(case);
     let model = Trainable::load(&config_json, &store).unwrap();
+    let (_, breakdown) = llmlab_core::models::params::from_config_json(&config_json).unwrap();
+    let loaded: usize = model.named_parameters().iter().map(|t| t.data.len()).sum();
+    assert_eq!(breakdown.total(), loaded as u64, "{case}: parameter count from the config vs the checkpoint");
     let input = GradInput {
         input_ids: rows(&expected["input_ids"], |x| x as u32).unwrap(),
         labels: rows(&expected["labels"], |x| x),
