@@ -10,6 +10,9 @@
 //! - t5 (`T5ForConditionalGeneration`): `--ids` is the encoder input and
 //!   `--labels` (required) the target, of any length; the decoder reads the
 //!   labels shifted right after `decoder_start_token_id`.
+//! - mixtral, qwen2_moe: as a causal LM, plus `router_aux_loss_coef` times
+//!   the load-balancing loss of the routers (padding left out), as the HF
+//!   model returns with `output_router_logits=True`.
 //!
 //! `-100` labels are ignored. Rows separated by `;` form a batch of equal length.
 //! With `--adapter ADIR` (a peft LoRA directory on a GPT-2 or Llama model)
@@ -32,7 +35,7 @@ use std::path::Path;
 /// Arguments of `llmlab grad`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Hugging Face model directory (config.json + safetensors): GPT-2, Llama, BERT or T5.
+    /// Hugging Face model directory (config.json + safetensors): GPT-2, Llama, BERT, T5, Mixtral or Qwen2-MoE.
     #[arg(long)]
     model: String,
     /// Token ids: `1,2,3`, rows of a batch separated by `;`.

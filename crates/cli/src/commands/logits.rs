@@ -4,7 +4,10 @@
 //! decoder's; `--decoder-ids` defaults to `[decoder_start_token_id]`.
 //! `DIR` holds `config.json` + `model.safetensors` (or a sharded index), or
 //! is a llama2.c `.bin` file. With `--adapter` (a peft LoRA directory) the
-//! logits are the `PeftModel`'s.
+//! logits are the `PeftModel`'s. With `--router-logits` (a mixture of
+//! experts: Mixtral, Qwen2-MoE) the output also has `"router_logits"`: for
+//! each sparse layer, the router's logits `(T, E)` at every position, as
+//! transformers' `output_router_logits=True` returns them.
 
 use llmlab_core::loading::fs::{load_checkpoint_with, Checkpoint};
 use llmlab_core::models::{self, AnyModel};
@@ -32,6 +35,9 @@ pub struct Args {
     /// peft LoRA adapter directory applied to the model.
     #[arg(long)]
     adapter: Option<String>,
+    /// Also print each mixture-of-experts layer's router logits (every position).
+    #[arg(long)]
+    router_logits: bool,
 }
 
 /// Loads whatever model `path` holds, its safetensors memory-mapped.
@@ -81,6 +87,10 @@ pub fn run(args: Args) -> Result<(), String> {
         }
         None => load_model(path)?,
     };
+    let router_layers = match &model {
+        AnyModel::Causal(m) if args.router_logits => m.router_logits(&ids).map_err(|e| e.to_string())?,
+        _ => Vec::new(),
+    };
     let logits: Array2<f32> = match &model {
         AnyModel::Causal(m) => m.forward(&ids, None).map_err(|e| e.to_string())?,
         AnyModel::Masked(m) => {
@@ -106,6 +116,15 @@ pub fn run(args: Args) -> Result<(), String> {
     } else {
         logits.axis_iter(Axis(0)).last().map(|r| vec![r.to_vec()]).unwrap_or_default()
     };
-    println!("{}", serde_json::json!({ "logits": rows }));
+    if !args.router_logits {
+        println!("{}", serde_json::json!({ "logits": rows }));
+        return Ok(());
+    }
+    if router_layers.is_empty() {
+        return Err(format!("--router-logits: '{}' has no mixture-of-experts layer", model.model_type()));
+    }
+    let router: Vec<Vec<Vec<f32>>> =
+        router_layers.iter().map(|layer| layer.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()).collect(); // (L, T, E)
+    println!("{}", serde_json::json!({ "logits": rows, "router_logits": router }));
     Ok(())
 }

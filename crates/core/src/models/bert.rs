@@ -451,7 +451,7 @@ impl Bert {
                     norm1: l.norm1.parameters(),
                     attn: AttentionGrad::of(&l.attn),
                     norm2: l.norm2.parameters(),
-                    ffn: l.ffn.parameters(),
+                    ffn: l.ffn.parameters().into(),
                 })
                 .collect(),
             transform: LinearGrad::of(&self.transform),
@@ -492,8 +492,10 @@ impl Bert {
             linear(&mut out, &format!("{p}.attention.self.value"), &l.attn.v_proj);
             linear(&mut out, &format!("{p}.attention.output.dense"), &l.attn.o_proj);
             norm(&mut out, &format!("{p}.attention.output.LayerNorm"), &l.norm1);
-            linear(&mut out, &format!("{p}.intermediate.dense"), &l.ffn.up);
-            linear(&mut out, &format!("{p}.output.dense"), &l.ffn.down);
+            if let Some(ffn) = l.ffn.dense() {
+                linear(&mut out, &format!("{p}.intermediate.dense"), &ffn.up);
+                linear(&mut out, &format!("{p}.output.dense"), &ffn.down);
+            }
             norm(&mut out, &format!("{p}.output.LayerNorm"), &l.norm2);
         }
         linear(&mut out, "cls.predictions.transform.dense", &t.transform);

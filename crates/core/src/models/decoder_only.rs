@@ -65,8 +65,22 @@ impl DecoderOnly {
         input_ids: &[Vec<u32>],
         attention_mask: Option<&[Vec<u8>]>,
         cache: &mut KvCache,
+        record: Option<&mut AttentionRecord>,
+        norms: Option<&mut Vec<Vec<f32>>>,
+    ) -> Result<Array2<f32>, ModelError> {
+        self.run_recording(input_ids, attention_mask, cache, record, norms, None)
+    }
+
+    /// [`run`](Self::run) that also appends each mixture-of-experts layer's
+    /// router logits `(B*T, E)` to `router_logits` (dense layers add none).
+    pub fn run_recording(
+        &self,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+        cache: &mut KvCache,
         mut record: Option<&mut AttentionRecord>,
         mut norms: Option<&mut Vec<Vec<f32>>>,
+        mut router_logits: Option<&mut Vec<Array2<f32>>>,
     ) -> Result<Array2<f32>, ModelError> {
         let (batch, t, mask) = batch_shape(input_ids, attention_mask)?;
         if cache.self_attn.len() != self.blocks.len() {
@@ -88,7 +102,7 @@ impl DecoderOnly {
         let key_mask = cache.key_mask.clone(); // (B, S) including this step
         let ctx = StepContext { batch, positions: &positions, mask: AttentionMask { key_mask: &key_mask, causal: true } };
         for (block, kv) in self.blocks.iter().zip(cache.self_attn.iter_mut()) {
-            h = block.forward(&h, &ctx, kv, None, record.as_deref_mut());
+            h = block.forward_recording(&h, &ctx, kv, None, record.as_deref_mut(), router_logits.as_deref_mut());
             if let Some(n) = norms.as_deref_mut() {
                 n.push(row_norms(&h, t));
             }
@@ -172,6 +186,21 @@ impl DecoderOnly {
         grad: &mut DecoderOnlyGrad,
         round: &dyn Fn(&mut [f32]),
     ) -> Result<(), ModelError> {
+        self.backward_into_with_router(acts, d_logits, &[], grad, round)
+    }
+
+    /// [`backward_into`](Self::backward_into) where `d_router_logits` holds,
+    /// for each mixture-of-experts layer in order (as
+    /// [`DecoderOnlyActivations::router_logits`] lists them), a gradient
+    /// `(B*T, E)` reaching its router logits: the auxiliary loss's.
+    pub fn backward_into_with_router(
+        &self,
+        acts: &DecoderOnlyActivations,
+        d_logits: ArrayView2<f32>,
+        d_router_logits: &[Array2<f32>],
+        grad: &mut DecoderOnlyGrad,
+        round: &dyn Fn(&mut [f32]),
+    ) -> Result<(), ModelError> {
         let round = |a: &mut Array2<f32>| {
             if let Some(values) = a.as_slice_mut() {
                 round(values);
@@ -187,8 +216,18 @@ impl DecoderOnly {
         };
         let mut dh = self.final_norm.backward(acts.final_in.view(), d_normed.view(), &mut grad.final_norm);
         round(&mut dh);
-        for ((block, block_acts), block_grad) in self.blocks.iter().zip(&acts.blocks).zip(grad.blocks.iter_mut()).rev() {
-            dh = block.backward(block_acts, dh.view(), block_grad);
+        // The MoE ordinal of each block: which entry of `d_router_logits` is its.
+        let mut moe_index = Vec::with_capacity(acts.blocks.len());
+        let mut seen = 0;
+        for block_acts in &acts.blocks {
+            moe_index.push(block_acts.ffn.router_logits().map(|_| seen));
+            seen += usize::from(block_acts.ffn.router_logits().is_some());
+        }
+        for (((block, block_acts), block_grad), moe) in
+            self.blocks.iter().zip(&acts.blocks).zip(grad.blocks.iter_mut()).zip(moe_index).rev()
+        {
+            let d_router = moe.and_then(|i| d_router_logits.get(i)).map(|d| d.view());
+            dh = block.backward_full(block_acts, dh.view(), block_grad, None, d_router);
             round(&mut dh);
         }
         self.embed.backward(&acts.ids, dh.view(), &mut grad.embed)?;
@@ -247,6 +286,14 @@ impl DecoderOnly {
         out
     }
 
+    /// The router logits `(T, E)` of each mixture-of-experts layer for one sequence.
+    pub fn router_logits(&self, input_ids: &[u32]) -> Result<Vec<Array2<f32>>, ModelError> {
+        let mut cache = KvCache::new(self.blocks.len());
+        let mut router_logits = Vec::new();
+        self.run_recording(&[input_ids.to_vec()], None, &mut cache, None, None, Some(&mut router_logits))?;
+        Ok(router_logits)
+    }
+
     /// Attention maps and norms for one sequence.
     pub fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError> {
         let mut cache = KvCache::new(self.blocks.len());
@@ -270,6 +317,14 @@ pub struct DecoderOnlyActivations {
     pub final_in: Array2<f32>,
     /// Output of the final norm (input of the LM head), `(B*T, C)`.
     pub final_out: Array2<f32>,
+}
+
+impl DecoderOnlyActivations {
+    /// The router logits `(B*T, E)` of each mixture-of-experts layer, in
+    /// layer order (what transformers returns with `output_router_logits`).
+    pub fn router_logits(&self) -> Vec<ArrayView2<'_, f32>> {
+        self.blocks.iter().filter_map(|b| b.ffn.router_logits()).map(|l| l.view()).collect()
+    }
 }
 
 /// Gradients of every parameter of a [`DecoderOnly`], in its structure.

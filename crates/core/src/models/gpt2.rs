@@ -182,7 +182,7 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
         norm1: layer_norm(&w.pp("ln_1"), c, cfg.layer_norm_epsilon)?,
         attn: attention,
         norm2: layer_norm(&w.pp("ln_2"), c, cfg.layer_norm_epsilon)?,
-        ffn,
+        ffn: ffn.into(),
     })
 }
 
@@ -256,8 +256,10 @@ impl Gpt2 {
             }
             conv(&mut out, &format!("{p}.attn.c_proj"), &a.o_proj);
             norm(&mut out, &format!("{p}.ln_2"), &b.norm2);
-            conv(&mut out, &format!("{p}.mlp.c_fc"), &b.ffn.up);
-            conv(&mut out, &format!("{p}.mlp.c_proj"), &b.ffn.down);
+            if let Some(ffn) = b.ffn.dense() {
+                conv(&mut out, &format!("{p}.mlp.c_fc"), &ffn.up);
+                conv(&mut out, &format!("{p}.mlp.c_proj"), &ffn.down);
+            }
         }
         norm(&mut out, "transformer.ln_f", &t.final_norm);
         if let Some(head) = &t.lm_head {

@@ -15,6 +15,13 @@
 //!    into `c_attn`. A tied LM head is reported once, under the embedding's
 //!    name, as `named_parameters()` does.
 //!
+//! Mixture-of-experts models (Mixtral, Qwen2-MoE) add
+//! `router_aux_loss_coef · aux` to the loss, `aux` being the load-balancing
+//! loss over every sparse layer's router logits
+//! ([`load_balancing_loss`](crate::nn::moe::load_balancing_loss)), as
+//! transformers does with `output_router_logits=True` and labels; its
+//! gradient reaches the routers.
+//!
 //! Batches come as text: `1,2,3;4,5,6` is two rows of three ids
 //! ([`parse_rows`]); rows must have equal length.
 
@@ -22,9 +29,12 @@ use super::bert::Bert;
 use super::decoder_only::{DecoderOnly, DecoderOnlyGrad};
 use super::gpt2::Gpt2;
 use super::llama::Llama;
+use super::mixtral::Mixtral;
+use super::qwen2_moe::Qwen2Moe;
 use super::t5::T5;
 use super::{detect_model_type, ModelError};
 use crate::loading::WeightStore;
+use crate::nn::moe::load_balancing_loss;
 use crate::nn::{cross_entropy, distillation_loss};
 use alloc::boxed::Box;
 use alloc::format;
@@ -341,6 +351,10 @@ pub enum Trainable {
     Bert(Box<Bert>),
     /// `T5ForConditionalGeneration`.
     T5(Box<T5>),
+    /// `MixtralForCausalLM`.
+    Mixtral(Box<Mixtral>),
+    /// `Qwen2MoeForCausalLM`.
+    Qwen2Moe(Box<Qwen2Moe>),
 }
 
 impl Trainable {
@@ -365,8 +379,10 @@ impl Trainable {
                 Ok(Trainable::Bert(Box::new(bert)))
             }
             "t5" => Ok(Trainable::T5(Box::new(T5::load_checked(config_json, store)?))),
+            "mixtral" => Ok(Trainable::Mixtral(Box::new(Mixtral::load(config_json, store)?))),
+            "qwen2_moe" => Ok(Trainable::Qwen2Moe(Box::new(Qwen2Moe::load(config_json, store)?))),
             other => Err(ModelError::Unsupported(format!(
-                "gradients are implemented for gpt2, llama, bert and t5, not '{other}'"
+                "gradients are implemented for gpt2, llama, bert, t5, mixtral and qwen2_moe, not '{other}'"
             ))),
         }
     }
@@ -379,6 +395,8 @@ impl Trainable {
             Trainable::Llama(m) => m.named_tensors(&m.stack.parameters()),
             Trainable::Bert(m) => m.named_tensors(&m.parameters()),
             Trainable::T5(m) => m.named_tensors(&m.parameters()),
+            Trainable::Mixtral(m) => m.named_tensors(&m.stack.parameters()),
+            Trainable::Qwen2Moe(m) => m.named_tensors(&m.stack.parameters()),
         }
     }
 
@@ -407,6 +425,14 @@ impl Trainable {
         match self {
             Trainable::Gpt2(m) => causal_gradients(&m.stack, input, &labels, |g| m.named_tensors(g)),
             Trainable::Llama(m) => causal_gradients(&m.stack, input, &labels, |g| m.named_tensors(g)),
+            Trainable::Mixtral(m) => {
+                let aux = RouterAuxLoss { top_k: m.config.num_experts_per_tok, coef: m.config.router_aux_loss_coef };
+                moe_causal_gradients(&m.stack, input, &labels, aux, |g| m.named_tensors(g))
+            }
+            Trainable::Qwen2Moe(m) => {
+                let aux = RouterAuxLoss { top_k: m.config.num_experts_per_tok, coef: m.config.router_aux_loss_coef };
+                moe_causal_gradients(&m.stack, input, &labels, aux, |g| m.named_tensors(g))
+            }
             Trainable::Bert(m) => {
                 let (logits, acts) = m.forward_train(&input.input_ids, mask)?;
                 let (loss, d_logits) = aligned_lm_loss(logits.view(), &labels)?;
@@ -428,12 +454,13 @@ impl Trainable {
 }
 
 impl Trainable {
-    /// The decoder-only network of a GPT-2 or Llama model; `None` for BERT and T5.
+    /// The decoder-only network of a dense GPT-2 or Llama model; `None` for
+    /// BERT, T5 and the mixtures of experts (whose loss adds the router's).
     fn decoder_only(&self) -> Option<&DecoderOnly> {
         match self {
             Trainable::Gpt2(m) => Some(&m.stack),
             Trainable::Llama(m) => Some(&m.stack),
-            Trainable::Bert(_) | Trainable::T5(_) => None,
+            Trainable::Mixtral(_) | Trainable::Qwen2Moe(_) | Trainable::Bert(_) | Trainable::T5(_) => None,
         }
     }
 
@@ -463,7 +490,7 @@ impl Trainable {
         let gradients = match self {
             Trainable::Gpt2(m) => m.named_tensors(&grad),
             Trainable::Llama(m) => m.named_tensors(&grad),
-            Trainable::Bert(_) | Trainable::T5(_) => return Err(not_causal()),
+            Trainable::Mixtral(_) | Trainable::Qwen2Moe(_) | Trainable::Bert(_) | Trainable::T5(_) => return Err(not_causal()),
         };
         Ok(DistillationOutput { grad: GradOutput { loss, gradients }, kl, cross_entropy })
     }
@@ -531,6 +558,37 @@ fn causal_gradients(
     let (loss, d_logits) = causal_lm_loss(logits.view(), labels)?;
     let grad = stack.backward(&acts, d_logits.view())?;
     Ok(GradOutput { loss, gradients: names(&grad) })
+}
+
+/// The load-balancing term of a mixture-of-experts model's loss.
+#[derive(Clone, Copy, Debug)]
+pub struct RouterAuxLoss {
+    /// Experts per token (`num_experts_per_tok`).
+    pub top_k: usize,
+    /// Its weight in the loss (`router_aux_loss_coef`).
+    pub coef: f64,
+}
+
+/// Loss (the LM loss plus `coef · aux`) and named gradients of a
+/// mixture-of-experts decoder; padding (mask 0) is left out of `aux`.
+fn moe_causal_gradients(
+    stack: &DecoderOnly,
+    input: &GradInput,
+    labels: &[Vec<i64>],
+    aux: RouterAuxLoss,
+    names: impl Fn(&DecoderOnlyGrad) -> Vec<NamedTensor>,
+) -> Result<GradOutput, ModelError> {
+    let (logits, acts) = stack.forward_train(&input.input_ids, input.attention_mask.as_deref())?;
+    let (lm_loss, d_logits) = causal_lm_loss(logits.view(), labels)?;
+    let token_mask: Option<Vec<f32>> =
+        input.attention_mask.as_ref().map(|rows| rows.iter().flatten().map(|&m| f32::from(m)).collect()); // (B*T)
+    let (aux_loss, mut d_router) = load_balancing_loss(&acts.router_logits(), aux.top_k, token_mask.as_deref());
+    for d in &mut d_router {
+        d.mapv_inplace(|v| v * aux.coef as f32);
+    }
+    let mut grad = stack.zero_grad();
+    stack.backward_into_with_router(&acts, d_logits.view(), &d_router, &mut grad, &|_| {})?;
+    Ok(GradOutput { loss: lm_loss + aux.coef * aux_loss, gradients: names(&grad) })
 }
 
 /// Loads the checkpoint and computes [`Trainable::gradients`].

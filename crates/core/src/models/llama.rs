@@ -12,7 +12,8 @@ use crate::nn::activation::Activation;
 use crate::nn::attention::MultiHeadAttention;
 use crate::nn::blocks::PreNormBlock;
 use crate::nn::embedding::Embedding;
-use crate::nn::ffn::FeedForward;
+use crate::nn::ffn::{FeedForward, FeedForwardGrad};
+use crate::nn::moe::{Mlp, MlpGrad};
 use crate::nn::linear::Linear;
 use crate::nn::norm::{Norm, RmsNorm};
 use crate::nn::positional::{Rope, RopeScaling};
@@ -192,44 +193,66 @@ pub struct Llama {
     special: SpecialTokens,
 }
 
-fn linear(w: &Weights, in_features: usize, out_features: usize, bias: bool) -> Result<Linear, LoadError> {
+/// The `(out, in)` linear layer under `w` (`weight`, and `bias` when asked).
+pub(crate) fn linear(w: &Weights, in_features: usize, out_features: usize, bias: bool) -> Result<Linear, LoadError> {
     let weight = w.matrix("weight", (out_features, in_features))?;
     let bias = if bias { Some(w.get1("bias", out_features)?) } else { None };
     Ok(Linear::from_matrix(weight, bias))
 }
 
-fn rms(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
+/// The RMSNorm under `w`.
+pub(crate) fn rms(w: &Weights, c: usize, eps: f64) -> Result<Norm, LoadError> {
     Ok(Norm::Rms(RmsNorm { weight: w.get1("weight", c)?, eps: eps as f32 }))
 }
 
-fn load_block(w: &Weights, cfg: &Config, rope: &Rope) -> Result<PreNormBlock, ModelError> {
+/// The rotary self-attention under `w` (`self_attn.{q,k,v,o}_proj`), with
+/// biases on q/k/v and on o as asked (Llama: all or none; Qwen2: q/k/v only).
+pub(crate) fn load_attention(w: &Weights, cfg: &Config, rope: &Rope, qkv_bias: bool, o_bias: bool) -> Result<MultiHeadAttention, ModelError> {
     let (c, h, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
     let a = w.pp("self_attn");
-    let attn = MultiHeadAttention {
-        q_proj: linear(&a.pp("q_proj"), c, h * d, cfg.attention_bias)?,
-        k_proj: linear(&a.pp("k_proj"), c, hkv * d, cfg.attention_bias)?,
-        v_proj: linear(&a.pp("v_proj"), c, hkv * d, cfg.attention_bias)?,
-        o_proj: linear(&a.pp("o_proj"), h * d, c, cfg.attention_bias)?,
+    Ok(MultiHeadAttention {
+        q_proj: linear(&a.pp("q_proj"), c, h * d, qkv_bias)?,
+        k_proj: linear(&a.pp("k_proj"), c, hkv * d, qkv_bias)?,
+        v_proj: linear(&a.pp("v_proj"), c, hkv * d, qkv_bias)?,
+        o_proj: linear(&a.pp("o_proj"), h * d, c, o_bias)?,
         num_heads: h,
         num_kv_heads: hkv,
         head_dim: d,
         scale: 1.0 / libm::sqrtf(d as f32),
         rope: Some(rope.clone()),
-    };
-    let m = w.pp("mlp");
-    let f = cfg.intermediate_size;
-    let ffn = FeedForward::Gated {
-        gate: linear(&m.pp("gate_proj"), c, f, cfg.mlp_bias)?,
-        up: linear(&m.pp("up_proj"), c, f, cfg.mlp_bias)?,
-        down: linear(&m.pp("down_proj"), f, c, cfg.mlp_bias)?,
-        act: Activation::from_hf_name(&cfg.hidden_act)?,
-    };
+    })
+}
+
+/// A SwiGLU network `down(act(gate(x)) ⊙ up(x))` of width `f` whose three
+/// projections are `w.pp(name)` for the names `[gate, up, down]`.
+pub(crate) fn swiglu(w: &Weights, c: usize, f: usize, names: [&str; 3], bias: bool, act: &str) -> Result<FeedForward, ModelError> {
+    let [gate, up, down] = names;
+    Ok(FeedForward::Gated {
+        gate: linear(&w.pp(gate), c, f, bias)?,
+        up: linear(&w.pp(up), c, f, bias)?,
+        down: linear(&w.pp(down), f, c, bias)?,
+        act: Activation::from_hf_name(act)?,
+    })
+}
+
+/// A Llama decoder layer under `w` whose MLP is `ffn`.
+pub(crate) fn load_block_with(w: &Weights, cfg: &Config, attn: MultiHeadAttention, ffn: Mlp) -> Result<PreNormBlock, ModelError> {
+    let c = cfg.hidden_size;
     Ok(PreNormBlock {
         norm1: rms(&w.pp("input_layernorm"), c, cfg.rms_norm_eps)?,
         attn,
         norm2: rms(&w.pp("post_attention_layernorm"), c, cfg.rms_norm_eps)?,
         ffn,
     })
+}
+
+/// The SwiGLU MLP's projection names in Llama checkpoints.
+pub(crate) const MLP_NAMES: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
+
+fn load_block(w: &Weights, cfg: &Config, rope: &Rope) -> Result<PreNormBlock, ModelError> {
+    let attn = load_attention(w, cfg, rope, cfg.attention_bias, cfg.attention_bias)?;
+    let ffn = swiglu(&w.pp("mlp"), cfg.hidden_size, cfg.intermediate_size, MLP_NAMES, cfg.mlp_bias, &cfg.hidden_act)?;
+    load_block_with(w, cfg, attn, ffn.into())
 }
 
 impl Llama {
@@ -243,27 +266,37 @@ impl Llama {
     /// A tensor the model does not read is an error naming it, except the
     /// `rotary_emb.inv_freq` buffers transformers ignores.
     pub fn from_config(cfg: Config, store: &WeightStore, special: SpecialTokens) -> Result<Self, ModelError> {
-        cfg.validate()?;
-        let root = Weights::new(store);
-        let w = root.pp("model");
-        let c = cfg.hidden_size;
-        let rope = Rope::new(cfg.head_dim(), cfg.theta() as f32, &cfg.rope_scaling()?);
-        let embed = Embedding::from_matrix(w.matrix("embed_tokens.weight", (cfg.vocab_size, c))?);
-        let blocks = (0..cfg.num_hidden_layers)
-            .map(|i| load_block(&w.pp("layers").pp(i), &cfg, &rope))
-            .collect::<Result<Vec<_>, _>>()?;
-        let final_norm = rms(&w.pp("norm"), c, cfg.rms_norm_eps)?;
-        // Tied checkpoints usually omit lm_head.weight; use it when present.
-        let lm_head = if cfg.tie_word_embeddings && !root.contains("lm_head.weight") {
-            None
-        } else {
-            Some(Linear::from_matrix(root.matrix("lm_head.weight", (cfg.vocab_size, c))?, None))
-        };
-        // Older transformers saved the RoPE frequencies as a buffer; they are recomputed.
-        root.check_all_used(|name| name.ends_with(".rotary_emb.inv_freq"))?;
-        let stack = DecoderOnly { embed, positions: None, blocks, final_norm, lm_head };
+        let stack = load_decoder(&cfg, store, |w, _, rope| load_block(w, &cfg, rope))?;
         Ok(Self { config: cfg, stack, special })
     }
+}
+
+/// A Llama-shaped decoder (`model.embed_tokens`, `model.layers.N`,
+/// `model.norm`, `lm_head`) whose layer `i` under `model.layers.i` is built
+/// by `load_layer(weights, i, rope)`. A tensor the model does not read is an
+/// error naming it, except the `rotary_emb.inv_freq` buffers.
+pub(crate) fn load_decoder(
+    cfg: &Config,
+    store: &WeightStore,
+    load_layer: impl Fn(&Weights, usize, &Rope) -> Result<PreNormBlock, ModelError>,
+) -> Result<DecoderOnly, ModelError> {
+    cfg.validate()?;
+    let root = Weights::new(store);
+    let w = root.pp("model");
+    let c = cfg.hidden_size;
+    let rope = Rope::new(cfg.head_dim(), cfg.theta() as f32, &cfg.rope_scaling()?);
+    let embed = Embedding::from_matrix(w.matrix("embed_tokens.weight", (cfg.vocab_size, c))?);
+    let blocks = (0..cfg.num_hidden_layers).map(|i| load_layer(&w.pp("layers").pp(i), i, &rope)).collect::<Result<Vec<_>, _>>()?;
+    let final_norm = rms(&w.pp("norm"), c, cfg.rms_norm_eps)?;
+    // Tied checkpoints usually omit lm_head.weight; use it when present.
+    let lm_head = if cfg.tie_word_embeddings && !root.contains("lm_head.weight") {
+        None
+    } else {
+        Some(Linear::from_matrix(root.matrix("lm_head.weight", (cfg.vocab_size, c))?, None))
+    };
+    // Older transformers saved the RoPE frequencies as a buffer; they are recomputed.
+    root.check_all_used(|name| name.ends_with(".rotary_emb.inv_freq"))?;
+    Ok(DecoderOnly { embed, positions: None, blocks, final_norm, lm_head })
 }
 
 impl Llama {
@@ -272,37 +305,61 @@ impl Llama {
     /// stores `lm_head.weight` reports the head's share under the
     /// embedding's name, since transformers ties the two.
     pub fn named_tensors(&self, t: &DecoderOnlyGrad) -> Vec<NamedTensor> {
-        let mut embed = t.embed.clone();
-        let mut out = Vec::new();
-        let linear = |out: &mut Vec<NamedTensor>, prefix: &str, g: &LinearGrad| {
-            out.push(NamedTensor::new(format!("{prefix}.weight"), &g.weight));
-            if let Some(b) = &g.bias {
-                out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+        named_decoder_tensors(t, self.config.tie_word_embeddings, |out, prefix, mlp| {
+            if let MlpGrad::Dense(ffn) = mlp {
+                push_swiglu(out, &format!("{prefix}.mlp"), ffn, MLP_NAMES);
             }
-        };
-        for (i, b) in t.blocks.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            out.push(NamedTensor::new(format!("{p}.input_layernorm.weight"), &b.norm1.weight));
-            linear(&mut out, &format!("{p}.self_attn.q_proj"), &b.attn.q_proj);
-            linear(&mut out, &format!("{p}.self_attn.k_proj"), &b.attn.k_proj);
-            linear(&mut out, &format!("{p}.self_attn.v_proj"), &b.attn.v_proj);
-            linear(&mut out, &format!("{p}.self_attn.o_proj"), &b.attn.o_proj);
-            out.push(NamedTensor::new(format!("{p}.post_attention_layernorm.weight"), &b.norm2.weight));
-            if let Some(gate) = &b.ffn.gate {
-                linear(&mut out, &format!("{p}.mlp.gate_proj"), gate);
-            }
-            linear(&mut out, &format!("{p}.mlp.up_proj"), &b.ffn.up);
-            linear(&mut out, &format!("{p}.mlp.down_proj"), &b.ffn.down);
-        }
-        out.push(NamedTensor::new("model.norm.weight", &t.final_norm.weight));
-        match &t.lm_head {
-            Some(head) if self.config.tie_word_embeddings => embed += &head.weight,
-            Some(head) => out.push(NamedTensor::new("lm_head.weight", &head.weight)),
-            None => {}
-        }
-        out.insert(0, NamedTensor::new("model.embed_tokens.weight", &embed));
-        out
+        })
     }
+}
+
+/// Appends a linear layer's `weight` (and `bias`) under `prefix`.
+pub(crate) fn push_linear(out: &mut Vec<NamedTensor>, prefix: &str, g: &LinearGrad) {
+    out.push(NamedTensor::new(format!("{prefix}.weight"), &g.weight));
+    if let Some(b) = &g.bias {
+        out.push(NamedTensor::new(format!("{prefix}.bias"), b));
+    }
+}
+
+/// Appends a SwiGLU network's `[gate, up, down]` projections under `prefix`.
+pub(crate) fn push_swiglu(out: &mut Vec<NamedTensor>, prefix: &str, ffn: &FeedForwardGrad, [gate, up, down]: [&str; 3]) {
+    if let Some(g) = &ffn.gate {
+        push_linear(out, &format!("{prefix}.{gate}"), g);
+    }
+    push_linear(out, &format!("{prefix}.{up}"), &ffn.up);
+    push_linear(out, &format!("{prefix}.{down}"), &ffn.down);
+}
+
+/// The name table of a Llama-shaped decoder (`model.layers.N.self_attn.…`,
+/// norms, embeddings, head); `mlp` names each layer's MLP under the layer
+/// prefix `model.layers.N`. `lm_head.weight` only when untied; a tied
+/// checkpoint that still stores it reports the head's share under the
+/// embedding's name, since transformers ties the two.
+pub(crate) fn named_decoder_tensors(
+    t: &DecoderOnlyGrad,
+    tied: bool,
+    mlp: impl Fn(&mut Vec<NamedTensor>, &str, &MlpGrad),
+) -> Vec<NamedTensor> {
+    let mut embed = t.embed.clone();
+    let mut out = Vec::new();
+    for (i, b) in t.blocks.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        out.push(NamedTensor::new(format!("{p}.input_layernorm.weight"), &b.norm1.weight));
+        push_linear(&mut out, &format!("{p}.self_attn.q_proj"), &b.attn.q_proj);
+        push_linear(&mut out, &format!("{p}.self_attn.k_proj"), &b.attn.k_proj);
+        push_linear(&mut out, &format!("{p}.self_attn.v_proj"), &b.attn.v_proj);
+        push_linear(&mut out, &format!("{p}.self_attn.o_proj"), &b.attn.o_proj);
+        out.push(NamedTensor::new(format!("{p}.post_attention_layernorm.weight"), &b.norm2.weight));
+        mlp(&mut out, &p, &b.ffn);
+    }
+    out.push(NamedTensor::new("model.norm.weight", &t.final_norm.weight));
+    match &t.lm_head {
+        Some(head) if tied => embed += &head.weight,
+        Some(head) => out.push(NamedTensor::new("lm_head.weight", &head.weight)),
+        None => {}
+    }
+    out.insert(0, NamedTensor::new("model.embed_tokens.weight", &embed));
+    out
 }
 
 impl CausalLm for Llama {

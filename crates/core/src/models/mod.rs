@@ -36,7 +36,9 @@ pub mod gpt2;
 pub mod gradients;
 pub mod llama;
 pub mod llama2c;
+pub mod mixtral;
 pub mod params;
+pub mod qwen2_moe;
 pub mod t5;
 
 pub use crate::nn::kv_cache::KvCache;
@@ -168,6 +170,14 @@ pub trait CausalLm {
     /// An empty cache sized for this model.
     fn new_cache(&self) -> KvCache {
         KvCache::new(self.num_layers())
+    }
+
+    /// For a mixture-of-experts model, the router logits `(T, E)` of each
+    /// sparse layer for one sequence (transformers' `output_router_logits`);
+    /// empty for a dense model.
+    fn router_logits(&self, input_ids: &[u32]) -> Result<Vec<Array2<f32>>, ModelError> {
+        let _ = input_ids;
+        Ok(Vec::new())
     }
 
     /// One sequence: `input_ids: (T)` -> logits `(T, vocab)`.
@@ -346,6 +356,8 @@ pub fn load(config_json: &str, store: &WeightStore) -> Result<AnyModel, ModelErr
         "gpt2" => AnyModel::Causal(Box::new(gpt2::Gpt2::load(config_json, store)?)),
         // SmolLM, TinyLlama and exported llama2.c models are all `llama`.
         "llama" | "mistral" => AnyModel::Causal(Box::new(llama::Llama::load(config_json, store)?)),
+        "mixtral" => AnyModel::Causal(Box::new(mixtral::Mixtral::load(config_json, store)?)),
+        "qwen2_moe" => AnyModel::Causal(Box::new(qwen2_moe::Qwen2Moe::load(config_json, store)?)),
         "bert" => AnyModel::Masked(Box::new(bert::Bert::load(config_json, store)?)),
         "t5" => AnyModel::Seq2Seq(Box::new(t5::T5::load(config_json, store)?)),
         other => return Err(ModelError::Unsupported(format!("model_type '{other}'"))),

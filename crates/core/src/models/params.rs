@@ -3,7 +3,7 @@
 //! norms, and the output head. Counting from the config (not the loaded
 //! tensors) lets the playground show GPT-3 without loading 175B numbers.
 
-use super::{bert, detect_model_type, gpt2, llama, t5, ModelError};
+use super::{bert, detect_model_type, gpt2, llama, mixtral, qwen2_moe, t5, ModelError};
 use crate::loading::LoadError;
 use alloc::format;
 use alloc::string::String;
@@ -64,6 +64,31 @@ pub fn llama(cfg: &llama::Config) -> ParamBreakdown {
     }
 }
 
+/// Mixtral (`MixtralForCausalLM`): the feed-forward part counts every
+/// expert and the routers, although each token uses only `K` experts.
+pub fn mixtral(cfg: &mixtral::Config) -> ParamBreakdown {
+    let (c, l, f, e) = (u(cfg.base.hidden_size), u(cfg.base.num_hidden_layers), u(cfg.base.intermediate_size), u(cfg.num_local_experts));
+    ParamBreakdown { ffn: l * (e * 3 * c * f + e * c), ..llama(&llama::Config { attention_bias: false, mlp_bias: false, ..cfg.base.clone() }) }
+}
+
+/// Qwen2-MoE (`Qwen2MoeForCausalLM`): q/k/v biases; sparse layers count
+/// every routed expert, the router, the shared expert and its gate.
+pub fn qwen2_moe(cfg: &qwen2_moe::Config) -> ParamBreakdown {
+    let base = &cfg.base;
+    let (c, f) = (u(base.hidden_size), u(base.intermediate_size));
+    let (e, fe, fs) = (u(cfg.num_experts), u(cfg.moe_intermediate_size), u(cfg.shared_expert_intermediate_size));
+    let sparse = u((0..base.num_hidden_layers).filter(|&i| cfg.is_sparse_layer(i)).count());
+    let dense = u(base.num_hidden_layers) - sparse;
+    let dense_like = llama(&llama::Config { attention_bias: false, mlp_bias: false, ..base.clone() });
+    let (q, kv) = (u(base.num_attention_heads * base.head_dim()), u(base.kv_heads() * base.head_dim()));
+    let qkv_bias = if cfg.qkv_bias { q + 2 * kv } else { 0 };
+    ParamBreakdown {
+        attention: dense_like.attention + u(base.num_hidden_layers) * qkv_bias,
+        ffn: dense * 3 * c * f + sparse * (e * 3 * c * fe + e * c + 3 * c * fs + c),
+        ..dense_like
+    }
+}
+
 /// BERT (`BertForMaskedLM`: no pooler; MLM head with tied decoder).
 pub fn bert(cfg: &bert::Config) -> ParamBreakdown {
     let (v, c, l, f) = (u(cfg.vocab_size), u(cfg.hidden_size), u(cfg.num_hidden_layers), u(cfg.intermediate_size));
@@ -99,6 +124,8 @@ pub fn from_config_json(config_json: &str) -> Result<(String, ParamBreakdown), M
     let breakdown = match family.as_str() {
         "gpt2" => gpt2(&gpt2::Config::from_json(config_json)?),
         "llama" | "mistral" => llama(&llama::Config::from_json(config_json)?),
+        "mixtral" => mixtral(&mixtral::Config::from_json(config_json)?),
+        "qwen2_moe" => qwen2_moe(&qwen2_moe::Config::from_json(config_json)?),
         "bert" => bert(&bert::Config::from_json(config_json)?),
         "t5" => t5(&t5::Config::from_json(config_json)?),
         other => return Err(ModelError::Load(LoadError::Config(format!("no parameter count for '{other}'")))),

@@ -247,7 +247,7 @@ impl T5 {
                     norm1: norm(&b.pp(0).pp("layer_norm"), c, eps)?,
                     attn: attention(&b.pp(0).pp("SelfAttention"), &cfg)?,
                     norm2: norm(&b.pp(1).pp("layer_norm"), c, eps)?,
-                    ffn: feed_forward(&b.pp(1).pp("DenseReluDense"), &cfg)?,
+                    ffn: feed_forward(&b.pp(1).pp("DenseReluDense"), &cfg)?.into(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -679,7 +679,9 @@ impl T5 {
             let p = format!("encoder.block.{i}.layer");
             attn(&mut out, &format!("{p}.0.SelfAttention"), &b.attn);
             out.push(NamedTensor::new(format!("{p}.0.layer_norm.weight"), &b.norm1.weight));
-            ffn(&mut out, &format!("{p}.1.DenseReluDense"), &b.ffn);
+            if let Some(dense) = b.ffn.dense() {
+                ffn(&mut out, &format!("{p}.1.DenseReluDense"), dense);
+            }
             out.push(NamedTensor::new(format!("{p}.1.layer_norm.weight"), &b.norm2.weight));
         }
         out.push(NamedTensor::new("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", &t.encoder_bias));

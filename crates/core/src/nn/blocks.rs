@@ -7,10 +7,15 @@
 //!   never normalised, which trains deeper stacks more stably.
 //! - [`DecoderBlock`]: an encoder-decoder's decoder layer (pre-norm, T5):
 //!   masked self-attention, then cross-attention to the encoder, then FFN.
+//!
+//! A pre-norm block's position-wise sublayer is an [`Mlp`]: one FFN, or a
+//! mixture of experts (Mixtral, Qwen2-MoE) whose router logits the block
+//! can record.
 
 use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, AttentionRecord, MultiHeadAttention};
 use super::ffn::{FeedForward, FeedForwardActivations, FeedForwardGrad};
 use super::kv_cache::LayerKv;
+use super::moe::{Mlp, MlpActivations, MlpGrad};
 use super::norm::{Norm, NormGrad};
 use super::TensorMut;
 use alloc::vec::Vec;
@@ -90,7 +95,11 @@ impl PostNormBlock {
     /// the residual stream, so every gradient passes through them.
     pub fn backward(&self, acts: &PostNormActivations, dy: ArrayView2<f32>, grad: &mut PreNormGrad) -> Array2<f32> {
         let d_ffn_sum = self.norm2.backward(acts.ffn_sum.view(), dy, &mut grad.norm2); // (B*T, C)
-        let mut dh = self.ffn.backward(&acts.ffn, d_ffn_sum.view(), &mut grad.ffn);
+        // This block's `zero_grad` makes a dense FFN gradient.
+        let mut dh = match &mut grad.ffn {
+            MlpGrad::Dense(ffn_grad) => self.ffn.backward(&acts.ffn, d_ffn_sum.view(), ffn_grad),
+            MlpGrad::Sparse(_) => Array2::zeros(d_ffn_sum.raw_dim()),
+        };
         dh += &d_ffn_sum;
         let d_attn_sum = self.norm1.backward(acts.attn_sum.view(), dh.view(), &mut grad.norm1);
         let mut dx = self.attn.backward(&acts.attn, d_attn_sum.view(), &mut grad.attn);
@@ -104,7 +113,7 @@ impl PostNormBlock {
             norm1: self.norm1.zero_grad(),
             attn: AttentionGrad::zeros(&self.attn),
             norm2: self.norm2.zero_grad(),
-            ffn: self.ffn.zero_grad(),
+            ffn: MlpGrad::Dense(self.ffn.zero_grad()),
         }
     }
 }
@@ -118,8 +127,8 @@ pub struct PreNormBlock {
     pub attn: MultiHeadAttention,
     /// Before the FFN.
     pub norm2: Norm,
-    /// Feed-forward network.
-    pub ffn: FeedForward,
+    /// Feed-forward network or mixture of experts.
+    pub ffn: Mlp,
 }
 
 impl PreNormBlock {
@@ -132,11 +141,25 @@ impl PreNormBlock {
         bias: Option<&Array3<f32>>,
         record: Option<&mut AttentionRecord>,
     ) -> Array2<f32> {
+        self.forward_recording(x, ctx, kv, bias, record, None)
+    }
+
+    /// [`forward`](Self::forward) that also appends a mixture of experts'
+    /// router logits `(B*T, E)` to `router_logits`.
+    pub fn forward_recording(
+        &self,
+        x: &Array2<f32>,
+        ctx: &StepContext,
+        kv: &mut LayerKv,
+        bias: Option<&Array3<f32>>,
+        record: Option<&mut AttentionRecord>,
+        router_logits: Option<&mut Vec<Array2<f32>>>,
+    ) -> Array2<f32> {
         let normed = self.norm1.forward(x);
         let attn = self.attn.forward_self(normed.view(), ctx.batch, ctx.positions, &ctx.mask, kv, bias, record);
         let mut h = x + &attn;
         let normed = self.norm2.forward(&h);
-        h += &self.ffn.forward(normed.view());
+        h += &self.ffn.forward(normed.view(), router_logits);
         h
     }
 }
@@ -150,8 +173,8 @@ pub struct PreNormActivations {
     pub h: Array2<f32>,
     /// Inside the attention.
     pub attn: AttentionActivations,
-    /// Inside the FFN.
-    pub ffn: FeedForwardActivations,
+    /// Inside the FFN or the mixture of experts.
+    pub ffn: MlpActivations,
 }
 
 /// Gradients of a [`PreNormBlock`].
@@ -163,8 +186,8 @@ pub struct PreNormGrad {
     pub attn: AttentionGrad,
     /// Of `norm2`.
     pub norm2: NormGrad,
-    /// Of the FFN.
-    pub ffn: FeedForwardGrad,
+    /// Of the FFN or the mixture of experts.
+    pub ffn: MlpGrad,
 }
 
 impl PreNormGrad {
@@ -224,7 +247,21 @@ impl PreNormBlock {
         grad: &mut PreNormGrad,
         d_bias: Option<&mut Array3<f32>>,
     ) -> Array2<f32> {
-        let d_normed = self.ffn.backward(&acts.ffn, dy, &mut grad.ffn);
+        self.backward_full(acts, dy, grad, d_bias, None)
+    }
+
+    /// [`backward_with`](Self::backward_with) where `d_router_logits:
+    /// (B*T, E)` also reaches a mixture of experts' router logits (the
+    /// auxiliary load-balancing loss's gradient).
+    pub fn backward_full(
+        &self,
+        acts: &PreNormActivations,
+        dy: ArrayView2<f32>,
+        grad: &mut PreNormGrad,
+        d_bias: Option<&mut Array3<f32>>,
+        d_router_logits: Option<ArrayView2<f32>>,
+    ) -> Array2<f32> {
+        let d_normed = self.ffn.backward(&acts.ffn, dy, d_router_logits, &mut grad.ffn);
         let mut dh = dy.to_owned();
         dh += &self.norm2.backward(acts.h.view(), d_normed.view(), &mut grad.norm2);
         let (d_normed, _) = self.attn.backward_with(&acts.attn, dh.view(), &mut grad.attn, d_bias);
@@ -492,7 +529,7 @@ mod tests {
             (|b| &mut b.attn.q_proj, &grad.attn.q_proj),
             (|b| &mut b.attn.v_proj, &grad.attn.v_proj),
             (|b| &mut b.attn.o_proj, &grad.attn.o_proj),
-            (|b| match &mut b.ffn { FeedForward::Plain { up, .. } | FeedForward::Gated { up, .. } => up }, &grad.ffn.up),
+            (|b| match &mut b.ffn { FeedForward::Plain { up, .. } | FeedForward::Gated { up, .. } => up }, &grad.ffn.dense().unwrap().up),
         ];
         for (field, g) in fields {
             let w = field(&mut block.clone()).weight.view().to_owned();

@@ -25,6 +25,7 @@ pub mod gradcheck;
 pub mod kv_cache;
 pub mod linear;
 pub mod math;
+pub mod moe;
 pub mod norm;
 pub mod positional;
 pub mod storage;
