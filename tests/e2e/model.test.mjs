@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { serveStatic, launch, newPage, screenshot, waitWorkerReady, repoRoot, cliBinary } from './harness.mjs';
 
 const fixture = path.join(repoRoot, 'tests', 'fixtures', 'decoding', 'models', 'gpt2');
 let site, browser;
@@ -85,5 +86,31 @@ test('a malformed model file gives a clear error and the page keeps working', as
   await page.getByTestId('model-files').setInputFiles([path.join(fixture, 'config.json'), path.join(fixture, 'model.safetensors')]);
   await status.getByText('Model: Your files', { exact: false }).waitFor({ timeout: 30000 });
   assert.equal(await page.getByTestId('worker-error').count(), 0);
+  await page.close();
+});
+
+test('a Mixtral (mixture of experts) checkpoint loads from files and decodes as the CLI does', async () => {
+  const moe = path.join(repoRoot, 'tests', 'fixtures', 'moe', 'mixtral_top2_gqa_padded');
+  const cli = cliBinary();
+  assert.ok(cli, 'build the CLI first (cargo build -p llmlab-cli) or set LLMLAB_BIN');
+  const native = JSON.parse(execFileSync(cli, ['generate', '--model', moe, '--prompt-ids', '5,17,3,8',
+    '--strategy', 'greedy', '--max-new-tokens', '8'], { encoding: 'utf8' })).sequences[0].ids.join(',');
+  const page = await newPage(browser);
+  await page.goto(`${site.base}#tab=gen&model=hub%3Atiny%2Fnone`);
+  await waitWorkerReady(page);
+  await page.getByTestId('model-files').setInputFiles(
+    ['config.json', 'generation_config.json', 'model.safetensors'].map((f) => path.join(moe, f)));
+  const status = page.getByTestId('model-status');
+  await status.getByText('Model: Your files', { exact: false }).waitFor({ timeout: 30000 });
+  assert.match(await status.textContent(), /mixtral/);
+  await page.getByTestId('prompt').fill('5, 17, 3, 8');
+  await page.getByTestId('strategy').selectOption('greedy');
+  await page.getByTestId('max-new-tokens').fill('8');
+  await page.getByTestId('max-new-tokens').press('Tab');
+  await page.getByTestId('generate').click();
+  const speed = page.locator('[data-testid="gen-speed"][data-run="1"]');
+  await speed.waitFor({ timeout: 60000 });
+  assert.equal(await speed.getAttribute('data-ids'), native, 'the page and `llmlab generate` disagree on the Mixtral fixture');
+  assert.deepEqual(page.events.pageErrors, []);
   await page.close();
 });
