@@ -114,3 +114,44 @@ test('a Mixtral (mixture of experts) checkpoint loads from files and decodes as 
   assert.deepEqual(page.events.pageErrors, []);
   await page.close();
 });
+
+test('the Inside tab draws a mixture of experts\' routing, equal to the router logits of the CLI', async () => {
+  const moe = path.join(repoRoot, 'tests', 'fixtures', 'moe', 'mixtral_top2_gqa_padded');
+  const cli = cliBinary();
+  assert.ok(cli, 'build the CLI first (cargo build -p llmlab-cli) or set LLMLAB_BIN');
+  const native = JSON.parse(execFileSync(cli, ['logits', '--model', moe, '--ids', '5,17,3,8', '--router-logits'], { encoding: 'utf8' }));
+  const page = await newPage(browser);
+  await page.goto(`${site.base}#tab=inside&prompt=${encodeURIComponent('5, 17, 3, 8')}&model=hub%3Atiny%2Fnone`);
+  await waitWorkerReady(page);
+  await page.getByTestId('model-files').setInputFiles(
+    ['config.json', 'generation_config.json', 'model.safetensors'].map((f) => path.join(moe, f)));
+  await page.getByTestId('model-status').getByText('Model: Your files', { exact: false }).waitFor({ timeout: 30000 });
+  await page.getByTestId('run-trace').click();
+  await page.getByTestId('routing-layer').first().waitFor({ timeout: 30000 });
+  const layers = page.getByTestId('routing-layer');
+  assert.equal(await layers.count(), native.router_logits.length, 'one routing table per sparse layer');
+  let maxdiff = 0;
+  for (let l = 0; l < native.router_logits.length; l++) {
+    const cells = await layers.nth(l).getByTestId('route-cell').evaluateAll((els) => els.map((e) => ({
+      pos: Number(e.dataset.pos), expert: Number(e.dataset.expert), prob: Number(e.dataset.prob), chosen: e.dataset.chosen === 'true',
+    })));
+    const logits = native.router_logits[l]; // (T, E)
+    for (let pos = 0; pos < logits.length; pos++) {
+      const row = logits[pos];
+      const max = Math.max(...row);
+      const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
+      const probs = row.map((v) => Math.exp(v - max) / sum);
+      const top2 = probs.map((p, e) => [p, e]).sort((a, b) => b[0] - a[0]).slice(0, 2).map(([, e]) => e).sort();
+      const mine = cells.filter((c) => c.pos === pos);
+      assert.equal(mine.length, row.length);
+      for (const c of mine) maxdiff = Math.max(maxdiff, Math.abs(c.prob - probs[c.expert]));
+      assert.deepEqual(mine.filter((c) => c.chosen).map((c) => c.expert).sort(), top2, `layer ${l} token ${pos}: chosen experts`);
+    }
+  }
+  console.log(`routing probabilities vs the CLI's router logits: maxdiff ${maxdiff.toExponential(2)}`);
+  assert.ok(maxdiff < 1e-5, `routing probabilities differ by ${maxdiff}`);
+  const load = await layers.first().getByTestId('expert-load').allTextContents();
+  assert.equal(load.map(Number).reduce((a, b) => a + b, 0), 4 * 2, 'every token goes to two experts');
+  await screenshot(page, 'inside-moe-routing');
+  await page.close();
+});

@@ -74,6 +74,30 @@ fn check_logits(case: &str) {
         assert!(diff <= TOLERANCE, "{case}: router logits maxdiff {diff}");
     }
 
+    // The Inside tab's routing (the trace): softmax of transformers' router
+    // logits for the first sequence, and its top-k experts.
+    let top_k = serde_json::from_str::<Value>(&config_json).unwrap()["num_experts_per_tok"].as_u64().unwrap() as usize;
+    let trace = model.trace(&ids[0]).unwrap();
+    assert_eq!(trace.routing.len(), want_layers.len(), "{case}: routed layers in the trace");
+    let t = ids[0].len();
+    for (routed, want) in trace.routing.iter().zip(want_layers) {
+        let want = floats(want);
+        let e = want.len() / (t * ids.len());
+        let mut diff = 0.0f32;
+        for (pos, logits) in want.chunks(e).take(t).enumerate() {
+            let max = logits.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+            let sum: f64 = logits.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+            let probs: Vec<f32> = logits.iter().map(|&v| ((f64::from(v) - max).exp() / sum) as f32).collect();
+            diff = diff.max(max_abs_diff(routed.routing.probs.row(pos).iter().copied(), &probs));
+            let mut order: Vec<usize> = (0..e).collect();
+            order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+            let chosen: Vec<usize> = routed.routing.selected.row(pos).to_vec();
+            assert_eq!(chosen, order[..top_k].to_vec(), "{case}: layer {} position {pos} experts", routed.layer);
+        }
+        println!("{case}: trace routing of layer {} probabilities maxdiff {diff:.2e}", routed.layer);
+        assert!(diff <= 1e-5, "{case}: routing probabilities differ by {diff}");
+    }
+
     // Token-by-token decoding with the KV cache gives the full pass's logits.
     let mut cache = model.new_cache();
     let full = model.forward(&ids[0], None).unwrap();

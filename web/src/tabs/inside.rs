@@ -8,7 +8,7 @@ use crate::model_picker::{ModelPicker, ModelState};
 use crate::state::AppState;
 use leptos::prelude::*;
 use llmlab_wasm::protocol::model::{
-    ClassicModel, ModelRequest, ModelResponse, Params, PositionalMatrix,
+    ClassicModel, ModelRequest, ModelResponse, Params, PositionalMatrix, RoutingLayer,
 };
 use llmlab_wasm::protocol::{Request, Response};
 
@@ -18,6 +18,7 @@ struct TraceView {
     tokens: Vec<String>,
     attentions: Vec<Vec<Vec<Vec<f32>>>>,
     hidden_norms: Vec<Vec<f32>>,
+    routing: Vec<RoutingLayer>,
 }
 
 /// The "Inside the model" tab.
@@ -42,10 +43,12 @@ pub fn InsideTab() -> impl IntoView {
                     tokens,
                     attentions,
                     hidden_norms,
+                    routing,
                 }) => Answer::Done(TraceView {
                     tokens,
                     attentions,
                     hidden_norms,
+                    routing,
                 }),
                 _ => Answer::Continue,
             },
@@ -70,7 +73,10 @@ pub fn InsideTab() -> impl IntoView {
                     on:click=move |_| run()>"Show attention"</button>
             </div>
             <JobStatus job=trace error_testid="inside-error"/>
-            {move || trace.result().map(|t| view! { <AttentionMap trace=t/> })}
+            {move || trace.result().map(|t| {
+                let routing = (!t.routing.is_empty()).then(|| view! { <ExpertRouting tokens=t.tokens.clone() layers=t.routing.clone()/> });
+                view! { <AttentionMap trace=t/> {routing} }
+            })}
             <PositionalView/>
         </section>
     }
@@ -199,6 +205,56 @@ fn AttentionMap(trace: TraceView) -> impl IntoView {
                 {row.into_iter().map(|x| view! { <td class="num">{format!("{x:.2}")}</td> }).collect_view()}</tr>
             }).collect_view()}</tbody>
         </table>
+    }
+}
+
+/// A mixture of experts' routing of the traced input, one table per sparse
+/// layer: the router's probability of every expert for every token (shaded),
+/// the chosen experts outlined with their weights, and each expert's load.
+#[component]
+fn ExpertRouting(tokens: Vec<String>, layers: Vec<RoutingLayer>) -> impl IntoView {
+    view! {
+        <h3>"Expert routing"</h3>
+        <p class="hint">"Each row is a token; the router's probability of each expert is shaded, and the experts that \
+            process the token are outlined with their weight. The last row counts the tokens each expert received."</p>
+        {layers.into_iter().map(|layer| {
+            let experts = layer.probs.first().map_or(0, Vec::len);
+            let mut load = vec![0usize; experts];
+            for chosen in &layer.experts {
+                for &e in chosen {
+                    if let Some(n) = load.get_mut(e as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+            let rows = layer.probs.iter().zip(&layer.experts).zip(&layer.weights).zip(&tokens).enumerate().map(|(pos, (((probs, chosen), weights), token))| {
+                view! {
+                    <tr>
+                        <th>{visible(token)}</th>
+                        {probs.iter().enumerate().map(|(e, &p)| {
+                            let slot = chosen.iter().position(|&c| c as usize == e);
+                            let weight = slot.and_then(|k| weights.get(k)).copied();
+                            view! {
+                                <td class="route-cell" class:chosen=slot.is_some() data-testid="route-cell"
+                                    data-pos=pos data-expert=e data-prob=p.to_string() data-chosen=slot.is_some().to_string()
+                                    style:background=format!("rgba(37, 99, 235, {:.3})", p.clamp(0.0, 1.0))
+                                    title=format!("p = {p:.3}")>
+                                    {weight.map(|w| format!("{w:.2}"))}
+                                </td>
+                            }
+                        }).collect_view()}
+                    </tr>
+                }
+            }).collect_view();
+            view! {
+                <table class="routing" data-testid="routing-layer" data-layer=layer.layer>
+                    <caption>{format!("Layer {}", layer.layer)}</caption>
+                    <thead><tr><th>"Token"</th>{(0..experts).map(|e| view! { <th>{format!("E{e}")}</th> }).collect_view()}</tr></thead>
+                    <tbody>{rows}</tbody>
+                    <tfoot><tr><th>"Tokens"</th>{load.into_iter().map(|n| view! { <td class="num" data-testid="expert-load">{n}</td> }).collect_view()}</tr></tfoot>
+                </table>
+            }
+        }).collect_view()}
     }
 }
 

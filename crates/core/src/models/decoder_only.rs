@@ -11,12 +11,13 @@
 //! which stay immutable). With a tied LM head the output projection's
 //! gradient is added to the token embedding's.
 
-use super::{batch_shape, flatten_ids, make_trace, row_norms, to_batched, ModelError, Trace};
+use super::{batch_shape, flatten_ids, make_trace, row_norms, to_batched, LayerRouting, ModelError, Trace};
 use crate::nn::attention::{AttentionMask, AttentionRecord};
 use crate::nn::blocks::{PreNormActivations, PreNormBlock, PreNormGrad, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::kv_cache::KvCache;
 use crate::nn::linear::{matmul_weight, Linear, LinearGrad};
+use crate::nn::moe::{route, Mlp};
 use crate::nn::norm::{Norm, NormGrad};
 use crate::nn::{push_array, TensorMut};
 use alloc::vec::Vec;
@@ -294,13 +295,24 @@ impl DecoderOnly {
         Ok(router_logits)
     }
 
-    /// Attention maps and norms for one sequence.
+    /// Attention maps, norms and (for a mixture of experts) the routing of
+    /// one sequence.
     pub fn trace(&self, input_ids: &[u32]) -> Result<Trace, ModelError> {
         let mut cache = KvCache::new(self.blocks.len());
         let mut record = Vec::new();
         let mut norms = Vec::new();
-        self.run(&[input_ids.to_vec()], None, &mut cache, Some(&mut record), Some(&mut norms))?;
-        make_trace(record, norms)
+        let mut router_logits = Vec::new(); // per sparse layer, (T, E)
+        self.run_recording(&[input_ids.to_vec()], None, &mut cache, Some(&mut record), Some(&mut norms), Some(&mut router_logits))?;
+        let mut trace = make_trace(record, norms)?;
+        let sparse = self.blocks.iter().enumerate().filter_map(|(layer, b)| match &b.ffn {
+            Mlp::Sparse(moe) => Some((layer, moe)),
+            Mlp::Dense(_) => None,
+        });
+        trace.routing = sparse
+            .zip(&router_logits)
+            .map(|((layer, moe), logits)| LayerRouting { layer, routing: route(logits.view(), moe.top_k, moe.normalize_top_k) })
+            .collect();
+        Ok(trace)
     }
 }
 

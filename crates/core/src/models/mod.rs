@@ -119,6 +119,18 @@ pub struct Trace {
     /// `(L + 1, T)`: L2 norm of the residual stream at each position, after
     /// the embeddings (row 0) and after each layer.
     pub hidden_norms: Array2<f32>,
+    /// For a mixture of experts, each sparse layer's routing of the
+    /// sequence; empty for a dense model.
+    pub routing: Vec<LayerRouting>,
+}
+
+/// Where one mixture-of-experts layer sent each token.
+#[derive(Clone, Debug)]
+pub struct LayerRouting {
+    /// Index of the layer (0-based) among all layers.
+    pub layer: usize,
+    /// Router probabilities, chosen experts and their weights.
+    pub routing: crate::nn::moe::Routing,
 }
 
 /// A decoder-only language model.
@@ -303,6 +315,15 @@ pub enum AnyModel {
 }
 
 impl AnyModel {
+    /// Size of the output vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            AnyModel::Causal(m) => m.vocab_size(),
+            AnyModel::Seq2Seq(m) => m.vocab_size(),
+            AnyModel::Masked(m) => m.vocab_size(),
+        }
+    }
+
     /// Family name.
     pub fn model_type(&self) -> &str {
         match self {
@@ -412,7 +433,7 @@ pub(crate) fn make_trace(record: Vec<ndarray::Array4<f32>>, norms: Vec<Vec<f32>>
     let cols = norms.first().map_or(0, |n| n.len());
     let flat: Vec<f32> = norms.into_iter().flatten().collect();
     let hidden_norms = Array2::from_shape_vec((rows, cols), flat).map_err(|e| ModelError::BadInput(format!("{e}")))?;
-    Ok(Trace { attentions, hidden_norms })
+    Ok(Trace { attentions, hidden_norms, routing: Vec::new() })
 }
 
 /// Reads the special token ids from a config (`eos_token_id` may be a list).

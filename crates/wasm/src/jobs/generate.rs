@@ -45,7 +45,7 @@ fn strategy_name(strategy: &Strategy) -> &'static str {
 }
 
 /// Prompt ids: tokenized text, or the ids typed when there is no tokenizer.
-fn prompt_ids(prompt: &str, tokenizer: Option<&Tokenizer>, vocab: usize) -> Result<Vec<u32>, String> {
+pub(crate) fn prompt_ids(prompt: &str, tokenizer: Option<&Tokenizer>, vocab: usize) -> Result<Vec<u32>, String> {
     let ids = match tokenizer {
         Some(t) => t.encode(prompt, true).map_err(|e| format!("Tokenizing the prompt failed: {e}"))?.ids,
         None => {

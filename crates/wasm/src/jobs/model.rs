@@ -8,8 +8,8 @@
 
 use crate::fetch::fetch_bytes;
 use crate::protocol::model::{
-    ClassicModel, ModelRequest, ModelResponse, ModelSummary, NamedFile, Params, PositionalMatrix, MAX_PE_DIMS,
-    MAX_PE_POSITIONS,
+    ClassicModel, ModelRequest, ModelResponse, ModelSummary, NamedFile, Params, PositionalMatrix, RoutingLayer,
+    MAX_PE_DIMS, MAX_PE_POSITIONS,
 };
 use crate::protocol::Response;
 use crate::session::{self, Loaded};
@@ -226,15 +226,24 @@ async fn load_files(id: u32, files: Vec<NamedFile>, ticket: u64) -> Result<Model
 
 fn trace(text: &str) -> Result<ModelResponse, String> {
     let loaded = session::require()?;
-    let tokenizer = loaded.tokenizer.as_ref().ok_or("This model has no tokenizer.json.")?;
-    let encoding = tokenizer.encode(text, false).map_err(|e| e.to_string())?;
-    if encoding.ids.is_empty() {
+    let (ids, tokens) = match loaded.tokenizer.as_ref() {
+        Some(tokenizer) => {
+            let encoding = tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+            (encoding.ids, encoding.tokens)
+        }
+        None => {
+            let ids = crate::jobs::generate::prompt_ids(text, None, loaded.model.vocab_size())?;
+            let tokens = ids.iter().map(u32::to_string).collect();
+            (ids, tokens)
+        }
+    };
+    if ids.is_empty() {
         return Err("Type some text to look inside the model.".into());
     }
-    if encoding.ids.len() > 256 {
-        return Err(format!("{} tokens: keep it under 256 so the attention maps stay readable.", encoding.ids.len()));
+    if ids.len() > 256 {
+        return Err(format!("{} tokens: keep it under 256 so the attention maps stay readable.", ids.len()));
     }
-    let trace = loaded.model.trace(&encoding.ids).map_err(|e| e.to_string())?;
+    let trace = loaded.model.trace(&ids).map_err(|e| e.to_string())?;
     let attentions = trace
         .attentions
         .iter()
@@ -246,7 +255,18 @@ fn trace(text: &str) -> Result<ModelResponse, String> {
         })
         .collect();
     let hidden_norms = trace.hidden_norms.outer_iter().map(|row| row.to_vec()).collect();
-    Ok(ModelResponse::Trace { tokens: encoding.tokens, attentions, hidden_norms })
+    let rows_of = |a: &ndarray::Array2<f32>| a.outer_iter().map(|row| row.to_vec()).collect();
+    let routing = trace
+        .routing
+        .iter()
+        .map(|l| RoutingLayer {
+            layer: l.layer as u32,
+            probs: rows_of(&l.routing.probs),
+            experts: l.routing.selected.outer_iter().map(|row| row.iter().map(|&e| e as u32).collect()).collect(),
+            weights: rows_of(&l.routing.weights),
+        })
+        .collect();
+    Ok(ModelResponse::Trace { tokens, attentions, hidden_norms, routing })
 }
 
 /// A `(P, D)` table as a [`PositionalMatrix`] showing its first `cols`

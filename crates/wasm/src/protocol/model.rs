@@ -32,8 +32,9 @@ pub enum ModelRequest {
     },
     /// Configuration and parameter breakdown of the loaded model.
     Info,
-    /// Attention weights (every layer and head) and hidden-state norms for
-    /// `text` (tokenized with the model's tokenizer).
+    /// Attention weights (every layer and head), hidden-state norms and, for
+    /// a mixture of experts, the routing of `text` (tokenized with the
+    /// model's tokenizer; token ids separated by commas when it has none).
     Trace {
         /// Input text.
         text: String,
@@ -52,6 +53,19 @@ pub enum ModelRequest {
     /// (GPT-1, GPT-2 1.5B, GPT-3, BERT-Base/Large, T5-Base/XXL), counted
     /// from their configs; needs no loaded model.
     ClassicParams,
+}
+
+/// Where one mixture-of-experts layer sent each token of a trace.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RoutingLayer {
+    /// Index of the layer (0-based) among all layers.
+    pub layer: u32,
+    /// `probs[position][expert]`: the router's softmax.
+    pub probs: Vec<Vec<f32>>,
+    /// `experts[position]`: the chosen experts, most probable first.
+    pub experts: Vec<Vec<u32>>,
+    /// `weights[position]`: their weights in the layer's output.
+    pub weights: Vec<Vec<f32>>,
 }
 
 /// Largest number of positions a [`ModelRequest::Positions`] returns.
@@ -158,6 +172,10 @@ pub enum ModelResponse {
         attentions: Vec<Vec<Vec<Vec<f32>>>>,
         /// `hidden_norms[layer][position]` (layer 0 = embeddings).
         hidden_norms: Vec<Vec<f32>>,
+        /// For a mixture of experts, each sparse layer's routing; empty for
+        /// a dense model.
+        #[serde(default)]
+        routing: Vec<RoutingLayer>,
     },
     /// Answer to `Positions`: the available encodings.
     Positions {
