@@ -50,7 +50,7 @@ fn init_from_with_zero_steps_writes_back_the_same_logits() {
     let tmp = std::env::temp_dir().join(format!("llmlab-init-from-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let corpus = tmp.join("corpus.txt");
-    std::fs::write(&corpus, "First Citizen:\nBefore we proceed any further, hear me speak.\n".repeat(40)).unwrap();
+    std::fs::write(&corpus, "Second Sailor:\nBefore we travel any further, hear my story.\n".repeat(40)).unwrap();
     let out = tmp.join("out");
     ok_json(&[
         "train", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(), "--init-from",

@@ -506,7 +506,7 @@ mod tests {
         // of prose and on 1 MB of one repeated letter.
         let p = SplitPattern::from_regex(r"\s+(?!\S)|\s+|\w+|[^\s\w]+").unwrap();
         assert!(matches!(p, SplitPattern::Fancy(_)));
-        let verse = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n";
+        let verse = "Second Sailor:\nBefore we travel any further, hear my story.\n\nCrew:\nTell, tell.\n\n";
         let prose = verse.repeat(1_000_000 / verse.len());
         // 33 pieces per verse, and its closing `\n\n` splits in two before the next one.
         let words = p.find_all(&prose).unwrap();
