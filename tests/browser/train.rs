@@ -57,3 +57,14 @@ fn nanogpt_cpu_config_trains_in_the_browser_like_natively() {
         assert!((got - want).abs() < 1e-4, "browser {losses:?} vs native {NATIVE:?}");
     }
 }
+
+#[path = "../common/train_phases.rs"]
+mod train_phases;
+
+/// Prints where a step's time goes (compare with the native test's line).
+#[wasm_bindgen_test]
+fn training_phase_times_are_measurable() {
+    let line = train_phases::phase_times(&js_sys::Date::now, 5);
+    console_log!("browser {line}");
+    assert!(line.starts_with("phases"));
+}

@@ -35,10 +35,31 @@ fn nanogpt_cpu_config_first_steps_match_the_pinned_losses() {
         seed: 1337,
     };
     let mut trainer = Trainer::new(model, config).unwrap();
-    let losses: Vec<f64> = (0..5).map(|_| trainer.step(&ids).unwrap().loss).collect();
-    println!("losses {losses:?}");
+    let start = std::time::Instant::now();
+    let mut tokens = 0;
+    let mut losses = Vec::new();
+    for _ in 0..EXPECTED.len() {
+        let stats = trainer.step(&ids).unwrap();
+        tokens += stats.tokens;
+        losses.push(stats.loss);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    // The browser test prints the same line; their ratio is the Train tab's speed against native.
+    println!("native training, nanoGPT CPU config: {:.0} tokens/s ({tokens} tokens in {seconds:.2} s), losses {losses:?}", tokens as f64 / seconds);
     assert!(losses[4] < losses[0] - 0.1, "the loss decreases: {losses:?}");
     for (got, want) in losses.iter().zip(EXPECTED) {
         assert!((got - want).abs() < 1e-4, "{losses:?} vs pinned {EXPECTED:?}");
     }
+}
+
+#[path = "../../../tests/common/train_phases.rs"]
+mod train_phases;
+
+/// Prints where a step's time goes (compare with the browser test's line).
+#[test]
+fn training_phase_times_are_measurable() {
+    let start = std::time::Instant::now();
+    let line = train_phases::phase_times(&|| start.elapsed().as_secs_f64() * 1000.0, 5);
+    println!("native {line}");
+    assert!(line.starts_with("phases"));
 }

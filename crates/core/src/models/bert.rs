@@ -19,7 +19,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use ndarray::linalg::general_mat_mul;
+use crate::nn::gemm::{gemm, matmul};
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 use serde::Deserialize;
 
@@ -395,8 +395,8 @@ impl Bert {
             (Some(d), Some(g)) => d.backward(acts.head_in.view(), d_logits, g),
             _ => {
                 // Tied: logits = x·Eᵀ, so dE += dlogitsᵀ·x and dx = dlogits·E.
-                general_mat_mul(1.0, &d_logits.t(), &acts.head_in, 1.0, &mut grad.word_embeddings);
-                d_logits.dot(&self.word_embeddings.weight.view())
+                gemm(1.0, d_logits.t(), acts.head_in.view(), 1.0, grad.word_embeddings.view_mut());
+                matmul(d_logits, self.word_embeddings.weight.view())
             }
         };
         let d_act = self.transform_norm.backward(acts.transform_act.view(), d_head_in.view(), &mut grad.transform_norm);

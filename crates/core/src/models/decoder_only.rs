@@ -21,7 +21,7 @@ use crate::nn::moe::{route, Mlp};
 use crate::nn::norm::{Norm, NormGrad};
 use crate::nn::{push_array, TensorMut};
 use alloc::vec::Vec;
-use ndarray::linalg::general_mat_mul;
+use crate::nn::gemm::{gemm, matmul};
 use ndarray::{Array2, Array3, ArrayView2};
 
 /// A pre-norm decoder-only transformer.
@@ -211,8 +211,8 @@ impl DecoderOnly {
             (Some(head), Some(head_grad)) => head.backward(acts.final_out.view(), d_logits, head_grad),
             _ => {
                 // Tied: logits = h·Eᵀ, so dE += dlogitsᵀ·h and dh = dlogits·E.
-                general_mat_mul(1.0, &d_logits.t(), &acts.final_out, 1.0, &mut grad.embed);
-                d_logits.dot(&self.embed.weight.view())
+                gemm(1.0, d_logits.t(), acts.final_out.view(), 1.0, grad.embed.view_mut());
+                matmul(d_logits, self.embed.weight.view())
             }
         };
         let mut dh = self.final_norm.backward(acts.final_in.view(), d_normed.view(), &mut grad.final_norm);

@@ -37,7 +37,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use ndarray::linalg::general_mat_mul;
+use crate::nn::gemm::{gemm, matmul};
 use ndarray::{Array2, Array3, ArrayView2};
 use serde::Deserialize;
 
@@ -572,8 +572,8 @@ impl T5 {
             (Some(head), Some(g)) => head.backward(acts.head_in.view(), d_logits, g),
             _ => {
                 // Tied: logits = x·Eᵀ, so dE += dlogitsᵀ·x and dx = dlogits·E.
-                general_mat_mul(1.0, &d_logits.t(), &acts.head_in, 1.0, &mut grad.shared);
-                d_logits.dot(&self.shared.weight.view())
+                gemm(1.0, d_logits.t(), acts.head_in.view(), 1.0, grad.shared.view_mut());
+                matmul(d_logits, self.shared.weight.view())
             }
         };
         if self.config.scales_decoder_output() {

@@ -17,6 +17,7 @@
 //! rotation undone ([`Rope::rotate_back`]); masked keys have `P = 0` and get
 //! no gradient.
 
+use super::gemm::{gemm, matmul};
 use super::kv_cache::LayerKv;
 use super::linear::{Linear, LinearGrad};
 use super::positional::Rope;
@@ -66,7 +67,7 @@ pub fn scaled_dot_product_attention(
 ) -> (Array2<f32>, Array2<f32>) {
     let (t, s_len) = (q.nrows(), k.nrows());
     // scores = Q·Kᵀ: (T, S). Few query rows: contiguous dot products.
-    let mut scores = if t <= 8 { super::linear::streaming_matmul_t(q, k) } else { q.dot(&k.t()) };
+    let mut scores = if t <= 8 { super::linear::streaming_matmul_t(q, k) } else { matmul(q, k.t()) };
     for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
         // Scale (and bias) in one vectorisable pass, then mask.
         match &bias {
@@ -104,7 +105,7 @@ pub fn scaled_dot_product_attention(
         }
         out
     } else {
-        scores.dot(&v)
+        matmul(scores.view(), v)
     };
     (out, scores)
 }
@@ -299,8 +300,8 @@ impl MultiHeadAttention {
                 let d_out = block(dcontext.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
                 let q_bh = block(acts.q.view(), b * t..(b + 1) * t, h * d..(h + 1) * d); // (T, D)
                 let mut dv_block = block_mut(dv.view_mut(), b * s_len..(b + 1) * s_len, kv_head * d..(kv_head + 1) * d);
-                dv_block += &p.t().dot(&d_out); // (S, D)
-                let mut ds = d_out.dot(&v.t()); // dP: (T, S)
+                gemm(1.0, p.t(), d_out, 1.0, dv_block.view_mut()); // (S, D)
+                let mut ds = matmul(d_out, v.t()); // dP: (T, S)
                 for (mut ds_row, p_row) in ds.axis_iter_mut(Axis(0)).zip(p.axis_iter(Axis(0))) {
                     let inner: f32 = ds_row.iter().zip(p_row.iter()).map(|(g, p)| g * p).sum();
                     ds_row.zip_mut_with(&p_row, |g, &p| *g = p * (*g - inner));
@@ -312,9 +313,9 @@ impl MultiHeadAttention {
                     }
                 }
                 ds.mapv_inplace(|g| g * self.scale);
-                block_mut(dq.view_mut(), b * t..(b + 1) * t, h * d..(h + 1) * d).assign(&ds.dot(&k)); // (T, D)
+                gemm(1.0, ds.view(), k, 0.0, block_mut(dq.view_mut(), b * t..(b + 1) * t, h * d..(h + 1) * d)); // (T, D)
                 let mut dk_block = block_mut(dk.view_mut(), b * s_len..(b + 1) * s_len, kv_head * d..(kv_head + 1) * d);
-                dk_block += &ds.t().dot(&q_bh); // (S, D)
+                gemm(1.0, ds.t(), q_bh, 1.0, dk_block.view_mut()); // (S, D)
             }
         }
         if let (Some(rope), None) = (&self.rope, &acts.memory) {

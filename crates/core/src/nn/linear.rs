@@ -25,7 +25,7 @@ use super::storage::{Dtype, Matrix};
 use super::{push_array, TensorMut};
 use alloc::vec;
 use alloc::vec::Vec;
-use ndarray::linalg::general_mat_mul;
+use super::gemm::{gemm, matmul};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 
 /// Rows up to this count use the streaming kernel (each weight row is read
@@ -95,11 +95,11 @@ impl Linear {
     /// `grad.weight` and the column sums of `dy` to `grad.bias`, and returns
     /// `dx: (N, in)`.
     pub fn backward(&self, x: ArrayView2<f32>, dy: ArrayView2<f32>, grad: &mut LinearGrad) -> Array2<f32> {
-        general_mat_mul(1.0, &dy.t(), &x, 1.0, &mut grad.weight); // (out, in)
+        gemm(1.0, dy.t(), x, 1.0, grad.weight.view_mut()); // (out, in)
         if let Some(db) = grad.bias.as_mut() {
             *db += &dy.sum_axis(Axis(0));
         }
-        dy.dot(&self.weight.view()) // (N, out)·(out, in)
+        matmul(dy, self.weight.view()) // (N, out)·(out, in)
     }
 }
 
@@ -144,7 +144,7 @@ pub fn matmul_weight(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
         (true, false) if is_f32 => matmul_t(x, w.view()),
         (true, false) => streaming_rows_widened(x, w),
         (true, true) => streaming_stored_columns(x, w),
-        (false, _) if is_f32 => x.dot(&w.view().t()),
+        (false, _) if is_f32 => matmul(x, w.view().t()),
         (false, _) => gemm_widened(x, w),
     }
 }
@@ -256,7 +256,7 @@ fn gemm_widened(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
             }
             block.reversed_axes()
         };
-        y.slice_axis_mut(Axis(1), Slice::from(j0..j0 + jb)).assign(&x.dot(&block_t));
+        y.slice_axis_mut(Axis(1), Slice::from(j0..j0 + jb)).assign(&matmul(x, block_t.view()));
         j0 += jb;
     }
     y
@@ -267,7 +267,7 @@ pub fn matmul_t(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
     if x.nrows() <= STREAMING_MAX_ROWS {
         streaming_matmul_t(x, w)
     } else {
-        x.dot(&w.t())
+        matmul(x, w.t())
     }
 }
 

@@ -20,6 +20,7 @@ pub mod cross_entropy;
 pub mod distillation_loss;
 pub mod embedding;
 pub mod ffn;
+pub mod gemm;
 #[cfg(test)]
 pub mod gradcheck;
 pub mod kv_cache;
