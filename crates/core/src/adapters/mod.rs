@@ -2,6 +2,8 @@
 //!
 //! - [`lora`]: LoRA, a low-rank update `ΔW = (α/r)·B·A` of chosen weight
 //!   matrices, read and written in peft's file format.
+//! - [`prefix_tuning`]: prefix tuning, trainable key/value rows in front of
+//!   every attention layer's own, read and written in peft's file format.
 //! - [`lora_training`]: training an adapter on a frozen base model.
 //! - [`finetune`]: the instruction-tuning recipe (data, steps, held-out
 //!   answers) shared by the CLI and the browser worker.
@@ -12,6 +14,7 @@ use core::fmt;
 pub mod finetune;
 pub mod lora;
 pub mod lora_training;
+pub mod prefix_tuning;
 
 /// What can go wrong with an adapter.
 #[derive(Clone, Debug, PartialEq)]

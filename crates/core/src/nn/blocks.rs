@@ -12,7 +12,7 @@
 //! mixture of experts (Mixtral, Qwen2-MoE) whose router logits the block
 //! can record.
 
-use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, AttentionRecord, MultiHeadAttention};
+use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, AttentionRecord, KvPrefix, MultiHeadAttention};
 use super::ffn::{FeedForward, FeedForwardActivations, FeedForwardGrad};
 use super::kv_cache::LayerKv;
 use super::moe::{Mlp, MlpActivations, MlpGrad};
@@ -223,8 +223,23 @@ impl PreNormBlock {
         mask: &AttentionMask,
         bias: Option<&Array3<f32>>,
     ) -> (Array2<f32>, PreNormActivations) {
+        self.forward_train_prefixed(x, batch, positions, mask, bias, None)
+    }
+
+    /// [`forward_train_masked`](Self::forward_train_masked) whose attention
+    /// also sees `prefix`'s key/value rows (prefix tuning); the backward pass
+    /// then fills `grad.attn.prefix`.
+    pub fn forward_train_prefixed(
+        &self,
+        x: Array2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        mask: &AttentionMask,
+        bias: Option<&Array3<f32>>,
+        prefix: Option<&KvPrefix>,
+    ) -> (Array2<f32>, PreNormActivations) {
         let normed = self.norm1.forward(&x);
-        let (attn_out, attn) = self.attn.forward_train_masked(normed.view(), batch, positions, mask, bias);
+        let (attn_out, attn) = self.attn.forward_train_prefixed(normed.view(), batch, positions, mask, bias, prefix);
         let h = &x + &attn_out;
         let normed = self.norm2.forward(&h);
         let (ffn_out, ffn) = self.ffn.forward_train(normed.view());
