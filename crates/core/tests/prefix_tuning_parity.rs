@@ -32,7 +32,7 @@ fn adapter(case: &str, with_encoder: bool) -> PrefixTuningAdapter {
     let dir = fixtures().join(case);
     let config = std::fs::read_to_string(dir.join("adapter/adapter_config.json")).unwrap();
     let weights = std::fs::read(dir.join("adapter/adapter_model.safetensors")).unwrap();
-    let encoder = if with_encoder { std::fs::read(dir.join(ENCODER_FILE)).ok() } else { None };
+    let encoder = if with_encoder { std::fs::read(dir.join("adapter").join(ENCODER_FILE)).ok() } else { None };
     PrefixTuningAdapter::from_files(&config, weights, encoder).unwrap()
 }
 

@@ -148,6 +148,11 @@ impl PrefixEncoder {
         (self.second.forward(hidden.view()), EncoderActivations { hidden })
     }
 
+    /// The prefix the encoder makes, `(P, L*2*token_dim)`: what peft saves as `prompt_embeddings`.
+    pub fn output(&self) -> Array2<f32> {
+        self.forward().0
+    }
+
     /// The gradients of the five tensors from `d_out: (P, L*2*token_dim)`, under `PrefixEncoder`'s names.
     fn backward(&self, acts: &EncoderActivations, d_out: &Array2<f32>) -> Vec<NamedTensor> {
         let mut second = LinearGrad::zeros(&self.second);
