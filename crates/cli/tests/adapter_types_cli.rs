@@ -178,3 +178,30 @@ fn lora_train_with_method_prefix_or_bottleneck_lowers_the_validation_loss() {
     }
     let _ = std::fs::remove_file(corpus);
 }
+
+#[test]
+fn the_instruction_recipe_trains_a_bottleneck_adapter_with_method() {
+    let base = repo("web/models/default");
+    let out = std::env::temp_dir().join(format!("llmlab-method-builtin-{}", std::process::id()));
+    let report = ok_json(&[
+        "lora",
+        "train",
+        "--model",
+        base.to_str().unwrap(),
+        "--builtin",
+        "--steps",
+        "4",
+        "--method",
+        "bottleneck",
+        "--bottleneck-size",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(report["held_out"].as_array().is_some_and(|a| !a.is_empty()), "{report}");
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(config["peft_type"], "BOTTLENECK");
+    let adapted = ok_json(&["logits", "--model", base.to_str().unwrap(), "--adapter", out.to_str().unwrap(), "--ids", "1,2,3"]);
+    assert!(adapted["logits"].is_array());
+    let _ = std::fs::remove_dir_all(out);
+}

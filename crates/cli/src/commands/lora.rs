@@ -5,15 +5,15 @@
 //! (`adapter_config.json`, `adapter_model.safetensors`); everything else
 //! (init, merge, the file format) lives in `llmlab_core::adapters::lora`.
 //! [`load_adapted`] also serves `llmlab logits --adapter` and
-//! `llmlab grad --adapter`. On a corpus, `train --method prefix|bottleneck`
-//! trains a prefix-tuning adapter (peft's files, plus
+//! `llmlab grad --adapter`. `train --method prefix|bottleneck` (on a corpus
+//! or with the instruction recipe) trains a prefix-tuning adapter (peft's files, plus
 //! `prefix_encoder.safetensors` with `--prefix-projection`) or bottleneck
 //! adapters instead (`llmlab_core::adapters::adapter_training`).
 
 use std::fs;
 use std::path::Path;
 
-use llmlab_core::adapters::finetune::{default_targets, Finetune, FinetuneData, FinetuneSettings};
+use llmlab_core::adapters::finetune::{default_targets, Finetune, FinetuneData, FinetuneMethod, FinetuneSettings, RunTraining};
 use llmlab_core::adapters::lora::{LoraAdapter, LoraConfig, TargetModules, CONFIG_FILE, WEIGHTS_FILE};
 use llmlab_core::adapters::adapter_training::{AdapterTraining, TrainedAdapter};
 use llmlab_core::adapters::bottleneck::{BottleneckAdapter, BottleneckConfig};
@@ -117,8 +117,8 @@ struct TrainArgs {
     /// Tokens per window.
     #[arg(long, default_value_t = 64)]
     context: usize,
-    /// What to train on a corpus: a LoRA adapter, a prefix (peft's prefix
-    /// tuning) or bottleneck adapters (Houlsby).
+    /// What to train: a LoRA adapter, a prefix (peft's prefix tuning) or
+    /// bottleneck adapters (Houlsby); on a corpus or with the instruction recipe.
     #[arg(long, value_enum, default_value_t = Method::Lora)]
     method: Method,
     /// Prefix tuning: virtual tokens.
@@ -280,9 +280,6 @@ fn train(args: TrainArgs) -> Result<(), String> {
     let tokenizer_json = fs::read_to_string(model.join("tokenizer.json")).map_err(|e| format!("cannot read {}: {e}", model.join("tokenizer.json").display()))?;
     let tokenizer = Tokenizer::from_json(&tokenizer_json).map_err(|e| e.to_string())?;
     let Some(corpus) = &args.corpus else {
-        if args.method != Method::Lora {
-            return Err("--method prefix|bottleneck trains on a --corpus; the instruction recipe trains LoRA".into());
-        }
         return train_instructions(&args, config_json, store, tokenizer);
     };
     let (steps, lr, batch) = (args.steps.unwrap_or(100), args.lr.unwrap_or(1e-3), args.batch.unwrap_or(4));
@@ -324,6 +321,26 @@ fn train(args: TrainArgs) -> Result<(), String> {
             "out": args.out,
         })
     );
+    Ok(())
+}
+
+/// Writes a trained prefix-tuning adapter (peft's files, plus the encoder
+/// with `prefix_projection`) or bottleneck adapter to `out`.
+fn write_trained(training: &AdapterTraining, config_json: &str, out: &Path) -> Result<(), String> {
+    let (_, class) = model_type_and_class(config_json)?;
+    let (config_text, bytes, extra) = match &training.adapter {
+        TrainedAdapter::PrefixTuning(prefix) => prefix.to_files(&class).map_err(|e| e.to_string())?,
+        TrainedAdapter::Bottleneck(bottleneck) => {
+            let (text, bytes) = bottleneck.to_files(&training.layer_path()).map_err(|e| e.to_string())?;
+            (text, bytes, None)
+        }
+    };
+    fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    fs::write(out.join(CONFIG_FILE), config_text).map_err(|e| format!("cannot write {CONFIG_FILE}: {e}"))?;
+    fs::write(out.join(WEIGHTS_FILE), bytes).map_err(|e| format!("cannot write {WEIGHTS_FILE}: {e}"))?;
+    if let Some(encoder) = extra {
+        fs::write(out.join(ENCODER_FILE), encoder).map_err(|e| format!("cannot write {ENCODER_FILE}: {e}"))?;
+    }
     Ok(())
 }
 
@@ -373,21 +390,7 @@ fn train_other(args: &TrainArgs, config_json: &str, store: &WeightStore, data: (
         }
     }
     let val_after = training.loss(val).map_err(|e| e.to_string())?;
-    let out = Path::new(&args.out);
-    let (_, class) = model_type_and_class(config_json)?;
-    let (config_text, bytes, extra) = match &training.adapter {
-        TrainedAdapter::PrefixTuning(prefix) => prefix.to_files(&class).map_err(|e| e.to_string())?,
-        TrainedAdapter::Bottleneck(bottleneck) => {
-            let (text, bytes) = bottleneck.to_files(&training.layer_path()).map_err(|e| e.to_string())?;
-            (text, bytes, None)
-        }
-    };
-    fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    fs::write(out.join(CONFIG_FILE), config_text).map_err(|e| format!("cannot write {CONFIG_FILE}: {e}"))?;
-    fs::write(out.join(WEIGHTS_FILE), bytes).map_err(|e| format!("cannot write {WEIGHTS_FILE}: {e}"))?;
-    if let Some(encoder) = extra {
-        fs::write(out.join(ENCODER_FILE), encoder).map_err(|e| format!("cannot write {ENCODER_FILE}: {e}"))?;
-    }
+    write_trained(&training, config_json, Path::new(&args.out))?;
     println!(
         "{}",
         serde_json::json!({
@@ -426,6 +429,16 @@ fn train_instructions(args: &TrainArgs, config_json: String, store: WeightStore,
         lr: args.lr.unwrap_or(defaults.lr),
         batch: args.batch.unwrap_or(defaults.batch),
         seed: a.seed,
+        method: match args.method {
+            Method::Lora => FinetuneMethod::Lora,
+            Method::Prefix => {
+                if args.prefix_projection && args.encoder_hidden_size.is_some() {
+                    return Err("--encoder-hidden-size applies to a corpus run only (the recipe uses the prefix's width)".into());
+                }
+                FinetuneMethod::Prefix { num_virtual_tokens: args.num_virtual_tokens, projection: args.prefix_projection }
+            }
+            Method::Bottleneck => FinetuneMethod::Bottleneck { size: args.bottleneck_size, non_linearity: args.non_linearity.clone() },
+        },
     };
     let mut run = Finetune::new(settings, &data, &config_json, store, tokenizer).map_err(|e| e.to_string())?;
     let before = run.held_out_answers().map_err(|e| e.to_string())?;
@@ -437,7 +450,10 @@ fn train_instructions(args: &TrainArgs, config_json: String, store: WeightStore,
         }
     }
     let after = run.held_out_answers().map_err(|e| e.to_string())?;
-    write_adapter(&run.training.adapter, &config_json, Path::new(&args.out))?;
+    match &run.training {
+        RunTraining::Lora(training) => write_adapter(&training.adapter, &config_json, Path::new(&args.out))?,
+        RunTraining::Other(training) => write_trained(training, &config_json, Path::new(&args.out))?,
+    }
     let held_out: Vec<Value> = run
         .held_out
         .iter()

@@ -66,13 +66,11 @@ impl PrefixTuningAdapter {
 impl TrainedAdapter {
     /// The loss on `input` and the trainable tensors' gradients, in
     /// [`params_mut`](Self::params_mut)'s order.
-    fn loss_and_gradients(&self, model: &mut CausalLm, input: &GradInput) -> Result<GradOutput, AdapterError> {
+    /// `model` carries the bottleneck adapters already ([`BottleneckAdapter::attach`]).
+    fn loss_and_gradients(&self, model: &CausalLm, input: &GradInput) -> Result<GradOutput, AdapterError> {
         match self {
             Self::PrefixTuning(prefix) => prefix.loss_and_gradients_on(model.stack(), input),
-            Self::Bottleneck(bottleneck) => {
-                bottleneck.attach(model.stack_mut())?;
-                bottleneck.loss_and_gradients_on(model, input)
-            }
+            Self::Bottleneck(bottleneck) => bottleneck.loss_and_gradients_on(model, input),
         }
     }
 
@@ -117,9 +115,10 @@ pub struct AdapterTraining {
 impl AdapterTraining {
     /// Starts training `adapter` on the base model (`config_json`, `store`: GPT-2 or Llama).
     pub fn new(mut adapter: TrainedAdapter, config_json: &str, store: &WeightStore) -> Result<Self, AdapterError> {
-        let model = CausalLm::load(config_json, store).map_err(|e| AdapterError::Model(format!("{e}")))?;
-        if let TrainedAdapter::PrefixTuning(prefix) = &adapter {
-            prefix.check_fits(model.stack())?;
+        let mut model = CausalLm::load(config_json, store).map_err(|e| AdapterError::Model(format!("{e}")))?;
+        match &adapter {
+            TrainedAdapter::PrefixTuning(prefix) => prefix.check_fits(model.stack())?,
+            TrainedAdapter::Bottleneck(bottleneck) => bottleneck.attach(model.stack_mut())?,
         }
         let n = adapter.params_mut()?.iter().map(|t| t.values.len()).sum();
         let config = AdamWConfig { weight_decay: 0.0, ..AdamWConfig::default() };
@@ -132,14 +131,26 @@ impl AdapterTraining {
     }
 
     /// Loss of the adapted model on `input`, without a step.
-    pub fn loss(&mut self, input: &GradInput) -> Result<f64, AdapterError> {
-        Ok(self.adapter.loss_and_gradients(&mut self.model, input)?.loss)
+    pub fn loss(&self, input: &GradInput) -> Result<f64, AdapterError> {
+        Ok(self.adapter.loss_and_gradients(&self.model, input)?.loss)
+    }
+
+    /// The adapted model's logits `(T, V)` for one sequence (every position).
+    pub fn logits(&self, ids: &[u32]) -> Result<Array2<f32>, AdapterError> {
+        let rows = [ids.to_vec()];
+        match &self.adapter {
+            TrainedAdapter::PrefixTuning(prefix) => prefix.logits_on(self.model.stack(), &rows, None),
+            TrainedAdapter::Bottleneck(_) => {
+                let (logits, _) = self.model.stack().forward_train(&rows, None).map_err(|e| AdapterError::Model(format!("{e}")))?;
+                Ok(logits)
+            }
+        }
     }
 
     /// One AdamW step with learning rate `lr` on `input`; gradients are
     /// clipped to `max_grad_norm` first when it is given.
     pub fn step(&mut self, input: &GradInput, lr: f64, max_grad_norm: Option<f64>) -> Result<LoraStep, AdapterError> {
-        let mut out = self.adapter.loss_and_gradients(&mut self.model, input)?;
+        let mut out = self.adapter.loss_and_gradients(&self.model, input)?;
         let mut grads: Vec<TensorMut<'_>> = out.gradients.iter_mut().map(|t| TensorMut { values: &mut t.data, matrix: false }).collect();
         let grad_norm = match max_grad_norm {
             Some(max) => clip_grad_norm(&mut grads, max),
@@ -151,10 +162,13 @@ impl AdapterTraining {
             return Err(AdapterError::Mismatch(format!("adapter tensors {:?} but gradients {:?}", lens(&params), lens(&grads))));
         }
         self.optimizer.update(params, &grads, lr);
-        if let TrainedAdapter::PrefixTuning(prefix) = &mut self.adapter {
-            if let Some(encoder) = &prefix.encoder {
-                prefix.prompt_embeddings = encoder.output(); // what peft saves
+        match &mut self.adapter {
+            TrainedAdapter::PrefixTuning(prefix) => {
+                if let Some(encoder) = &prefix.encoder {
+                    prefix.prompt_embeddings = encoder.output(); // what peft saves
+                }
             }
+            TrainedAdapter::Bottleneck(bottleneck) => bottleneck.attach(self.model.stack_mut())?,
         }
         Ok(LoraStep { loss: out.loss, grad_norm })
     }

@@ -330,10 +330,19 @@ impl PrefixTuningAdapter {
         attention_mask: Option<&[Vec<u8>]>,
     ) -> Result<Array2<f32>, AdapterError> {
         let model = self.load_model(config_json, store)?;
+        self.logits_on(model.stack(), input_ids, attention_mask)
+    }
+
+    /// [`logits`](Self::logits) on a loaded model.
+    pub fn logits_on(
+        &self,
+        stack: &DecoderOnly,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+    ) -> Result<Array2<f32>, AdapterError> {
         let (flat, _) = self.flat_prefix();
         let prefixes = self.layer_prefixes(&flat);
-        let (logits, _) = model
-            .stack()
+        let (logits, _) = stack
             .forward_train_prefixed(input_ids, attention_mask, Some(&prefixes), &|_| {})
             .map_err(|e| AdapterError::Model(format!("{e}")))?;
         Ok(logits)
