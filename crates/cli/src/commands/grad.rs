@@ -15,9 +15,14 @@
 //!   model returns with `output_router_logits=True`.
 //!
 //! `-100` labels are ignored. Rows separated by `;` form a batch of equal length.
-//! With `--adapter ADIR` (a peft LoRA directory on a GPT-2 or Llama model)
-//! the loss is the adapted model's and only the adapter's gradients are
-//! written, under peft's saved key names (`base_model.model.….lora_A.weight`).
+//! With `--adapter ADIR` (a peft LoRA or prefix-tuning directory on a GPT-2
+//! or Llama model, told apart by `peft_type`) the loss is the adapted
+//! model's and only the adapter's gradients are written, under peft's saved
+//! key names (`base_model.model.….lora_A.weight`; `prompt_embeddings`, or
+//! with `prefix_projection` and `prefix_encoder.safetensors` in the
+//! directory the encoder's `embedding.weight`, `transform.0.weight`, ...).
+//! A bottleneck adapter (`peft_type` `BOTTLENECK`, see
+//! `llmlab_core::adapters::bottleneck`) writes its own tensors' gradients.
 //! With `--teacher DIR` (a GPT-2 or Llama with the student's vocabulary) the
 //! loss is knowledge distillation,
 //! `α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·CE(student, labels)`
@@ -28,6 +33,7 @@
 //! Parsing, loss and gradients live in `llmlab_core::models::gradients`;
 //! this file only reads and writes files.
 
+use super::adapter::Adapter;
 use llmlab_core::loading::fs::{load_checkpoint, Checkpoint};
 use llmlab_core::models::gradients::{DistillationSettings, GradInput, Trainable};
 use std::path::Path;
@@ -50,7 +56,7 @@ pub struct Args {
     /// Where to write the gradients (safetensors).
     #[arg(long)]
     out: String,
-    /// peft LoRA adapter directory: gradients of its parameters only.
+    /// Adapter directory (peft LoRA or prefix tuning, or bottleneck): gradients of its parameters only.
     #[arg(long)]
     adapter: Option<String>,
     /// Teacher model directory: the loss becomes knowledge distillation (GPT-2/Llama, same vocabulary).
@@ -96,8 +102,11 @@ pub fn run(args: Args) -> Result<(), String> {
     let out = match &args.adapter {
         Some(dir) => {
             let input = GradInput::parse(&args.ids, args.labels.as_deref(), args.attention_mask.as_deref()).map_err(|e| e.to_string())?;
-            let adapter = super::lora::read_adapter(Path::new(dir))?;
-            adapter.loss_and_gradients(&config_json, store, &input).map_err(|e| e.to_string())?
+            match super::adapter::read(Path::new(dir))? {
+                Adapter::Lora(lora) => lora.loss_and_gradients(&config_json, store, &input).map_err(|e| e.to_string())?,
+                Adapter::PrefixTuning(prefix) => prefix.loss_and_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?,
+                Adapter::Bottleneck(bottleneck) => bottleneck.loss_and_gradients(&config_json, &store, &input).map_err(|e| e.to_string())?,
+            }
         }
         None => {
             let model = Trainable::load(&config_json, &store).map_err(|e| e.to_string())?;

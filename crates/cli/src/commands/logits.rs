@@ -3,12 +3,14 @@
 //! position; by default only the last). For T5 the logits are the
 //! decoder's; `--decoder-ids` defaults to `[decoder_start_token_id]`.
 //! `DIR` holds `config.json` + `model.safetensors` (or a sharded index), or
-//! is a llama2.c `.bin` file. With `--adapter` (a peft LoRA directory) the
-//! logits are the `PeftModel`'s. With `--router-logits` (a mixture of
+//! is a llama2.c `.bin` file. With `--adapter` (a peft LoRA or prefix-tuning
+//! directory, or a bottleneck adapter, told apart by `peft_type`) the logits
+//! are the adapted model's (`PeftModel`'s for peft's types). With `--router-logits` (a mixture of
 //! experts: Mixtral, Qwen2-MoE) the output also has `"router_logits"`: for
 //! each sparse layer, the router's logits `(T, E)` at every position, as
 //! transformers' `output_router_logits=True` returns them.
 
+use super::adapter::Adapter;
 use llmlab_core::loading::fs::{load_checkpoint_with, Checkpoint};
 use llmlab_core::models::{self, AnyModel};
 use ndarray::{Array2, Axis};
@@ -32,7 +34,7 @@ pub struct Args {
     /// Print logits for every position instead of only the last.
     #[arg(long)]
     all_positions: bool,
-    /// peft LoRA adapter directory applied to the model.
+    /// Adapter directory (peft LoRA or prefix tuning, or bottleneck) applied to the model.
     #[arg(long)]
     adapter: Option<String>,
     /// Also print each mixture-of-experts layer's router logits (every position).
@@ -81,10 +83,26 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err("the input has no tokens".into());
     }
     let model = match &args.adapter {
-        Some(adapter) => {
-            let (config_json, store) = super::lora::load_adapted(path, Path::new(adapter))?;
-            models::load(&config_json, &store).map_err(|e| e.to_string())?
-        }
+        Some(adapter) => match super::adapter::read(Path::new(adapter))? {
+            Adapter::Lora(_) => {
+                let (config_json, store) = super::lora::load_adapted(path, Path::new(adapter))?;
+                models::load(&config_json, &store).map_err(|e| e.to_string())?
+            }
+            other => {
+                if args.router_logits {
+                    return Err("--router-logits: prefix and bottleneck adapters run on GPT-2 or Llama, which have no router".into());
+                }
+                let (config_json, store) = super::lora::read_checkpoint(path)?;
+                let logits = match other {
+                    Adapter::PrefixTuning(prefix) => prefix.logits(&config_json, &store, &[ids], None),
+                    Adapter::Bottleneck(bottleneck) => bottleneck.logits(&config_json, &store, &[ids], None),
+                    Adapter::Lora(_) => unreachable!("matched above"),
+                }
+                .map_err(|e| e.to_string())?; // (T, V)
+                print_logits(&logits, args.all_positions);
+                return Ok(());
+            }
+        },
         None => load_model(path)?,
     };
     let router_layers = match &model {
@@ -111,15 +129,11 @@ pub fn run(args: Args) -> Result<(), String> {
             out.index_axis_move(Axis(0), 0)
         }
     };
-    let rows: Vec<Vec<f32>> = if args.all_positions {
-        logits.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()
-    } else {
-        logits.axis_iter(Axis(0)).last().map(|r| vec![r.to_vec()]).unwrap_or_default()
-    };
     if !args.router_logits {
-        println!("{}", serde_json::json!({ "logits": rows }));
+        print_logits(&logits, args.all_positions);
         return Ok(());
     }
+    let rows = logit_rows(&logits, args.all_positions);
     if router_layers.is_empty() {
         return Err(format!("--router-logits: '{}' has no mixture-of-experts layer", model.model_type()));
     }
@@ -127,4 +141,18 @@ pub fn run(args: Args) -> Result<(), String> {
         router_layers.iter().map(|layer| layer.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()).collect(); // (L, T, E)
     println!("{}", serde_json::json!({ "logits": rows, "router_logits": router }));
     Ok(())
+}
+
+/// The rows printed: every position's, or only the last.
+fn logit_rows(logits: &Array2<f32>, all_positions: bool) -> Vec<Vec<f32>> {
+    if all_positions {
+        logits.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()
+    } else {
+        logits.axis_iter(Axis(0)).last().map(|r| vec![r.to_vec()]).unwrap_or_default()
+    }
+}
+
+/// Prints `{"logits": rows}` for `logits: (T, V)`.
+fn print_logits(logits: &Array2<f32>, all_positions: bool) {
+    println!("{}", serde_json::json!({ "logits": logit_rows(logits, all_positions) }));
 }

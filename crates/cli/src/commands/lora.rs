@@ -5,14 +5,21 @@
 //! (`adapter_config.json`, `adapter_model.safetensors`); everything else
 //! (init, merge, the file format) lives in `llmlab_core::adapters::lora`.
 //! [`load_adapted`] also serves `llmlab logits --adapter` and
-//! `llmlab grad --adapter`.
+//! `llmlab grad --adapter`. `train --method prefix|bottleneck` (on a corpus
+//! or with the instruction recipe) trains a prefix-tuning adapter (peft's files, plus
+//! `prefix_encoder.safetensors` with `--prefix-projection`) or bottleneck
+//! adapters instead (`llmlab_core::adapters::adapter_training`).
 
 use std::fs;
 use std::path::Path;
 
-use llmlab_core::adapters::finetune::{default_targets, Finetune, FinetuneData, FinetuneSettings};
+use llmlab_core::adapters::finetune::{default_targets, Finetune, FinetuneData, FinetuneMethod, FinetuneSettings, RunTraining};
 use llmlab_core::adapters::lora::{LoraAdapter, LoraConfig, TargetModules, CONFIG_FILE, WEIGHTS_FILE};
+use llmlab_core::adapters::adapter_training::{AdapterTraining, TrainedAdapter};
+use llmlab_core::adapters::bottleneck::{BottleneckAdapter, BottleneckConfig};
 use llmlab_core::adapters::lora_training::LoraTraining;
+use llmlab_core::adapters::prefix_tuning::{PrefixTuningAdapter, PrefixTuningConfig, ENCODER_FILE};
+use llmlab_core::models::gradients::CausalLm;
 use llmlab_core::models::gradients::GradInput;
 use llmlab_core::tokenizers::Tokenizer;
 use llmlab_core::train::recipe::split_text;
@@ -110,9 +117,40 @@ struct TrainArgs {
     /// Tokens per window.
     #[arg(long, default_value_t = 64)]
     context: usize,
+    /// What to train: a LoRA adapter, a prefix (peft's prefix tuning) or
+    /// bottleneck adapters (Houlsby); on a corpus or with the instruction recipe.
+    #[arg(long, value_enum, default_value_t = Method::Lora)]
+    method: Method,
+    /// Prefix tuning: virtual tokens.
+    #[arg(long, default_value_t = 10)]
+    num_virtual_tokens: usize,
+    /// Prefix tuning: make the prefix with peft's MLP (`prefix_projection`); the
+    /// encoder is written beside the adapter as prefix_encoder.safetensors.
+    #[arg(long)]
+    prefix_projection: bool,
+    /// Prefix tuning with projection: the MLP's hidden width (default: the prefix's width).
+    #[arg(long)]
+    encoder_hidden_size: Option<usize>,
+    /// Bottleneck adapters: inner width r.
+    #[arg(long, default_value_t = 16)]
+    bottleneck_size: usize,
+    /// Bottleneck adapters: the nonlinearity (relu, gelu, gelu_new, silu).
+    #[arg(long, default_value = "relu")]
+    non_linearity: String,
     /// Adapter directory to write.
     #[arg(long)]
     out: String,
+}
+
+/// The adapter `lora train --method` trains.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Method {
+    /// LoRA (peft).
+    Lora,
+    /// Prefix tuning (peft's PREFIX_TUNING).
+    Prefix,
+    /// Bottleneck adapters (Houlsby; this project's format).
+    Bottleneck,
 }
 
 #[derive(clap::Args)]
@@ -129,7 +167,8 @@ struct MergeArgs {
     out: String,
 }
 
-fn read_checkpoint(model: &Path) -> Result<(String, WeightStore), String> {
+/// Reads a Hugging Face checkpoint directory: (config.json text, weights).
+pub fn read_checkpoint(model: &Path) -> Result<(String, WeightStore), String> {
     match load_checkpoint(model).map_err(|e| e.to_string())? {
         Checkpoint::HuggingFace { config_json, store } => Ok((config_json, store)),
         Checkpoint::Llama2c(_) => Err("LoRA needs a Hugging Face checkpoint directory, not a llama2.c .bin".into()),
@@ -252,6 +291,9 @@ fn train(args: TrainArgs) -> Result<(), String> {
         return Err("--batch and --context must be positive, with batch × context ≤ 1,048,576".into());
     }
     let val = validation_batch(&val_ids, args.context)?;
+    if args.method != Method::Lora {
+        return train_other(&args, &config_json, &store, (&train_ids, &val), (steps, lr, batch));
+    }
     let adapter = fresh_adapter(&config_json, &store, &args.settings)?;
     let mut training = LoraTraining::new(adapter, config_json.clone(), store);
     let val_before = training.loss(&val).map_err(|e| e.to_string())?;
@@ -271,6 +313,88 @@ fn train(args: TrainArgs) -> Result<(), String> {
     println!(
         "{}",
         serde_json::json!({
+            "steps": steps,
+            "trainable_parameters": training.num_trainable(),
+            "last_train_loss": last,
+            "val_loss_before": val_before,
+            "val_loss_after": val_after,
+            "out": args.out,
+        })
+    );
+    Ok(())
+}
+
+/// Writes a trained prefix-tuning adapter (peft's files, plus the encoder
+/// with `prefix_projection`) or bottleneck adapter to `out`.
+fn write_trained(training: &AdapterTraining, config_json: &str, out: &Path) -> Result<(), String> {
+    let (_, class) = model_type_and_class(config_json)?;
+    let (config_text, bytes, extra) = match &training.adapter {
+        TrainedAdapter::PrefixTuning(prefix) => prefix.to_files(&class).map_err(|e| e.to_string())?,
+        TrainedAdapter::Bottleneck(bottleneck) => {
+            let (text, bytes) = bottleneck.to_files(&training.layer_path()).map_err(|e| e.to_string())?;
+            (text, bytes, None)
+        }
+    };
+    fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    fs::write(out.join(CONFIG_FILE), config_text).map_err(|e| format!("cannot write {CONFIG_FILE}: {e}"))?;
+    fs::write(out.join(WEIGHTS_FILE), bytes).map_err(|e| format!("cannot write {WEIGHTS_FILE}: {e}"))?;
+    if let Some(encoder) = extra {
+        fs::write(out.join(ENCODER_FILE), encoder).map_err(|e| format!("cannot write {ENCODER_FILE}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `lora train --corpus --method prefix|bottleneck`: a fresh prefix-tuning or
+/// bottleneck adapter trained like LoRA (same batches, AdamW, clipping).
+fn train_other(args: &TrainArgs, config_json: &str, store: &WeightStore, data: (&[u32], &GradInput), run: (u64, f64, usize)) -> Result<(), String> {
+    let ((train_ids, val), (steps, lr, batch)) = (data, run);
+    let mut rng = Rng::new(args.settings.seed);
+    let loaded = CausalLm::load(config_json, store).map_err(|e| e.to_string())?;
+    let stack = loaded.stack();
+    let (layers, attn) = (stack.blocks.len(), stack.blocks.first().map(|b| &b.attn).ok_or("the model has no layer")?);
+    let width = stack.embed.weight.dim().1;
+    let adapter = match args.method {
+        Method::Prefix => {
+            let token_dim = attn.num_kv_heads * attn.head_dim;
+            let config = PrefixTuningConfig {
+                num_virtual_tokens: args.num_virtual_tokens,
+                token_dim,
+                num_attention_heads: attn.num_kv_heads,
+                num_layers: layers,
+                prefix_projection: args.prefix_projection,
+                encoder_hidden_size: args.encoder_hidden_size.unwrap_or(token_dim),
+            };
+            TrainedAdapter::PrefixTuning(PrefixTuningAdapter::init(config, &mut rng).map_err(|e| e.to_string())?)
+        }
+        Method::Bottleneck | Method::Lora => {
+            let config = BottleneckConfig {
+                bottleneck_size: args.bottleneck_size,
+                non_linearity: args.non_linearity.clone(),
+                num_layers: layers,
+                hidden_size: width,
+            };
+            TrainedAdapter::Bottleneck(BottleneckAdapter::init(config, &mut rng).map_err(|e| e.to_string())?)
+        }
+    };
+    let mut training = AdapterTraining::new(adapter, config_json, store).map_err(|e| e.to_string())?;
+    let val_before = training.loss(val).map_err(|e| e.to_string())?;
+    let mut rng = Rng::new(args.settings.seed ^ 0x5eed);
+    let (mut tokens, mut targets) = (Vec::new(), Vec::new());
+    let mut last = f64::NAN;
+    for step in 1..=steps {
+        sample_batch(&mut rng, train_ids, batch, args.context, &mut tokens, &mut targets).map_err(|e| e.to_string())?;
+        let input = GradInput { input_ids: tokens.chunks_exact(args.context).map(<[u32]>::to_vec).collect(), labels: None, attention_mask: None };
+        last = training.step(&input, lr, Some(1.0)).map_err(|e| e.to_string())?.loss;
+        if step % 10 == 0 || step == steps {
+            eprintln!("step {step}/{steps}: loss {last:.4}");
+        }
+    }
+    let val_after = training.loss(val).map_err(|e| e.to_string())?;
+    write_trained(&training, config_json, Path::new(&args.out))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "method": match args.method { Method::Prefix => "prefix", _ => "bottleneck" },
             "steps": steps,
             "trainable_parameters": training.num_trainable(),
             "last_train_loss": last,
@@ -305,6 +429,16 @@ fn train_instructions(args: &TrainArgs, config_json: String, store: WeightStore,
         lr: args.lr.unwrap_or(defaults.lr),
         batch: args.batch.unwrap_or(defaults.batch),
         seed: a.seed,
+        method: match args.method {
+            Method::Lora => FinetuneMethod::Lora,
+            Method::Prefix => {
+                if args.prefix_projection && args.encoder_hidden_size.is_some() {
+                    return Err("--encoder-hidden-size applies to a corpus run only (the recipe uses the prefix's width)".into());
+                }
+                FinetuneMethod::Prefix { num_virtual_tokens: args.num_virtual_tokens, projection: args.prefix_projection }
+            }
+            Method::Bottleneck => FinetuneMethod::Bottleneck { size: args.bottleneck_size, non_linearity: args.non_linearity.clone() },
+        },
     };
     let mut run = Finetune::new(settings, &data, &config_json, store, tokenizer).map_err(|e| e.to_string())?;
     let before = run.held_out_answers().map_err(|e| e.to_string())?;
@@ -316,7 +450,10 @@ fn train_instructions(args: &TrainArgs, config_json: String, store: WeightStore,
         }
     }
     let after = run.held_out_answers().map_err(|e| e.to_string())?;
-    write_adapter(&run.training.adapter, &config_json, Path::new(&args.out))?;
+    match &run.training {
+        RunTraining::Lora(training) => write_adapter(&training.adapter, &config_json, Path::new(&args.out))?,
+        RunTraining::Other(training) => write_trained(training, &config_json, Path::new(&args.out))?,
+    }
     let held_out: Vec<Value> = run
         .held_out
         .iter()

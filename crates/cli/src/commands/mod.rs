@@ -2,6 +2,7 @@
 //! `run(Args) -> Result<(), String>`; the error string is printed as
 //! `error: ...` with a non-zero exit code.
 
+pub mod adapter;
 pub mod chat_template;
 pub mod data;
 pub mod generate;

@@ -2,8 +2,9 @@
 //! the Fine-tune tab's worker job, so both compute the same run from the same
 //! settings.
 //!
-//! A run is: a fresh LoRA adapter (seeded as peft initialises it) on a frozen
-//! base; instruction examples tokenized with the loss on the answer only
+//! A run is: a fresh adapter (seeded as peft initialises it; LoRA unless
+//! [`FinetuneSettings::method`] asks for prefix tuning or bottleneck
+//! adapters) on a frozen base; instruction examples tokenized with the loss on the answer only
 //! ([`crate::instruction::data`]); each step draws `batch` training examples
 //! uniformly (seeded), right-pads them and takes one AdamW step (constant
 //! learning rate, gradients clipped to norm 1, see [`LoraTraining`]).
@@ -19,7 +20,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::lora::{LoraAdapter, LoraConfig, TargetModules};
+use super::adapter_training::{AdapterTraining, TrainedAdapter};
+use super::bottleneck::{BottleneckAdapter, BottleneckConfig};
 use super::lora_training::{LoraStep, LoraTraining};
+use super::prefix_tuning::{PrefixTuningAdapter, PrefixTuningConfig};
 use super::AdapterError;
 use crate::decoding::greedy::argmax;
 use crate::instruction::builtin::builtin_set;
@@ -69,6 +73,70 @@ pub struct FinetuneSettings {
     pub batch: usize,
     /// Seed of the adapter's initialisation, the batches and the built-in set.
     pub seed: u64,
+    /// Which adapter is trained (`r`, `alpha` and `targets` are LoRA's).
+    pub method: FinetuneMethod,
+}
+
+/// The adapter a fine-tuning run trains.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FinetuneMethod {
+    /// LoRA ([`super::lora`]).
+    Lora,
+    /// Prefix tuning ([`super::prefix_tuning`]): `num_virtual_tokens`
+    /// key/value rows per layer, made by peft's MLP with `projection`.
+    Prefix {
+        /// Virtual tokens `P`.
+        num_virtual_tokens: usize,
+        /// `prefix_projection` (the encoder's hidden width is the prefix's).
+        projection: bool,
+    },
+    /// Bottleneck adapters ([`super::bottleneck`]).
+    Bottleneck {
+        /// Inner width `r`.
+        size: usize,
+        /// Hugging Face name of the nonlinearity (`relu`, `gelu`, ...).
+        non_linearity: String,
+    },
+}
+
+/// What a run steps: a LoRA adapter, or a prefix-tuning / bottleneck one.
+pub enum RunTraining {
+    /// LoRA.
+    Lora(LoraTraining),
+    /// Prefix tuning or bottleneck adapters.
+    Other(AdapterTraining),
+}
+
+impl RunTraining {
+    /// The LoRA adapter, when the run trains one.
+    pub fn lora(&self) -> Option<&LoraAdapter> {
+        match self {
+            Self::Lora(t) => Some(&t.adapter),
+            Self::Other(_) => None,
+        }
+    }
+
+    /// Trainable parameters.
+    pub fn num_trainable(&self) -> usize {
+        match self {
+            Self::Lora(t) => t.num_trainable(),
+            Self::Other(t) => t.num_trainable(),
+        }
+    }
+
+    fn loss(&self, input: &GradInput) -> Result<f64, AdapterError> {
+        match self {
+            Self::Lora(t) => t.loss(input),
+            Self::Other(t) => t.loss(input),
+        }
+    }
+
+    fn step(&mut self, input: &GradInput, lr: f64) -> Result<LoraStep, AdapterError> {
+        match self {
+            Self::Lora(t) => t.step(input, lr, Some(1.0)),
+            Self::Other(t) => t.step(input, lr, Some(1.0)),
+        }
+    }
 }
 
 impl Default for FinetuneSettings {
@@ -76,7 +144,7 @@ impl Default for FinetuneSettings {
     /// learning rate at which the default model's held-out answer loss falls
     /// within a few dozen steps.
     fn default() -> Self {
-        Self { r: 8, alpha: 16.0, targets: None, steps: 100, lr: 3e-3, batch: 8, seed: 0 }
+        Self { r: 8, alpha: 16.0, targets: None, steps: 100, lr: 3e-3, batch: 8, seed: 0, method: FinetuneMethod::Lora }
     }
 }
 
@@ -120,7 +188,7 @@ pub struct HeldOutAnswers {
 /// A fine-tuning run in progress.
 pub struct Finetune {
     /// The adapter and its optimiser.
-    pub training: LoraTraining,
+    pub training: RunTraining,
     /// The settings it was built from.
     pub settings: FinetuneSettings,
     /// Steps done.
@@ -140,6 +208,12 @@ pub struct Finetune {
 
 fn model_error(e: impl ToString) -> AdapterError {
     AdapterError::Model(e.to_string())
+}
+
+/// The decoder-only network of a GPT-2 or Llama checkpoint (to size an adapter).
+fn causal_stack(config_json: &str, store: &WeightStore) -> Result<crate::models::decoder_only::DecoderOnly, AdapterError> {
+    let model = crate::models::gradients::CausalLm::load(config_json, store).map_err(model_error)?;
+    Ok(model.stack().clone())
 }
 
 impl Finetune {
@@ -185,18 +259,54 @@ impl Finetune {
         };
         let train = tokenize_all(&train_examples)?;
         let held_out_tokens = tokenize_all(&held_out)?;
-        let targets = s.targets.clone().unwrap_or_else(|| default_targets(&model_type).to_string());
-        let lora = LoraConfig {
-            r: s.r,
-            lora_alpha: s.alpha,
-            use_rslora: false,
-            lora_dropout: 0.0,
-            target_modules: TargetModules::parse(&targets)?,
-            fan_in_fan_out: model_type == "gpt2",
-            init_lora_weights: true,
+        let training = match &s.method {
+            FinetuneMethod::Lora => {
+                let targets = s.targets.clone().unwrap_or_else(|| default_targets(&model_type).to_string());
+                let lora = LoraConfig {
+                    r: s.r,
+                    lora_alpha: s.alpha,
+                    use_rslora: false,
+                    lora_dropout: 0.0,
+                    target_modules: TargetModules::parse(&targets)?,
+                    fan_in_fan_out: model_type == "gpt2",
+                    init_lora_weights: true,
+                };
+                let adapter = LoraAdapter::init(lora, &store, &model_type, &mut Rng::new(s.seed))?;
+                RunTraining::Lora(LoraTraining::new(adapter, config_json.to_string(), store))
+            }
+            method => {
+                let stack = causal_stack(config_json, &store)?;
+                let attn = stack.blocks.first().map(|b| &b.attn).ok_or_else(|| AdapterError::Model("the model has no layer".into()))?;
+                let (layers, width) = (stack.blocks.len(), stack.embed.weight.dim().1);
+                let mut rng = Rng::new(s.seed);
+                let adapter = match method {
+                    FinetuneMethod::Prefix { num_virtual_tokens, projection } => {
+                        if *num_virtual_tokens == 0 || *num_virtual_tokens > 256 {
+                            return Err(AdapterError::Settings("the virtual tokens must be between 1 and 256".into()));
+                        }
+                        let token_dim = attn.num_kv_heads * attn.head_dim;
+                        let config = PrefixTuningConfig {
+                            num_virtual_tokens: *num_virtual_tokens,
+                            token_dim,
+                            num_attention_heads: attn.num_kv_heads,
+                            num_layers: layers,
+                            prefix_projection: *projection,
+                            encoder_hidden_size: token_dim,
+                        };
+                        TrainedAdapter::PrefixTuning(PrefixTuningAdapter::init(config, &mut rng)?)
+                    }
+                    FinetuneMethod::Bottleneck { size, non_linearity } => {
+                        if *size == 0 || *size > 4096 {
+                            return Err(AdapterError::Settings("the bottleneck size must be between 1 and 4096".into()));
+                        }
+                        let config = BottleneckConfig { bottleneck_size: *size, non_linearity: non_linearity.clone(), num_layers: layers, hidden_size: width };
+                        TrainedAdapter::Bottleneck(BottleneckAdapter::init(config, &mut rng)?)
+                    }
+                    FinetuneMethod::Lora => return Err(AdapterError::Settings("unreachable: LoRA is handled above".into())),
+                };
+                RunTraining::Other(AdapterTraining::new(adapter, config_json, &store)?)
+            }
         };
-        let adapter = LoraAdapter::init(lora, &store, &model_type, &mut Rng::new(s.seed))?;
-        let training = LoraTraining::new(adapter, config_json.to_string(), store);
         let rng = Rng::new(s.seed ^ 0x5eed);
         Ok(Self {
             training,
@@ -239,8 +349,7 @@ impl Finetune {
         let n = self.train.len() as u64;
         let rows: Vec<&Tokenized> = (0..self.settings.batch).map(|_| &self.train[self.rng.below(n) as usize]).collect();
         let (input_ids, labels) = pad_batch(&rows);
-        let stats =
-            self.training.step(&GradInput { input_ids, labels: Some(labels), attention_mask: None }, self.settings.lr, Some(1.0))?;
+        let stats = self.training.step(&GradInput { input_ids, labels: Some(labels), attention_mask: None }, self.settings.lr)?;
         self.step += 1;
         Ok(stats)
     }
@@ -253,21 +362,31 @@ impl Finetune {
         let rows: Vec<&Tokenized> = self.held_out_tokens.iter().collect();
         let (input_ids, labels) = pad_batch(&rows);
         let loss = self.training.loss(&GradInput { input_ids, labels: Some(labels), attention_mask: None })?;
-        let store = self.training.merged()?;
-        let model = crate::models::load(&self.config_json, &store).map_err(model_error)?;
-        let AnyModel::Causal(model) = model else {
-            return Err(AdapterError::Model("not a causal language model".into()));
+        let lora = match &self.training {
+            RunTraining::Lora(training) => {
+                let store = training.merged()?;
+                match crate::models::load(&self.config_json, &store).map_err(model_error)? {
+                    AnyModel::Causal(model) => Some(model),
+                    _ => return Err(AdapterError::Model("not a causal language model".into())),
+                }
+            }
+            RunTraining::Other(_) => None,
         };
         let mut answers = Vec::with_capacity(self.held_out.len());
         for t in &self.held_out_tokens {
             let expected_len = t.ids.len() - t.prompt_len;
             let budget = (expected_len + EXTRA_ANSWER_TOKENS).min(self.max_len.saturating_sub(t.prompt_len));
-            let mut cache = model.new_cache();
+            let mut cache = lora.as_ref().map(|m| m.new_cache());
             let mut next_input: Vec<u32> = t.ids[..t.prompt_len].to_vec();
+            let mut sequence = next_input.clone(); // the whole text so far, for adapters decoded without a cache
             let mut out: Vec<u32> = Vec::new();
             let mut text = String::new();
             for _ in 0..budget {
-                let logits = model.forward(&next_input, Some(&mut cache)).map_err(model_error)?;
+                let logits = match (&lora, &self.training, cache.as_mut()) {
+                    (Some(model), _, Some(cache)) => model.forward(&next_input, Some(cache)).map_err(model_error)?,
+                    (_, RunTraining::Other(training), _) => training.logits(&sequence)?,
+                    _ => return Err(AdapterError::Model("no model to decode with".into())),
+                };
                 let last = logits.nrows().checked_sub(1).ok_or_else(|| AdapterError::Model("no logits".into()))?;
                 let row = logits.row(last);
                 let id = argmax(row.as_slice().ok_or_else(|| AdapterError::Model("logits are not contiguous".into()))?)
@@ -278,6 +397,7 @@ impl Finetune {
                     break;
                 }
                 next_input = alloc::vec![id];
+                sequence.push(id);
             }
             answers.push(text.split('\n').next().unwrap_or("").to_string());
         }
@@ -321,6 +441,27 @@ mod tests {
             Finetune::new(FinetuneSettings::default(), &digits, &config, store, tokenizer).err(),
             Some(AdapterError::Data(_))
         ));
+    }
+
+    #[test]
+    fn prefix_and_bottleneck_runs_lower_the_held_out_loss() {
+        let (config, store, tokenizer) = default_model();
+        for method in [
+            FinetuneMethod::Prefix { num_virtual_tokens: 8, projection: false },
+            FinetuneMethod::Bottleneck { size: 16, non_linearity: "relu".into() },
+        ] {
+            let settings = FinetuneSettings { steps: 30, lr: 1e-2, method: method.clone(), ..FinetuneSettings::default() };
+            let mut run = Finetune::new(settings, &FinetuneData::Builtin, &config, store.clone(), tokenizer.clone()).unwrap();
+            assert!(run.training.lora().is_none());
+            let before = run.held_out_answers().unwrap();
+            while !run.is_done() {
+                run.step().unwrap();
+            }
+            let after = run.held_out_answers().unwrap();
+            println!("{method:?}: held-out loss {:.4} -> {:.4}; answers {:?}", before.loss, after.loss, after.answers);
+            assert_eq!(after.answers.len(), run.held_out.len());
+            assert!(after.loss < before.loss, "{method:?}: held-out loss {} -> {}", before.loss, after.loss);
+        }
     }
 
     #[test]

@@ -452,6 +452,7 @@ impl Bert {
                     attn: AttentionGrad::of(&l.attn),
                     norm2: l.norm2.parameters(),
                     ffn: l.ffn.parameters().into(),
+                    adapters: None,
                 })
                 .collect(),
             transform: LinearGrad::of(&self.transform),

@@ -12,7 +12,7 @@
 //! gradient is added to the token embedding's.
 
 use super::{batch_shape, flatten_ids, make_trace, row_norms, to_batched, LayerRouting, ModelError, Trace};
-use crate::nn::attention::{AttentionMask, AttentionRecord};
+use crate::nn::attention::{AttentionMask, AttentionRecord, KvPrefix};
 use crate::nn::blocks::{PreNormActivations, PreNormBlock, PreNormGrad, StepContext};
 use crate::nn::embedding::Embedding;
 use crate::nn::kv_cache::KvCache;
@@ -20,6 +20,7 @@ use crate::nn::linear::{matmul_weight, Linear, LinearGrad};
 use crate::nn::moe::{route, Mlp};
 use crate::nn::norm::{Norm, NormGrad};
 use crate::nn::{push_array, TensorMut};
+use alloc::format;
 use alloc::vec::Vec;
 use crate::nn::gemm::{gemm, matmul};
 use ndarray::{Array2, Array3, ArrayView2};
@@ -137,14 +138,36 @@ impl DecoderOnly {
         attention_mask: Option<&[Vec<u8>]>,
         round: &dyn Fn(&mut [f32]),
     ) -> Result<(Array2<f32>, DecoderOnlyActivations), ModelError> {
+        self.forward_train_prefixed(input_ids, attention_mask, None, round)
+    }
+
+    /// [`forward_train_rounded`](Self::forward_train_rounded) where layer
+    /// `l`'s attention also sees `prefix[l]`'s `P` key/value rows (prefix
+    /// tuning: a past cache of `P` tokens). As in transformers with a cache
+    /// of length `P`, the sequence's positions are `P..P+T` (learned
+    /// positions and RoPE alike) and the prefix is visible to every token.
+    /// [`backward`](Self::backward) then fills each block's `attn.prefix`.
+    pub fn forward_train_prefixed(
+        &self,
+        input_ids: &[Vec<u32>],
+        attention_mask: Option<&[Vec<u8>]>,
+        prefix: Option<&[KvPrefix]>,
+        round: &dyn Fn(&mut [f32]),
+    ) -> Result<(Array2<f32>, DecoderOnlyActivations), ModelError> {
         let round = |a: &mut Array2<f32>| {
             if let Some(values) = a.as_slice_mut() {
                 round(values);
             }
         };
+        if let Some(p) = prefix {
+            if p.len() != self.blocks.len() {
+                return Err(ModelError::BadInput(format!("the prefix has {} layers but the model {}", p.len(), self.blocks.len())));
+            }
+        }
+        let past = prefix.and_then(|p| p.first()).map_or(0, KvPrefix::len);
         let (batch, t, mask) = batch_shape(input_ids, attention_mask)?;
         let ids = flatten_ids(input_ids);
-        let positions: Vec<Vec<usize>> = (0..batch).map(|_| (0..t).collect()).collect(); // (B, T)
+        let positions: Vec<Vec<usize>> = (0..batch).map(|_| (past..past + t).collect()).collect(); // (B, T)
         let flat_positions: Vec<usize> = positions.iter().flatten().copied().collect();
         let mut h = self.embed.forward(&ids)?; // (B*T, C)
         if let Some(table) = &self.positions {
@@ -152,8 +175,9 @@ impl DecoderOnly {
         }
         round(&mut h);
         let mut blocks = Vec::with_capacity(self.blocks.len());
-        for block in &self.blocks {
-            let (mut out, acts) = block.forward_train(h, batch, &positions, &mask);
+        for (l, block) in self.blocks.iter().enumerate() {
+            let layer_prefix = prefix.and_then(|p| p.get(l));
+            let (mut out, acts) = block.forward_train_prefixed(h, batch, &positions, &AttentionMask { key_mask: &mask, causal: true }, None, layer_prefix);
             round(&mut out);
             blocks.push(acts);
             h = out;

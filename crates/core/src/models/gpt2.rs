@@ -183,6 +183,7 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
         attn: attention,
         norm2: layer_norm(&w.pp("ln_2"), c, cfg.layer_norm_epsilon)?,
         ffn: ffn.into(),
+        adapters: None,
     })
 }
 

@@ -243,6 +243,7 @@ pub(crate) fn load_block_with(w: &Weights, cfg: &Config, attn: MultiHeadAttentio
         attn,
         norm2: rms(&w.pp("post_attention_layernorm"), c, cfg.rms_norm_eps)?,
         ffn,
+        adapters: None,
     })
 }
 

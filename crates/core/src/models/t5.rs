@@ -248,6 +248,7 @@ impl T5 {
                     attn: attention(&b.pp(0).pp("SelfAttention"), &cfg)?,
                     norm2: norm(&b.pp(1).pp("layer_norm"), c, eps)?,
                     ffn: feed_forward(&b.pp(1).pp("DenseReluDense"), &cfg)?.into(),
+                    adapters: None,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -632,6 +633,7 @@ impl T5 {
                     attn: AttentionGrad::of(&b.attn),
                     norm2: b.norm2.parameters(),
                     ffn: b.ffn.parameters(),
+                    adapters: None,
                 })
                 .collect(),
             encoder_bias: self.encoder_bias.clone(),

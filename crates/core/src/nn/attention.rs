@@ -16,6 +16,12 @@
 //! gradients of every query head that shares it. RoPE's gradient is the
 //! rotation undone ([`Rope::rotate_back`]); masked keys have `P = 0` and get
 //! no gradient.
+//!
+//! A [`KvPrefix`] (prefix tuning) puts `P` fixed key/value rows before the
+//! sequence's own in every batch row: every query sees them (the sequence's
+//! positions start at `P` for the causal mask), RoPE is not applied to them,
+//! and the backward pass returns their gradient, summed over the batch, in
+//! [`AttentionGrad::prefix`].
 
 use super::gemm::{gemm, matmul};
 use super::kv_cache::LayerKv;
@@ -32,6 +38,34 @@ pub struct AttentionMask<'a> {
     pub key_mask: &'a [Vec<u8>],
     /// Whether query `i` (absolute position `past + i`) only sees keys `<= past + i`.
     pub causal: bool,
+}
+
+/// Key/value rows placed before a sequence's own in self-attention, shared
+/// by every batch row (prefix tuning's virtual tokens). Also the layout of
+/// their gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvPrefix {
+    /// Keys `(P, Hkv*D)`: row `p`, head `h` at columns `h*D..(h+1)*D`.
+    pub keys: Array2<f32>,
+    /// Values `(P, Hkv*D)`, laid out like `keys`.
+    pub values: Array2<f32>,
+}
+
+impl KvPrefix {
+    /// `P`, the number of prefix rows.
+    pub fn len(&self) -> usize {
+        self.keys.nrows()
+    }
+
+    /// True when the prefix has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.nrows() == 0
+    }
+
+    /// Zeros shaped like `self`.
+    pub fn zeros_like(&self) -> Self {
+        Self { keys: Array2::zeros(self.keys.raw_dim()), values: Array2::zeros(self.values.raw_dim()) }
+    }
 }
 
 /// Attention weights recorded for teaching, one entry per layer:
@@ -221,16 +255,52 @@ impl MultiHeadAttention {
         mask: &AttentionMask,
         bias: Option<&Array3<f32>>,
     ) -> (Array2<f32>, AttentionActivations) {
-        let mut kv = LayerKv::new(batch, self.num_kv_heads, self.head_dim);
+        self.forward_train_prefixed(x, batch, positions, mask, bias, None)
+    }
+
+    /// [`forward_train_masked`](Self::forward_train_masked) with `prefix`'s
+    /// `P` key/value rows before the sequence's own in every batch row.
+    /// `mask.key_mask` is `(B, T)`: the prefix is always visible, and the
+    /// causal mask lets query `i` see keys `..= P + i`. `bias` must then be
+    /// `(H, T, P+T)`.
+    pub fn forward_train_prefixed(
+        &self,
+        x: ArrayView2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        mask: &AttentionMask,
+        bias: Option<&Array3<f32>>,
+        prefix: Option<&KvPrefix>,
+    ) -> (Array2<f32>, AttentionActivations) {
+        let d = self.head_dim;
+        let mut kv = LayerKv::new(batch, self.num_kv_heads, d);
+        let prefix_len = prefix.map_or(0, KvPrefix::len);
+        if let Some(p) = prefix {
+            for b in 0..batch {
+                for h in 0..self.num_kv_heads {
+                    for row in 0..prefix_len {
+                        kv.keys[b * self.num_kv_heads + h].extend(p.keys.row(row).slice_axis(Axis(0), Slice::from(h * d..(h + 1) * d)).iter());
+                        kv.values[b * self.num_kv_heads + h].extend(p.values.row(row).slice_axis(Axis(0), Slice::from(h * d..(h + 1) * d)).iter());
+                    }
+                }
+            }
+        }
         self.append_keys_values(x, batch, positions, &mut kv);
         let mut q = self.q_proj.forward(x); // (B*T, H*D)
         self.rotate_queries(&mut q, batch, positions);
         let mut record = AttentionRecord::new();
         let causal = mask.causal;
-        let context = self.attend(q.view(), batch, &kv, mask.key_mask, bias, Some(&mut record), |i, j| !causal || j <= i);
+        let extended: Vec<Vec<u8>>; // (B, P+T)
+        let key_mask = if prefix_len > 0 {
+            extended = mask.key_mask.iter().map(|row| core::iter::repeat_n(1u8, prefix_len).chain(row.iter().copied()).collect()).collect();
+            &extended[..]
+        } else {
+            mask.key_mask
+        };
+        let context = self.attend(q.view(), batch, &kv, key_mask, bias, Some(&mut record), |i, j| !causal || j <= prefix_len + i);
         let out = self.o_proj.forward(context.view());
         let probs = record.pop().unwrap_or_else(|| Array4::zeros((0, 0, 0, 0)));
-        let acts = AttentionActivations { x: x.to_owned(), memory: None, q, kv, probs, context, positions: positions.to_vec() };
+        let acts = AttentionActivations { x: x.to_owned(), memory: None, q, kv, probs, context, positions: positions.to_vec(), prefix_len };
         (out, acts)
     }
 
@@ -254,7 +324,16 @@ impl MultiHeadAttention {
         let out = self.o_proj.forward(context.view());
         let probs = record.pop().unwrap_or_else(|| Array4::zeros((0, 0, 0, 0)));
         let acts =
-            AttentionActivations { x: x.to_owned(), memory: Some(memory.to_owned()), q, kv, probs, context, positions: Vec::new() };
+            AttentionActivations {
+                x: x.to_owned(),
+                memory: Some(memory.to_owned()),
+                q,
+                kv,
+                probs,
+                context,
+                positions: Vec::new(),
+                prefix_len: 0,
+            };
         (out, acts)
     }
 
@@ -317,6 +396,28 @@ impl MultiHeadAttention {
                 let mut dk_block = block_mut(dk.view_mut(), b * s_len..(b + 1) * s_len, kv_head * d..(kv_head + 1) * d);
                 gemm(1.0, ds.t(), q_bh, 1.0, dk_block.view_mut()); // (S, D)
             }
+        }
+        let prefix_len = acts.prefix_len.min(s_len);
+        if prefix_len > 0 {
+            // The first `P` key/value rows of each batch row are the prefix's:
+            // their gradient goes to `grad.prefix`, the rest to the projections.
+            let t_rows = s_len - prefix_len;
+            let prefix_grad = grad.prefix.get_or_insert_with(|| KvPrefix {
+                keys: Array2::zeros((prefix_len, hkv * d)),
+                values: Array2::zeros((prefix_len, hkv * d)),
+            });
+            let mut dk_own = Array2::<f32>::zeros((batch * t_rows, hkv * d)); // (B*T, Hkv*D)
+            let mut dv_own = Array2::<f32>::zeros((batch * t_rows, hkv * d));
+            for b in 0..batch {
+                let start = b * s_len;
+                for (all, prefix_part, own) in [(&dk, &mut prefix_grad.keys, &mut dk_own), (&dv, &mut prefix_grad.values, &mut dv_own)] {
+                    *prefix_part += &all.slice_axis(Axis(0), Slice::from(start..start + prefix_len));
+                    own.slice_axis_mut(Axis(0), Slice::from(b * t_rows..(b + 1) * t_rows))
+                        .assign(&all.slice_axis(Axis(0), Slice::from(start + prefix_len..start + s_len)));
+                }
+            }
+            dk = dk_own;
+            dv = dv_own;
         }
         if let (Some(rope), None) = (&self.rope, &acts.memory) {
             for b in 0..batch {
@@ -456,6 +557,8 @@ pub struct AttentionActivations {
     pub context: Array2<f32>,
     /// Position ids `(B, T)`, for undoing RoPE.
     pub positions: Vec<Vec<usize>>,
+    /// `P`: how many of the `S` key/value rows are a [`KvPrefix`]'s (0 without one).
+    pub prefix_len: usize,
 }
 
 /// Gradients of the four projections of a [`MultiHeadAttention`].
@@ -469,6 +572,9 @@ pub struct AttentionGrad {
     pub v_proj: LinearGrad,
     /// Of `o_proj`.
     pub o_proj: LinearGrad,
+    /// Of the [`KvPrefix`] the attention ran with, summed over the batch
+    /// (not a parameter of the layer, so not in [`tensors_mut`](Self::tensors_mut)).
+    pub prefix: Option<KvPrefix>,
 }
 
 impl AttentionGrad {
@@ -479,6 +585,7 @@ impl AttentionGrad {
             k_proj: LinearGrad::zeros(&attn.k_proj),
             v_proj: LinearGrad::zeros(&attn.v_proj),
             o_proj: LinearGrad::zeros(&attn.o_proj),
+            prefix: None,
         }
     }
 
@@ -489,6 +596,7 @@ impl AttentionGrad {
             k_proj: LinearGrad::of(&attn.k_proj),
             v_proj: LinearGrad::of(&attn.v_proj),
             o_proj: LinearGrad::of(&attn.o_proj),
+            prefix: None,
         }
     }
 

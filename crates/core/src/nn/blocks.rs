@@ -10,9 +10,12 @@
 //!
 //! A pre-norm block's position-wise sublayer is an [`Mlp`]: one FFN, or a
 //! mixture of experts (Mixtral, Qwen2-MoE) whose router logits the block
-//! can record.
+//! can record. A pre-norm block may carry bottleneck adapters
+//! ([`BlockAdapters`]) on its attention's and its FFN's output, each before
+//! the residual add.
 
-use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, AttentionRecord, MultiHeadAttention};
+use super::bottleneck::{BlockAdapters, BlockAdaptersActivations, BlockAdaptersGrad};
+use super::attention::{AttentionActivations, AttentionGrad, AttentionMask, AttentionRecord, KvPrefix, MultiHeadAttention};
 use super::ffn::{FeedForward, FeedForwardActivations, FeedForwardGrad};
 use super::kv_cache::LayerKv;
 use super::moe::{Mlp, MlpActivations, MlpGrad};
@@ -114,6 +117,7 @@ impl PostNormBlock {
             attn: AttentionGrad::zeros(&self.attn),
             norm2: self.norm2.zero_grad(),
             ffn: MlpGrad::Dense(self.ffn.zero_grad()),
+            adapters: None,
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct PreNormBlock {
     pub norm2: Norm,
     /// Feed-forward network or mixture of experts.
     pub ffn: Mlp,
+    /// Bottleneck adapters on the attention's and the FFN's output (`None` without).
+    pub adapters: Option<BlockAdapters>,
 }
 
 impl PreNormBlock {
@@ -156,10 +162,17 @@ impl PreNormBlock {
         router_logits: Option<&mut Vec<Array2<f32>>>,
     ) -> Array2<f32> {
         let normed = self.norm1.forward(x);
-        let attn = self.attn.forward_self(normed.view(), ctx.batch, ctx.positions, &ctx.mask, kv, bias, record);
+        let mut attn = self.attn.forward_self(normed.view(), ctx.batch, ctx.positions, &ctx.mask, kv, bias, record);
+        if let Some(a) = &self.adapters {
+            attn = a.attn.forward(attn.view());
+        }
         let mut h = x + &attn;
         let normed = self.norm2.forward(&h);
-        h += &self.ffn.forward(normed.view(), router_logits);
+        let mut ffn = self.ffn.forward(normed.view(), router_logits);
+        if let Some(a) = &self.adapters {
+            ffn = a.ffn.forward(ffn.view());
+        }
+        h += &ffn;
         h
     }
 }
@@ -175,6 +188,8 @@ pub struct PreNormActivations {
     pub attn: AttentionActivations,
     /// Inside the FFN or the mixture of experts.
     pub ffn: MlpActivations,
+    /// Inside the bottleneck adapters, if the block has them.
+    pub adapters: Option<BlockAdaptersActivations>,
 }
 
 /// Gradients of a [`PreNormBlock`].
@@ -188,6 +203,8 @@ pub struct PreNormGrad {
     pub norm2: NormGrad,
     /// Of the FFN or the mixture of experts.
     pub ffn: MlpGrad,
+    /// Of the bottleneck adapters, if the block has them.
+    pub adapters: Option<BlockAdaptersGrad>,
 }
 
 impl PreNormGrad {
@@ -197,6 +214,9 @@ impl PreNormGrad {
         self.attn.tensors_mut(out);
         self.norm2.tensors_mut(out);
         self.ffn.tensors_mut(out);
+        if let Some(a) = self.adapters.as_mut() {
+            a.tensors_mut(out);
+        }
     }
 }
 
@@ -223,13 +243,40 @@ impl PreNormBlock {
         mask: &AttentionMask,
         bias: Option<&Array3<f32>>,
     ) -> (Array2<f32>, PreNormActivations) {
+        self.forward_train_prefixed(x, batch, positions, mask, bias, None)
+    }
+
+    /// [`forward_train_masked`](Self::forward_train_masked) whose attention
+    /// also sees `prefix`'s key/value rows (prefix tuning); the backward pass
+    /// then fills `grad.attn.prefix`.
+    pub fn forward_train_prefixed(
+        &self,
+        x: Array2<f32>,
+        batch: usize,
+        positions: &[Vec<usize>],
+        mask: &AttentionMask,
+        bias: Option<&Array3<f32>>,
+        prefix: Option<&KvPrefix>,
+    ) -> (Array2<f32>, PreNormActivations) {
         let normed = self.norm1.forward(&x);
-        let (attn_out, attn) = self.attn.forward_train_masked(normed.view(), batch, positions, mask, bias);
+        let (mut attn_out, attn) = self.attn.forward_train_prefixed(normed.view(), batch, positions, mask, bias, prefix);
+        let mut attn_adapter = None;
+        if let Some(a) = &self.adapters {
+            let (out, acts) = a.attn.forward_train(attn_out);
+            attn_out = out;
+            attn_adapter = Some(acts);
+        }
         let h = &x + &attn_out;
         let normed = self.norm2.forward(&h);
-        let (ffn_out, ffn) = self.ffn.forward_train(normed.view());
+        let (mut ffn_out, ffn) = self.ffn.forward_train(normed.view());
+        let mut adapters = None;
+        if let (Some(a), Some(attn_acts)) = (&self.adapters, attn_adapter) {
+            let (out, ffn_acts) = a.ffn.forward_train(ffn_out);
+            ffn_out = out;
+            adapters = Some(BlockAdaptersActivations { attn: attn_acts, ffn: ffn_acts });
+        }
         let out = &h + &ffn_out;
-        (out, PreNormActivations { x, h, attn, ffn })
+        (out, PreNormActivations { x, h, attn, ffn, adapters })
     }
 
     /// Backward: `dy: (B*T, C)` -> `dx: (B*T, C)`. The residual passes `dy`
@@ -261,10 +308,22 @@ impl PreNormBlock {
         d_bias: Option<&mut Array3<f32>>,
         d_router_logits: Option<ArrayView2<f32>>,
     ) -> Array2<f32> {
-        let d_normed = self.ffn.backward(&acts.ffn, dy, d_router_logits, &mut grad.ffn);
+        let adapters = match (&self.adapters, &acts.adapters, grad.adapters.as_mut()) {
+            (Some(a), Some(a_acts), Some(a_grad)) => Some((a, a_acts, a_grad)),
+            _ => None,
+        };
+        let (d_ffn_out, mut adapters) = match adapters {
+            Some((a, a_acts, a_grad)) => (a.ffn.backward(&a_acts.ffn, dy, &mut a_grad.ffn), Some((a, a_acts, a_grad))),
+            None => (dy.to_owned(), None),
+        };
+        let d_normed = self.ffn.backward(&acts.ffn, d_ffn_out.view(), d_router_logits, &mut grad.ffn);
         let mut dh = dy.to_owned();
         dh += &self.norm2.backward(acts.h.view(), d_normed.view(), &mut grad.norm2);
-        let (d_normed, _) = self.attn.backward_with(&acts.attn, dh.view(), &mut grad.attn, d_bias);
+        let d_attn_out = match adapters.as_mut() {
+            Some((a, a_acts, a_grad)) => a.attn.backward(&a_acts.attn, dh.view(), &mut a_grad.attn),
+            None => dh.clone(),
+        };
+        let (d_normed, _) = self.attn.backward_with(&acts.attn, d_attn_out.view(), &mut grad.attn, d_bias);
         let mut dx = dh;
         dx += &self.norm1.backward(acts.x.view(), d_normed.view(), &mut grad.norm1);
         dx
@@ -276,6 +335,9 @@ impl PreNormBlock {
         self.attn.params_mut(out);
         self.norm2.params_mut(out);
         self.ffn.params_mut(out);
+        if let Some(a) = self.adapters.as_mut() {
+            a.params_mut(out);
+        }
     }
 
     /// Zero gradients shaped like this block.
@@ -285,6 +347,7 @@ impl PreNormBlock {
             attn: AttentionGrad::zeros(&self.attn),
             norm2: self.norm2.zero_grad(),
             ffn: self.ffn.zero_grad(),
+            adapters: self.adapters.as_ref().map(BlockAdapters::zero_grad),
         }
     }
 }
@@ -609,4 +672,80 @@ mod tests {
             });
         }
     }
+
+    /// A Llama-style pre-norm block with a key/value prefix (prefix tuning)
+    /// and bottleneck adapters on both sublayers, causal with a padded key:
+    /// checks the input, the prefix's keys and values and the adapters.
+    #[test]
+    fn pre_norm_backward_matches_finite_differences_with_prefix_and_adapters() {
+        use crate::nn::attention::KvPrefix;
+        use crate::nn::bottleneck::{BlockAdapters, Bottleneck};
+        let (c, h, d, batch, t, p_len, r) = (6, 2, 3, 2, 3, 2, 2);
+        let adapter = |seed| Bottleneck { down: linear(r, c, seed, true), up: linear(c, r, seed + 1, true), activation: Activation::GeluExact };
+        let block = PreNormBlock {
+            norm1: rms_norm(c, 10),
+            attn: attention(c, h, d, 1, false, 0.5),
+            norm2: rms_norm(c, 30),
+            ffn: FeedForward::Plain { up: linear(8, c, 20, true), down: linear(c, 8, 21, true), act: Activation::Silu }.into(),
+            adapters: Some(BlockAdapters { attn: adapter(50), ffn: adapter(60) }),
+        };
+        let prefix = KvPrefix {
+            keys: Array2::from_shape_vec((p_len, h * d), random_vec(p_len * h * d, 70)).unwrap(),
+            values: Array2::from_shape_vec((p_len, h * d), random_vec(p_len * h * d, 71)).unwrap(),
+        };
+        let key_mask = vec![vec![1u8, 1, 1], vec![0, 1, 1]];
+        let positions = vec![vec![2usize, 3, 4]; batch];
+        let mask = AttentionMask { key_mask: &key_mask, causal: true };
+        let x = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 40)).unwrap();
+        let r_out = Array2::from_shape_vec((batch * t, c), random_vec(batch * t * c, 41)).unwrap();
+        let loss = |block: &PreNormBlock, x: &Array2<f32>, prefix: &KvPrefix| {
+            let (y, _) = block.forward_train_prefixed(x.clone(), batch, &positions, &mask, None, Some(prefix));
+            weighted_sum(&y, &r_out)
+        };
+        let (_, acts) = block.forward_train_prefixed(x.clone(), batch, &positions, &mask, None, Some(&prefix));
+        let mut grad = block.zero_grad();
+        let dx = block.backward(&acts, r_out.view(), &mut grad);
+        check_gradient(x.as_slice().unwrap(), dx.as_slice().unwrap(), |v| {
+            loss(&block, &Array2::from_shape_vec(x.raw_dim(), v.to_vec()).unwrap(), &prefix)
+        });
+        let d_prefix = grad.attn.prefix.clone().unwrap();
+        check_gradient(prefix.keys.as_slice().unwrap(), d_prefix.keys.as_slice().unwrap(), |v| {
+            loss(&block, &x, &KvPrefix { keys: Array2::from_shape_vec(prefix.keys.raw_dim(), v.to_vec()).unwrap(), ..prefix.clone() })
+        });
+        check_gradient(prefix.values.as_slice().unwrap(), d_prefix.values.as_slice().unwrap(), |v| {
+            loss(&block, &x, &KvPrefix { values: Array2::from_shape_vec(prefix.values.raw_dim(), v.to_vec()).unwrap(), ..prefix.clone() })
+        });
+        let adapter_grads = grad.adapters.clone().unwrap();
+        type Field = fn(&mut PreNormBlock) -> &mut Linear;
+        let fields: [(Field, &LinearGrad); 4] = [
+            (|b| &mut b.adapters.as_mut().unwrap().attn.down, &adapter_grads.attn.down),
+            (|b| &mut b.adapters.as_mut().unwrap().attn.up, &adapter_grads.attn.up),
+            (|b| &mut b.adapters.as_mut().unwrap().ffn.down, &adapter_grads.ffn.down),
+            (|b| &mut b.adapters.as_mut().unwrap().ffn.up, &adapter_grads.ffn.up),
+        ];
+        for (field, g) in fields {
+            let w = field(&mut block.clone()).weight.view().to_owned();
+            check_gradient(w.as_slice().unwrap(), g.weight.as_slice().unwrap(), |v| {
+                let mut changed = block.clone();
+                field(&mut changed).weight = Array2::from_shape_vec(w.raw_dim(), v.to_vec()).unwrap().into();
+                loss(&changed, &x, &prefix)
+            });
+        }
+        // Inference (with the prefix as a past cache) gives the same outputs.
+        let mut kv = LayerKv::new(batch, h, d);
+        for b in 0..batch {
+            for head in 0..h {
+                for row in 0..p_len {
+                    kv.keys[b * h + head].extend(prefix.keys.row(row).iter().skip(head * d).take(d));
+                    kv.values[b * h + head].extend(prefix.values.row(row).iter().skip(head * d).take(d));
+                }
+            }
+        }
+        let full_mask: Vec<Vec<u8>> = key_mask.iter().map(|m| [1u8, 1].iter().chain(m).copied().collect()).collect();
+        let ctx = StepContext { batch, positions: &positions, mask: AttentionMask { key_mask: &full_mask, causal: true } };
+        let inference = block.forward(&x, &ctx, &mut kv, None, None);
+        let (y, _) = block.forward_train_prefixed(x.clone(), batch, &positions, &mask, None, Some(&prefix));
+        assert!(y.iter().zip(&inference).all(|(a, b)| (a - b).abs() < 1e-5), "training and inference forward differ");
+    }
+
 }

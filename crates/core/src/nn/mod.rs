@@ -16,6 +16,7 @@
 pub mod activation;
 pub mod attention;
 pub mod blocks;
+pub mod bottleneck;
 pub mod cross_entropy;
 pub mod distillation_loss;
 pub mod embedding;

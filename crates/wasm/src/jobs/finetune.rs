@@ -123,6 +123,7 @@ fn build(settings: &FinetuneSettings) -> Result<(Finetune, String), String> {
         lr: settings.lr,
         batch: settings.batch as usize,
         seed: settings.seed,
+        method: recipe::FinetuneMethod::Lora,
     };
     let run = Finetune::new(core_settings, &data, &config_json, store, tokenizer).map_err(|e| format!("{e}."))?;
     Ok((run, config_json))
@@ -199,7 +200,8 @@ fn export() -> Result<Vec<NamedFile>, String> {
         let (run, config_json) = borrow.as_ref().ok_or("There is no adapter yet: press Start.")?;
         let v: serde_json::Value = serde_json::from_str(config_json).map_err(|e| format!("config.json: {e}"))?;
         let class = v["architectures"][0].as_str().unwrap_or_default();
-        let (config, weights) = run.training.adapter.to_files(class).map_err(|e| format!("{e}."))?;
+        let lora = run.training.lora().ok_or("The run trains no LoRA adapter.")?;
+        let (config, weights) = lora.to_files(class).map_err(|e| format!("{e}."))?;
         Ok(vec![
             NamedFile { name: CONFIG_FILE.into(), bytes: config.into_bytes() },
             NamedFile { name: WEIGHTS_FILE.into(), bytes: weights },
@@ -292,6 +294,6 @@ mod tests {
         while !native.is_done() {
             native.step().unwrap();
         }
-        assert_eq!(adapter.named_tensors(), native.training.adapter.named_tensors());
+        assert_eq!(adapter.named_tensors(), native.training.lora().unwrap().named_tensors());
     }
 }
