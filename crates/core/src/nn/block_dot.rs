@@ -27,8 +27,29 @@
 //! run with f32 activations.
 
 use crate::quantization::block_formats::{quantize_q8_0, BLOCK};
-use crate::quantization::{f16_value, GgmlType};
+use crate::quantization::GgmlType;
 use alloc::vec::Vec;
+
+/// The f32 value of little-endian f16 bytes: exact, like `half::f16::to_f32`,
+/// but inlined (the decode kernels convert one scale per 32 weights, and a
+/// call through `half`'s run-time CPU detection there costs about as much as
+/// the block's arithmetic).
+#[inline(always)]
+fn f16_value(bytes: [u8; 2]) -> f32 {
+    let h = u32::from(u16::from_le_bytes(bytes));
+    let sign = (h & 0x8000) << 16;
+    let magnitude = (h & 0x7fff) << 13; // exponent and mantissa in f32 position, exponent still biased by 15
+    let exponent = magnitude & (0x7c00 << 13);
+    let value = if exponent == 0x7c00 << 13 {
+        f32::from_bits(magnitude + ((255 - 31) << 23)) // infinity or NaN
+    } else if exponent == 0 {
+        // Zero or subnormal: mantissa · 2^-24, exactly.
+        f32::from_bits(magnitude + (1 << 23) + ((127 - 15) << 23)) - f32::from_bits(113 << 23)
+    } else {
+        f32::from_bits(magnitude + ((127 - 15) << 23))
+    };
+    f32::from_bits(value.to_bits() | sign)
+}
 
 /// Bytes of one Q8_0 block (f16 scale + 32 signed bytes).
 const Q8_0_BYTES: usize = 34;
@@ -205,8 +226,7 @@ fn dot_q4_0(row: &[u8], x: &Q8Row) -> f32 {
 /// wasm SIMD128: bytes widened to i16, then `i32x4.dot_i16x8_s`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
-    use super::{Q8Row, Q8_0_BYTES};
-    use crate::quantization::f16_value;
+    use super::{f16_value, Q8Row, Q8_0_BYTES};
     use core::arch::wasm32::*;
 
     /// `Σ x·y` of 16 signed bytes, as 4 i32 partial sums.
@@ -258,6 +278,14 @@ mod simd128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inlined_f16_conversion_is_exact_for_every_value() {
+        for bits in 0..=u16::MAX {
+            let (fast, reference) = (f16_value(bits.to_le_bytes()), half::f16::from_bits(bits).to_f32());
+            assert!(fast.to_bits() == reference.to_bits() || (fast.is_nan() && reference.is_nan()), "{bits:#06x}: {fast} vs {reference}");
+        }
+    }
     use crate::quantization::{dequantize, quantize};
 
     #[test]
