@@ -8,8 +8,17 @@
 //! `--batch N` decodes N prompts of different lengths together (left-padded,
 //! with an attention mask and a per-row KV cache): every step then reads the
 //! weights once for N tokens, which is where batching's throughput comes from.
+//!
+//! `--formats f32,q8_0,q4_0` instead compares weight formats in one run: the
+//! same random model with its matrices (and the tied embedding / LM head)
+//! block-quantized and kept quantized, each decoding `--new-tokens` tokens
+//! per round, the formats interleaved for `--rounds` rounds (the best round
+//! of each counts, by thread CPU time), and prints tokens/s per format and
+//! its ratio to f32. `--activations q8|f32` picks the quantized kernel.
 
 use llmlab_core::loading::WeightStore;
+use llmlab_core::nn::linear::Activations;
+use llmlab_core::quantization::{quantize, GgmlType};
 use llmlab_core::models::gpt2::Gpt2;
 use llmlab_core::models::CausalLm;
 use llmlab_core::rng::Rng;
@@ -40,6 +49,15 @@ pub struct Args {
     /// long (at least 1), left-padded to the longest.
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Compare these weight formats in one run (comma-separated: f32, q8_0, q4_0, q4_1, q5_0, q5_1, q6_k).
+    #[arg(long)]
+    formats: Option<String>,
+    /// Activations of the quantized kernel (with --formats): q8 or f32.
+    #[arg(long, default_value = "q8")]
+    activations: String,
+    /// Interleaved rounds per format (with --formats); the best counts.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 fn random_values(rng: &mut Rng, n: usize, std: f32) -> Vec<f32> {
@@ -50,6 +68,12 @@ fn random_values(rng: &mut Rng, n: usize, std: f32) -> Vec<f32> {
 
 /// A GPT-2 checkpoint with random weights, in the Hugging Face layout.
 fn random_gpt2(args: &Args, rng: &mut Rng) -> Result<Gpt2, String> {
+    let (config, store) = random_gpt2_store(args, rng);
+    Gpt2::load(&config, &store).map_err(|e| e.to_string())
+}
+
+/// `config.json` text and random weights of a GPT-2 in the Hugging Face layout.
+fn random_gpt2_store(args: &Args, rng: &mut Rng) -> (String, WeightStore) {
     let (c, v, p) = (args.width, args.vocab, 1024usize);
     let heads = (c / 64).max(1);
     let config = serde_json::json!({
@@ -86,7 +110,111 @@ fn random_gpt2(args: &Args, rng: &mut Rng) -> Result<Gpt2, String> {
     }
     put(&mut store, "ln_f.weight".into(), vec![c], 0.0, rng);
     put(&mut store, "ln_f.bias".into(), vec![c], 0.01, rng);
-    Gpt2::load(&config, &store).map_err(|e| e.to_string())
+    (config, store)
+}
+
+/// `store` with every matrix but the position table quantized to `ty` as a
+/// GGUF file holds it (Conv1D weights as `(out, in)` rows of blocks, read
+/// transposed), kept quantized and run with `activations`.
+fn quantized_store(store: &WeightStore, ty: GgmlType, activations: Activations) -> Result<WeightStore, String> {
+    let mut out = WeightStore::new();
+    out.activations = activations;
+    for name in store.names() {
+        let shape = store.shape(&name).unwrap_or(&[]).to_vec();
+        let values = store.to_f32(&name).map_err(|e| e.to_string())?;
+        let &[rows, cols] = shape.as_slice() else {
+            out.insert_f32(&name, shape, values);
+            continue;
+        };
+        if name == "wpe.weight" {
+            out.insert_f32(&name, shape, values);
+            continue;
+        }
+        let conv1d = name.starts_with("h.");
+        let stored = if conv1d { ndarray::Array2::from_shape_vec((rows, cols), values).map_err(|e| e.to_string())?.t().iter().copied().collect() } else { values };
+        let bytes = quantize(&stored, ty).map_err(|e| format!("{name}: {e}"))?;
+        let len = bytes.len();
+        let file = out.add_file(std::sync::Arc::new(bytes));
+        out.insert_quantized(&name, shape, file, 0..len, ty, conv1d);
+    }
+    Ok(out)
+}
+
+/// Decodes `new_tokens` greedy tokens after `prompt` and returns the thread CPU (or wall) seconds of the decode.
+fn time_decode(model: &Gpt2, prompt: &[u32], new_tokens: usize) -> Result<f64, String> {
+    let mut cache = model.new_cache();
+    let logits = model.forward_batch(&[prompt.to_vec()], None, Some(&mut cache)).map_err(|e| e.to_string())?; // (1, T, V)
+    let mut next = argmax(logits.slice(ndarray::s![0, prompt.len() - 1, ..]));
+    let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
+    for _ in 0..new_tokens {
+        let logits = model.forward_batch(&[vec![next]], None, Some(&mut cache)).map_err(|e| e.to_string())?; // (1, 1, V)
+        next = argmax(logits.slice(ndarray::s![0, 0, ..]));
+    }
+    Ok(match (cpu_start, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => start.elapsed().as_secs_f64(),
+    })
+}
+
+/// `--formats`: decode speed of each weight format, interleaved, with ratios to f32.
+fn compare_formats(args: &Args, formats: &str) -> Result<(), String> {
+    let activations = Activations::from_name(&args.activations).ok_or_else(|| format!("unknown --activations '{}'", args.activations))?;
+    let mut rng = Rng::new(args.seed);
+    eprintln!("building a random {}-layer width-{} GPT-2...", args.layers, args.width);
+    let (config, store) = random_gpt2_store(args, &mut rng);
+    let prompt: Vec<u32> = (0..args.prompt).map(|_| rng.below(args.vocab as u64) as u32).collect();
+    let mut models = Vec::new();
+    for name in formats.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let ty = GgmlType::from_name(name).ok_or_else(|| format!("unknown format '{name}'"))?;
+        let model_store = match ty {
+            GgmlType::F32 => store.clone(),
+            _ => quantized_store(&store, ty, activations)?,
+        };
+        let weight_bytes: usize = model_store
+            .names()
+            .iter()
+            .filter(|n| n.as_str() != "wpe.weight")
+            .filter_map(|n| model_store.storage(n).ok())
+            .map(|s| s.byte_len())
+            .sum();
+        models.push((ty, weight_bytes, Gpt2::load(&config, &model_store).map_err(|e| e.to_string())?));
+    }
+    let mut best = vec![f64::MAX; models.len()];
+    for round in 0..args.rounds.max(1) {
+        for ((ty, _, model), best) in models.iter().zip(best.iter_mut()) {
+            let seconds = time_decode(model, &prompt, args.new_tokens)?;
+            eprintln!("round {round}: {} {:.1} tok/s", ty.name(), args.new_tokens as f64 / seconds);
+            *best = best.min(seconds);
+        }
+    }
+    let f32_rate = models.iter().zip(&best).find(|((ty, ..), _)| *ty == GgmlType::F32).map(|(_, s)| args.new_tokens as f64 / s);
+    let rows: Vec<serde_json::Value> = models
+        .iter()
+        .zip(&best)
+        .map(|((ty, bytes, _), seconds)| {
+            let rate = args.new_tokens as f64 / seconds;
+            serde_json::json!({
+                "format": ty.name(),
+                "weight_bytes": bytes,
+                "decode_tokens_per_cpu_second": rate,
+                "ratio_to_f32": f32_rate.map(|f| rate / f),
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "model": format!("random GPT-2 shape: {} layers, width {}, vocab {}", args.layers, args.width, args.vocab),
+            "threads": 1,
+            "activations": activations.name(),
+            "prompt_tokens": args.prompt,
+            "new_tokens": args.new_tokens,
+            "rounds": args.rounds,
+            "formats": rows,
+        })
+    );
+    Ok(())
 }
 
 /// Read bandwidth in bytes/s: summing a buffer much larger than the caches
@@ -138,6 +266,9 @@ fn argmax(row: ndarray::ArrayView1<f32>) -> u32 {
 pub fn run(args: Args) -> Result<(), String> {
     if args.prompt == 0 || args.new_tokens == 0 || args.prompt + args.new_tokens > 1024 {
         return Err("need 1 <= prompt, 1 <= new-tokens and prompt + new-tokens <= 1024".into());
+    }
+    if let Some(formats) = &args.formats {
+        return compare_formats(&args, formats);
     }
     if args.batch == 0 || args.batch > llmlab_core::decoding::limits::MAX_ROWS {
         return Err(format!("--batch must be between 1 and {}", llmlab_core::decoding::limits::MAX_ROWS));

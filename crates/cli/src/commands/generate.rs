@@ -42,14 +42,18 @@ use llmlab_core::models::AnyModel;
 use llmlab_core::tokenizers::Tokenizer;
 use serde_json::{json, Value};
 
-use super::logits::{load_model, parse_ids};
+use super::logits::{load_model_with, parse_activations, parse_ids};
+use llmlab_core::loading::fs::LoadOptions;
 
 /// Arguments of `llmlab generate`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model directory (config.json + safetensors [+ generation_config.json, tokenizer.json]).
+    /// Model directory (config.json + safetensors [+ generation_config.json, tokenizer.json]), or a .gguf file (run quantized).
     #[arg(long)]
     model: String,
+    /// Activations against quantized GGUF weights: q8 (integer dot products) or f32 (the dequantized model's values).
+    #[arg(long, default_value = "q8")]
+    activations: String,
     /// Prompt text, tokenized with DIR/tokenizer.json (special tokens added, as HF's tokenizer does).
     #[arg(long, conflicts_with = "prompt_ids")]
     prompt: Option<String>,
@@ -174,7 +178,7 @@ pub fn run(args: Args) -> Result<(), String> {
     if !args.stop.is_empty() && tokenizer.is_none() {
         return Err("--stop needs DIR/tokenizer.json to decode the text".into());
     }
-    let model = load_model(dir)?;
+    let model = load_model_with(dir, LoadOptions::quantized(parse_activations(&args.activations)?))?;
     let start = match (&model, &args.decoder_start_ids) {
         (AnyModel::Seq2Seq(_), _) if batched => {
             return Err("several prompts need a decoder-only model; pass one --prompt-ids row for an encoder-decoder".into())

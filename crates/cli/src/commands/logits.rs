@@ -9,9 +9,14 @@
 //! experts: Mixtral, Qwen2-MoE) the output also has `"router_logits"`: for
 //! each sparse layer, the router's logits `(T, E)` at every position, as
 //! transformers' `output_router_logits=True` returns them.
+//! A `.gguf` file runs with its block-quantized matrices kept quantized;
+//! `--activations f32` multiplies them with f32 activations (the logits of
+//! the dequantized model), `q8` (the default) quantizes activations to Q8_0
+//! for integer dot products in decode.
 
 use super::adapter::Adapter;
-use llmlab_core::loading::fs::{load_checkpoint_with, Checkpoint};
+use llmlab_core::loading::fs::{load_checkpoint_with_options, Checkpoint, LoadOptions};
+use llmlab_core::nn::linear::Activations;
 use llmlab_core::models::{self, AnyModel};
 use ndarray::{Array2, Axis};
 use std::path::Path;
@@ -40,11 +45,25 @@ pub struct Args {
     /// Also print each mixture-of-experts layer's router logits (every position).
     #[arg(long)]
     router_logits: bool,
+    /// Activations against quantized GGUF weights: q8 (integer dot products) or f32 (the dequantized model's logits).
+    #[arg(long, default_value = "q8")]
+    activations: String,
 }
 
-/// Loads whatever model `path` holds, its safetensors memory-mapped.
+/// Parses `--activations`.
+pub fn parse_activations(name: &str) -> Result<Activations, String> {
+    Activations::from_name(name).ok_or_else(|| format!("unknown --activations '{name}' (f32 or q8)"))
+}
+
+/// Loads whatever model `path` holds, its safetensors memory-mapped; a GGUF
+/// file's quantized matrices stay quantized (default activations).
 pub fn load_model(path: &Path) -> Result<AnyModel, String> {
-    match load_checkpoint_with(path, &crate::mmap::map_file).map_err(|e| e.to_string())? {
+    load_model_with(path, LoadOptions::quantized(Activations::default()))
+}
+
+/// [`load_model`] with `options`.
+pub fn load_model_with(path: &Path, options: LoadOptions) -> Result<AnyModel, String> {
+    match load_checkpoint_with_options(path, &crate::mmap::map_file, options).map_err(|e| e.to_string())? {
         Checkpoint::HuggingFace { config_json, store } => models::load(&config_json, &store).map_err(|e| e.to_string()),
         Checkpoint::Llama2c(bytes) => {
             Ok(AnyModel::Causal(Box::new(models::llama2c::load(&bytes).map_err(|e| e.to_string())?)))
@@ -103,7 +122,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 return Ok(());
             }
         },
-        None => load_model(path)?,
+        None => load_model_with(path, LoadOptions::quantized(parse_activations(&args.activations)?))?,
     };
     let router_layers = match &model {
         AnyModel::Causal(m) if args.router_logits => m.router_logits(&ids).map_err(|e| e.to_string())?,

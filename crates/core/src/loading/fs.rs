@@ -3,7 +3,9 @@
 //! A model directory holds `config.json` and either `model.safetensors` or
 //! a sharded checkpoint (`model.safetensors.index.json` plus the shards it
 //! names). A path to a file ending in `.gguf` is converted by
-//! `quantization::gguf::gguf_model` (weights dequantized to f32); any other
+//! `quantization::gguf::gguf_model`: its weights dequantized to f32, or,
+//! with [`LoadOptions::quantized`], its block-quantized matrices kept
+//! quantized in the file's bytes (mapped like safetensors); any other
 //! file is read as a llama2.c checkpoint, unless it is a PyTorch pickle,
 //! which is refused.
 //!
@@ -18,6 +20,7 @@
 
 use super::safetensors::{looks_like_pickle, shard_files_from_index, DEFAULT_HEADER_BUDGET};
 use super::{LoadError, WeightStore};
+use crate::nn::linear::Activations;
 use crate::nn::storage::SharedBytes;
 use alloc::format;
 use alloc::string::String;
@@ -46,6 +49,21 @@ pub fn read_shared(path: &Path) -> Result<SharedBytes, LoadError> {
     Ok(Arc::new(read(path)?))
 }
 
+/// How a checkpoint is loaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// For a GGUF file: `Some` keeps its block-quantized matrices quantized,
+    /// run with these activations; `None` dequantizes every tensor to f32.
+    pub quantized: Option<Activations>,
+}
+
+impl LoadOptions {
+    /// GGUF matrices kept quantized, run with `activations`.
+    pub fn quantized(activations: Activations) -> Self {
+        Self { quantized: Some(activations) }
+    }
+}
+
 /// Loads a model directory, or a llama2.c `.bin` file, reading each
 /// safetensors file into memory.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, LoadError> {
@@ -58,10 +76,23 @@ pub fn load_checkpoint_with(
     path: &Path,
     open: &dyn Fn(&Path) -> Result<SharedBytes, LoadError>,
 ) -> Result<Checkpoint, LoadError> {
+    load_checkpoint_with_options(path, open, LoadOptions::default())
+}
+
+/// Like [`load_checkpoint_with`], with `options` (what to do with a GGUF
+/// file's quantized tensors; a kept GGUF file's bytes come from `open`).
+pub fn load_checkpoint_with_options(
+    path: &Path,
+    open: &dyn Fn(&Path) -> Result<SharedBytes, LoadError>,
+    options: LoadOptions,
+) -> Result<Checkpoint, LoadError> {
     if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
-        let bytes = read(path)?;
-        let (config_json, store) = crate::quantization::gguf::gguf_model::to_hf_checkpoint(&bytes)
-            .map_err(|e| LoadError::Gguf(format!("{}: {e}", path.display())))?;
+        use crate::quantization::gguf::gguf_model;
+        let converted = match options.quantized {
+            Some(activations) => gguf_model::to_hf_checkpoint_quantized(open(path)?, activations),
+            None => gguf_model::to_hf_checkpoint(&read(path)?),
+        };
+        let (config_json, store) = converted.map_err(|e| LoadError::Gguf(format!("{}: {e}", path.display())))?;
         return Ok(Checkpoint::HuggingFace { config_json, store });
     }
     if path.is_file() {

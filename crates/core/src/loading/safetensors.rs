@@ -14,7 +14,9 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use crate::nn::storage::{self, SharedBytes, Storage, StorageError};
+use crate::nn::linear::Activations;
+use crate::nn::storage::{self, Matrix, SharedBytes, Storage, StorageError};
+use crate::quantization::GgmlType;
 use alloc::sync::Arc;
 use safetensors::{Dtype, SafeTensors};
 
@@ -58,6 +60,22 @@ pub enum TensorData {
     },
     /// Values already in f32 (llama2.c checkpoints, tests).
     F32(Vec<f32>),
+    /// Whole blocks of a block-quantized GGUF type in one of the store's
+    /// files, kept quantized. Blocks run along the stored rows, which are
+    /// the tensor's rows, or its columns when `transposed` (a GPT-2 `Conv1D`
+    /// weight `(in, out)` stored as GGUF's `(out, in)`).
+    Quantized {
+        /// Index into [`WeightStore::files`].
+        file: usize,
+        /// Absolute start offset in that file.
+        start: usize,
+        /// Absolute end offset (exclusive).
+        end: usize,
+        /// Block type.
+        ty: GgmlType,
+        /// Whether the stored rows are the tensor's columns (2-D only).
+        transposed: bool,
+    },
 }
 
 /// A tensor's shape and data location.
@@ -76,11 +94,17 @@ pub struct WeightStore {
     pub files: Vec<SharedBytes>,
     /// Name -> tensor.
     pub tensors: BTreeMap<String, StoredTensor>,
+    /// How matrices of block-quantized tensors treat activations in the decode kernel.
+    pub activations: Activations,
 }
 
 impl core::fmt::Debug for WeightStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("WeightStore").field("files", &self.files.len()).field("tensors", &self.tensors).finish()
+        f.debug_struct("WeightStore")
+            .field("files", &self.files.len())
+            .field("tensors", &self.tensors)
+            .field("activations", &self.activations)
+            .finish()
     }
 }
 
@@ -166,6 +190,39 @@ impl WeightStore {
         self.tensors.insert(name.to_string(), StoredTensor { shape, data: TensorData::F32(values) });
     }
 
+    /// Adds a block-quantized tensor of HF shape `shape` whose blocks are
+    /// `bytes[range]` of a file added with [`add_file`](Self::add_file).
+    pub fn insert_quantized(&mut self, name: &str, shape: Vec<usize>, file: usize, range: core::ops::Range<usize>, ty: GgmlType, transposed: bool) {
+        let data = TensorData::Quantized { file, start: range.start, end: range.end, ty, transposed };
+        self.tensors.insert(name.to_string(), StoredTensor { shape, data });
+    }
+
+    /// Keeps `bytes` with the store (their tensors are added separately) and returns the file index.
+    pub fn add_file(&mut self, bytes: SharedBytes) -> usize {
+        self.files.push(bytes);
+        self.files.len() - 1
+    }
+
+    /// The 2-D tensor `name` of shape `(rows, cols)` as a [`Matrix`] viewing
+    /// the file's bytes: as stored, or a transposed view of a
+    /// [`TensorData::Quantized`] tensor whose stored rows are its columns.
+    /// Matrices of quantized tensors run with the store's [`activations`](Self::activations).
+    pub fn matrix(&self, name: &str, (rows, cols): (usize, usize)) -> Result<Matrix, LoadError> {
+        let storage = self.storage(name)?;
+        let found = storage.len();
+        let transposed = matches!(self.tensors.get(name), Some(StoredTensor { data: TensorData::Quantized { transposed: true, .. }, .. }));
+        let matrix = if transposed {
+            Matrix::new(storage, (cols, rows)).map(Matrix::transposed)
+        } else {
+            Matrix::new(storage, (rows, cols))
+        };
+        matrix.map(|m| m.with_activations(self.activations)).ok_or(LoadError::ShapeMismatch {
+            name: name.to_string(),
+            expected: alloc::vec![rows, cols],
+            found: alloc::vec![found],
+        })
+    }
+
     /// Every tensor name, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.tensors.keys().cloned().collect();
@@ -200,21 +257,32 @@ impl WeightStore {
                     StoredDtype::F16 => storage::Dtype::F16,
                     StoredDtype::BF16 => storage::Dtype::Bf16,
                 };
-                Storage::from_bytes(bytes.clone(), *start..*end, dtype).map_err(|e| match e {
-                    StorageError::NonFinite => LoadError::NonFinite(name.to_string()),
-                    StorageError::OutOfBounds { .. } => LoadError::Safetensors(format!("tensor '{name}' is out of bounds")),
-                    StorageError::PartialElement { len, size } => LoadError::Safetensors(format!(
-                        "tensor '{name}' has {len} bytes, not a multiple of its element size {size}"
-                    )),
-                })
+                Storage::from_bytes(bytes.clone(), *start..*end, dtype).map_err(|e| storage_error(name, e))
+            }
+            TensorData::Quantized { file, start, end, ty, .. } => {
+                let bytes = self
+                    .files
+                    .get(*file)
+                    .ok_or_else(|| LoadError::Safetensors(format!("tensor '{name}' refers to a missing file")))?;
+                Storage::from_block_bytes(bytes.clone(), *start..*end, *ty).map_err(|e| storage_error(name, e))
             }
         }
     }
 
-    /// The values of `name` as f32, rejecting NaN and infinities.
+    /// The values of `name` as f32 (decoded and in the tensor's own layout
+    /// when quantized), rejecting NaN and infinities.
     pub fn to_f32(&self, name: &str) -> Result<Vec<f32>, LoadError> {
         let tensor = self.tensors.get(name).ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
         let values = match &tensor.data {
+            TensorData::Quantized { .. } => match tensor.shape.as_slice() {
+                &[rows, cols] => self.matrix(name, (rows, cols))?.view().iter().copied().collect(),
+                _ => {
+                    let storage = self.storage(name)?;
+                    let mut values = alloc::vec![0.0f32; storage.len()];
+                    storage.widen_into(0, &mut values);
+                    values
+                }
+            },
             TensorData::F32(values) => values.clone(),
             TensorData::Bytes { file, start, end, dtype } => {
                 let bytes = self
@@ -240,6 +308,20 @@ impl WeightStore {
             return Err(LoadError::NonFinite(name.to_string()));
         }
         Ok(values)
+    }
+}
+
+/// A [`StorageError`] for tensor `name` as a [`LoadError`].
+fn storage_error(name: &str, e: StorageError) -> LoadError {
+    match e {
+        StorageError::NonFinite => LoadError::NonFinite(name.to_string()),
+        StorageError::OutOfBounds { .. } => LoadError::Safetensors(format!("tensor '{name}' is out of bounds")),
+        StorageError::PartialElement { len, size } => {
+            LoadError::Safetensors(format!("tensor '{name}' has {len} bytes, not a multiple of its element (or block) size {size}"))
+        }
+        StorageError::NotBlockQuantized(ty) => {
+            LoadError::Safetensors(format!("tensor '{name}' has type {}, which is not block-quantized", ty.name()))
+        }
     }
 }
 

@@ -90,13 +90,7 @@ impl<'a> Weights<'a> {
     /// the checkpoint's bytes (no copy when they are aligned).
     pub fn matrix(&self, name: &str, (rows, cols): (usize, usize)) -> Result<Matrix, LoadError> {
         let full = self.checked_name(name, &[rows, cols])?;
-        let storage = self.store.storage(&full)?;
-        let found = storage.len();
-        Matrix::new(storage, (rows, cols)).ok_or(LoadError::ShapeMismatch {
-            name: full,
-            expected: alloc::vec![rows, cols],
-            found: alloc::vec![found],
-        })
+        self.store.matrix(&full, (rows, cols))
     }
 
     /// A 1-D tensor of exactly `len` values.

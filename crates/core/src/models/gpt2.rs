@@ -150,7 +150,7 @@ fn load_block(w: &Weights, cfg: &Config, layer: usize) -> Result<PreNormBlock, M
     let fused_w: Matrix = attn.pp("c_attn").matrix("weight", (c, 3 * width))?.transposed();
     let fused_b = attn.pp("c_attn").get1("bias", 3 * width)?;
     let part = |i: usize| -> Result<Linear, LoadError> {
-        let weight = fused_w.stored_columns(i * width..(i + 1) * width).ok_or_else(|| LoadError::ShapeMismatch {
+        let weight = fused_w.logical_rows(i * width..(i + 1) * width).ok_or_else(|| LoadError::ShapeMismatch {
             name: attn.path("c_attn.weight"),
             expected: alloc::vec![c, 3 * width],
             found: alloc::vec![fused_w.stored_dim().0, fused_w.stored_dim().1],

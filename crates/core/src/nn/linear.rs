@@ -16,12 +16,24 @@
 //!   packs either layout itself; f16/bf16 weights are widened
 //!   [`WIDEN_BLOCK`] outputs at a time and multiplied block by block.
 //!
+//! - Block-quantized weights (GGUF's Q8_0, Q4_0, …, kept in their blocks):
+//!   decode goes block by block, never through an f32 copy of the matrix,
+//!   in one of two [`Activations`] modes. `F32` decodes each weight row into
+//!   a scratch row and takes the same f32 dot product as for f32 weights, so
+//!   the logits are those of the dequantized model. `Q8` (the default)
+//!   quantizes each activation row to Q8_0 once and takes integer dot
+//!   products block by block ([`super::block_dot`], llama.cpp's
+//!   `vec_dot_q4_0_q8_0`/`vec_dot_q8_0_q8_0`). Prompts decode
+//!   [`WIDEN_BLOCK`] rows at a time into a scratch block and use the GEMM,
+//!   as for f16.
+//!
 //! Backward (training): for `y = x·Wᵀ + b` and an output gradient `dy`,
 //! `dx = dy·W`, `dW += dyᵀ·x`, `db += Σ_rows dy`. Both products go through
 //! the same blocked GEMM as the prompt path (on the weight's logical
 //! `(out, in)` f32 view).
 
-use super::storage::{Dtype, Matrix};
+use super::block_dot::{self, Q8Row};
+use super::storage::{Dtype, Matrix, QuantizedRows};
 use super::{push_array, TensorMut};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -36,6 +48,32 @@ pub const STREAMING_MAX_ROWS: usize = 8;
 /// Outputs widened at a time by the GEMM path for f16/bf16 weights: `(256, in)`
 /// f32 (768 KB for GPT-2 small) instead of the whole tensor.
 pub const WIDEN_BLOCK: usize = 256;
+
+/// How the decode kernel treats activations multiplied with block-quantized
+/// weights (other storage ignores it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Activations {
+    /// f32 activations times weight blocks decoded to f32: the dequantized model's values.
+    F32,
+    /// Activations quantized to Q8_0 per row, integer dot products per block (faster, approximate).
+    #[default]
+    Q8,
+}
+
+impl Activations {
+    /// `f32` or `q8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activations::F32 => "f32",
+            Activations::Q8 => "q8",
+        }
+    }
+
+    /// The mode named `name` (`f32` or `q8`, case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Activations::F32, Activations::Q8].into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+}
 
 /// A dense layer with optional bias.
 #[derive(Clone, Debug)]
@@ -139,6 +177,9 @@ impl LinearGrad {
 /// `x·wᵀ` for a weight of any storage: `x: (N, K)`, `w: (M, K)` logically ->
 /// `(N, M)`, choosing the kernel by `N`, layout and dtype.
 pub fn matmul_weight(x: ArrayView2<f32>, w: &Matrix) -> Array2<f32> {
+    if let Some(rows) = w.quantized_rows() {
+        return if x.nrows() <= STREAMING_MAX_ROWS { streaming_quantized(x, w, &rows) } else { gemm_widened(x, w) };
+    }
     let is_f32 = w.storage().dtype() == Dtype::F32;
     match (x.nrows() <= STREAMING_MAX_ROWS, w.is_transposed()) {
         (true, false) if is_f32 => matmul_t(x, w.view()),
@@ -157,6 +198,34 @@ fn contiguous_rows<'a>(x: &'a ArrayView2<f32>) -> Vec<alloc::borrow::Cow<'a, [f3
             None => alloc::borrow::Cow::Owned(row.to_vec()),
         })
         .collect()
+}
+
+/// Streaming kernel for a block-quantized weight stored `(M, K)`: each row
+/// is read once, as blocks, and dotted with every row of `x` — after
+/// decoding it into a scratch row ([`Activations::F32`], or a type without
+/// an integer kernel), or as integers against `x` quantized to Q8_0.
+fn streaming_quantized(x: ArrayView2<f32>, w: &Matrix, rows: &QuantizedRows) -> Array2<f32> {
+    let (m, k) = (rows.rows, rows.cols);
+    let x_rows = contiguous_rows(&x);
+    let mut y = Array2::<f32>::zeros((x.nrows(), m)); // (N, M)
+    if w.activations() == Activations::Q8 && block_dot::has_integer_kernel(rows.ty) {
+        let xq: Vec<Q8Row> = x_rows.iter().map(|r| Q8Row::quantize(r)).collect();
+        for j in 0..m {
+            let row = rows.row(j);
+            for (i, xq) in xq.iter().enumerate() {
+                y[[i, j]] = block_dot::dot_q8(rows.ty, row, xq);
+            }
+        }
+    } else {
+        let mut scratch = vec![0.0f32; k];
+        for j in 0..m {
+            w.widen_stored_row(j, 0, &mut scratch);
+            for (i, x_row) in x_rows.iter().enumerate() {
+                y[[i, j]] = dot(x_row, &scratch);
+            }
+        }
+    }
+    y
 }
 
 /// Streaming kernel for an f16/bf16 weight stored `(M, K)`: each stored row

@@ -15,6 +15,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod block_dot;
 pub mod blocks;
 pub mod bottleneck;
 pub mod cross_entropy;

@@ -9,6 +9,12 @@
 //!   checks alignment; safetensors pads its header so data starts 8-aligned).
 //! - f16 and bf16 tensors stay in their stored width; the matmul kernels in
 //!   [`super::linear`] widen one row or block at a time inside the kernel.
+//! - Block-quantized tensors (GGUF's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K,
+//!   Q4_K) stay in their blocks: the byte range is checked to be whole blocks
+//!   and every block's f16 scales finite before use, rows are decoded one
+//!   block at a time with [`crate::quantization::dequantize_block`] (the
+//!   decoder that equals `gguf.quants`), and the matmul kernels in
+//!   [`super::linear`] take dot products block by block.
 //! - Owned f32 is for weights made in memory (tests, llama2.c, training) and
 //!   is the fallback copy when bytes are misaligned or the host is big-endian.
 //!
@@ -22,6 +28,8 @@
 //! copies on first write (into the standard `(rows, cols)` layout) and leaves
 //! the checkpoint bytes untouched.
 
+use super::linear::Activations;
+use crate::quantization::{dequantize_block, GgmlType};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::OnceCell;
@@ -45,14 +53,25 @@ pub enum Dtype {
     F16,
     /// bfloat16 (the top half of an f32).
     Bf16,
+    /// Blocks of a GGUF block-quantized type (Q8_0, Q4_0, …).
+    Quantized(GgmlType),
 }
 
 impl Dtype {
-    /// Bytes per element.
+    /// Bytes per element, or per block for a block-quantized type.
     pub fn size(self) -> usize {
         match self {
             Dtype::F32 => 4,
             Dtype::F16 | Dtype::Bf16 => 2,
+            Dtype::Quantized(ty) => ty.type_size(),
+        }
+    }
+
+    /// Values per block (1 for the plain types).
+    pub fn block_len(self) -> usize {
+        match self {
+            Dtype::F32 | Dtype::F16 | Dtype::Bf16 => 1,
+            Dtype::Quantized(ty) => ty.block_size(),
         }
     }
 }
@@ -89,6 +108,8 @@ pub enum Storage {
     F16(ByteSpan),
     /// Little-endian bf16 kept as bf16.
     Bf16(ByteSpan),
+    /// Whole blocks of a block-quantized type, kept quantized.
+    Quantized(GgmlType, ByteSpan),
 }
 
 /// Why bytes could not be viewed as a tensor.
@@ -110,8 +131,10 @@ pub enum StorageError {
         /// Bytes per element.
         size: usize,
     },
-    /// A value is NaN or infinite.
+    /// A value (or a block's scale) is NaN or infinite.
     NonFinite,
+    /// The type is not a block-quantized one (use [`Storage::from_bytes`]).
+    NotBlockQuantized(GgmlType),
 }
 
 /// Whether reinterpreting little-endian bytes in place gives the right values.
@@ -122,6 +145,9 @@ impl Storage {
     /// when they cannot be used in place (misaligned, or a big-endian host).
     /// Checks the range against the bytes and every value for finiteness.
     pub fn from_bytes(bytes: SharedBytes, range: Range<usize>, dtype: Dtype) -> Result<Self, StorageError> {
+        if let Dtype::Quantized(ty) = dtype {
+            return Self::from_block_bytes(bytes, range, ty);
+        }
         let all = (*bytes).as_ref();
         let Some(raw) = all.get(range.clone()) else {
             return Err(StorageError::OutOfBounds { start: range.start, end: range.end, len: all.len() });
@@ -136,6 +162,7 @@ impl Storage {
             }
             Dtype::F16 => raw.chunks_exact(2).all(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7c00 != 0x7c00),
             Dtype::Bf16 => raw.chunks_exact(2).all(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7f80 != 0x7f80),
+            Dtype::Quantized(_) => false,
         };
         if !finite {
             return Err(StorageError::NonFinite);
@@ -145,6 +172,7 @@ impl Storage {
                 Dtype::F32 => bytemuck::try_cast_slice::<u8, f32>(raw).is_ok(),
                 Dtype::F16 => bytemuck::try_cast_slice::<u8, f16>(raw).is_ok(),
                 Dtype::Bf16 => bytemuck::try_cast_slice::<u8, bf16>(raw).is_ok(),
+                Dtype::Quantized(_) => false,
             };
         if !in_place {
             return Ok(Storage::Owned(widen_le_bytes(raw, dtype)));
@@ -154,7 +182,37 @@ impl Storage {
             Dtype::F32 => Storage::F32(span),
             Dtype::F16 => Storage::F16(span),
             Dtype::Bf16 => Storage::Bf16(span),
+            Dtype::Quantized(ty) => Storage::Quantized(ty, span),
         })
+    }
+
+    /// Views `bytes[range]` as whole blocks of the block-quantized `ty`,
+    /// in place (blocks are read byte by byte, so no alignment is needed).
+    /// Checks the range against the bytes, its length against the block
+    /// size, and every block's scales for finiteness, so that every decoded
+    /// value is finite.
+    pub fn from_block_bytes(bytes: SharedBytes, range: Range<usize>, ty: GgmlType) -> Result<Self, StorageError> {
+        if !ty.is_block_quantized() {
+            return Err(StorageError::NotBlockQuantized(ty));
+        }
+        let all = (*bytes).as_ref();
+        let Some(raw) = all.get(range.clone()) else {
+            return Err(StorageError::OutOfBounds { start: range.start, end: range.end, len: all.len() });
+        };
+        if raw.len() % ty.type_size() != 0 {
+            return Err(StorageError::PartialElement { len: raw.len(), size: ty.type_size() });
+        }
+        let offsets = ty.scale_offsets();
+        let finite = raw.chunks_exact(ty.type_size()).all(|block| {
+            offsets.iter().all(|&o| match block.get(o..o + 2) {
+                Some(&[a, b]) => u16::from_le_bytes([a, b]) & 0x7c00 != 0x7c00,
+                _ => false,
+            })
+        });
+        if !finite {
+            return Err(StorageError::NonFinite);
+        }
+        Ok(Storage::Quantized(ty, ByteSpan { bytes, range }))
     }
 
     /// The stored element type (`F32` for owned values).
@@ -163,6 +221,15 @@ impl Storage {
             Storage::Owned(_) | Storage::F32(_) => Dtype::F32,
             Storage::F16(_) => Dtype::F16,
             Storage::Bf16(_) => Dtype::Bf16,
+            Storage::Quantized(ty, _) => Dtype::Quantized(*ty),
+        }
+    }
+
+    /// The block type and bytes of block-quantized storage.
+    pub fn quantized_bytes(&self) -> Option<(GgmlType, &[u8])> {
+        match self {
+            Storage::Quantized(ty, span) => Some((*ty, span.bytes())),
+            _ => None,
         }
     }
 
@@ -177,6 +244,7 @@ impl Storage {
             Storage::Owned(v) => v.len(),
             Storage::F32(s) => s.range.len() / 4,
             Storage::F16(s) | Storage::Bf16(s) => s.range.len() / 2,
+            Storage::Quantized(ty, s) => s.range.len() / ty.type_size() * ty.block_size(),
         }
     }
 
@@ -190,13 +258,14 @@ impl Storage {
         match self {
             Storage::Owned(v) => Some(v),
             Storage::F32(s) => bytemuck::try_cast_slice(s.bytes()).ok(),
-            Storage::F16(_) | Storage::Bf16(_) => None,
+            Storage::F16(_) | Storage::Bf16(_) | Storage::Quantized(..) => None,
         }
     }
 
     /// Stored bytes (memory the storage accounts for, owned or borrowed).
     pub fn byte_len(&self) -> usize {
-        self.len() * self.dtype().size()
+        let dtype = self.dtype();
+        self.len() / dtype.block_len() * dtype.size()
     }
 
     /// Widens `out.len()` values starting at element `start` into `out`.
@@ -225,7 +294,36 @@ impl Storage {
                     }
                 }
             }
+            Storage::Quantized(ty, s) => widen_blocks(*ty, s.bytes(), start, out),
         }
+    }
+}
+
+/// Decodes values `start..start + out.len()` of whole `ty` blocks into `out`,
+/// one block at a time (a block cut by either end is decoded into a scratch
+/// block and the overlapping part copied).
+fn widen_blocks(ty: GgmlType, bytes: &[u8], start: usize, out: &mut [f32]) {
+    let (block_len, type_size) = (ty.block_size(), ty.type_size());
+    let total = bytes.len() / type_size * block_len;
+    let end = start.saturating_add(out.len()).min(total);
+    let mut scratch = [0.0f32; crate::quantization::k_quants::QK_K];
+    let mut pos = start;
+    while pos < end {
+        let b = pos / block_len;
+        let in_block = pos - b * block_len;
+        let take = (block_len - in_block).min(end - pos);
+        let (Some(block), Some(dst)) = (bytes.get(b * type_size..(b + 1) * type_size), out.get_mut(pos - start..pos - start + take))
+        else {
+            return;
+        };
+        if in_block == 0 && take == block_len {
+            dequantize_block(ty, block, dst);
+        } else {
+            let scratch = &mut scratch[..block_len];
+            dequantize_block(ty, block, scratch);
+            dst.copy_from_slice(&scratch[in_block..in_block + take]);
+        }
+        pos += take;
     }
 }
 
@@ -235,6 +333,7 @@ fn widen_le_bytes(raw: &[u8], dtype: Dtype) -> Vec<f32> {
         Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         Dtype::F16 => raw.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
         Dtype::Bf16 => raw.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::Quantized(ty) => crate::quantization::dequantize(raw, ty).unwrap_or_default(),
     }
 }
 
@@ -254,6 +353,8 @@ pub struct Matrix {
     stride: usize,
     /// Whether the logical matrix is the transpose of the stored block.
     transposed: bool,
+    /// How the streaming kernel treats activations for quantized storage.
+    activations: Activations,
     /// f32 copy of f16/bf16 storage, made on the first [`view`](Self::view).
     widened: OnceCell<Array2<f32>>,
 }
@@ -282,6 +383,7 @@ impl Matrix {
             cols,
             stride: cols,
             transposed: false,
+            activations: Activations::default(),
             widened: OnceCell::new(),
         }
     }
@@ -296,6 +398,7 @@ impl Matrix {
             cols,
             stride: cols,
             transposed: false,
+            activations: Activations::default(),
             widened: OnceCell::new(),
         })
     }
@@ -320,8 +423,58 @@ impl Matrix {
             cols: range.len(),
             stride: self.stride,
             transposed: self.transposed,
+            activations: self.activations,
             widened: OnceCell::new(),
         })
+    }
+
+    /// The logical rows `range`, sharing the storage (stored columns when
+    /// transposed, stored rows otherwise); `None` when the range is outside.
+    pub fn logical_rows(&self, range: Range<usize>) -> Option<Self> {
+        if self.transposed {
+            return self.stored_columns(range);
+        }
+        if range.start > range.end || range.end > self.rows {
+            return None;
+        }
+        Some(Self {
+            data: self.data.clone(),
+            offset: self.offset + range.start * self.stride,
+            rows: range.len(),
+            cols: self.cols,
+            stride: self.stride,
+            transposed: false,
+            activations: self.activations,
+            widened: OnceCell::new(),
+        })
+    }
+
+    /// The same matrix with quantized weights run under `activations` (no effect on other storage).
+    pub fn with_activations(mut self, activations: Activations) -> Self {
+        self.activations = activations;
+        self
+    }
+
+    /// How the streaming kernel treats activations when the storage is block-quantized.
+    pub fn activations(&self) -> Activations {
+        self.activations
+    }
+
+    /// For block-quantized storage read as stored (not transposed) whose
+    /// rows start on block boundaries: the type, the bytes of the `rows`
+    /// stored rows (`row_bytes` each, `stride_bytes` apart) and `row_bytes`.
+    pub fn quantized_rows(&self) -> Option<QuantizedRows<'_>> {
+        let (ty, bytes) = self.data.quantized_bytes()?;
+        let bl = ty.block_size();
+        if self.transposed || self.offset % bl != 0 || self.stride % bl != 0 || self.cols % bl != 0 {
+            return None;
+        }
+        let row_bytes = self.cols / bl * ty.type_size();
+        let stride_bytes = self.stride / bl * ty.type_size();
+        let start = self.offset / bl * ty.type_size();
+        let needed = if self.rows == 0 { 0 } else { (self.rows - 1) * stride_bytes + row_bytes };
+        let bytes = bytes.get(start..start.checked_add(needed)?)?;
+        Some(QuantizedRows { ty, bytes, rows: self.rows, cols: self.cols, row_bytes, stride_bytes })
     }
 
     /// The storage.
@@ -441,8 +594,33 @@ impl Matrix {
                 values.truncate(n);
                 values.as_mut_slice()
             }
-            Storage::F32(_) | Storage::F16(_) | Storage::Bf16(_) => &mut [],
+            Storage::F32(_) | Storage::F16(_) | Storage::Bf16(_) | Storage::Quantized(..) => &mut [],
         }
+    }
+}
+
+/// The stored rows of a block-quantized [`Matrix`] (see [`Matrix::quantized_rows`]).
+#[derive(Clone, Copy, Debug)]
+pub struct QuantizedRows<'a> {
+    /// Block type.
+    pub ty: GgmlType,
+    /// Bytes from the first row's first block to the last row's last block.
+    pub bytes: &'a [u8],
+    /// Stored rows.
+    pub rows: usize,
+    /// Values per row (a multiple of the block size).
+    pub cols: usize,
+    /// Bytes of one row's blocks.
+    pub row_bytes: usize,
+    /// Bytes from one row to the next.
+    pub stride_bytes: usize,
+}
+
+impl<'a> QuantizedRows<'a> {
+    /// The blocks of row `r` (empty outside the matrix).
+    pub fn row(&self, r: usize) -> &'a [u8] {
+        let start = r * self.stride_bytes;
+        self.bytes.get(start..start + self.row_bytes).unwrap_or(&[])
     }
 }
 

@@ -179,37 +179,38 @@ pub fn quantize_q5_1(values: &[f32]) -> Vec<u8> {
     quantize_offset(values, 31.0, true)
 }
 
-/// Decodes Q8_0 blocks (trailing partial bytes are ignored).
-pub fn dequantize_q8_0(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / 34 * BLOCK);
-    for block in bytes.chunks_exact(34) {
-        let d = f16_value([block[0], block[1]]);
-        out.extend(block[2..].iter().map(|&q| f32::from(q as i8) * d));
+/// Decodes whole `type_size`-byte blocks of `block_len` values with `decode_block` (trailing partial bytes are ignored).
+pub(crate) fn decode_blocks(bytes: &[u8], type_size: usize, block_len: usize, decode_block: fn(&[u8], &mut [f32])) -> Vec<f32> {
+    let blocks = bytes.chunks_exact(type_size);
+    let mut out = alloc::vec![0.0f32; blocks.len() * block_len];
+    for (block, values) in blocks.zip(out.chunks_exact_mut(block_len)) {
+        decode_block(block, values);
     }
     out
 }
 
-/// Decodes Q4_0 blocks.
-pub fn dequantize_q4_0(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / 18 * BLOCK);
-    for block in bytes.chunks_exact(18) {
-        let d = f16_value([block[0], block[1]]);
-        let qs = &block[2..];
-        out.extend((0..BLOCK).map(|j| d * f32::from(nibble(qs, j) as i8 - 8)));
+/// Decodes one Q8_0 block (34 bytes) into `out` (32 values).
+pub fn dequantize_block_q8_0(block: &[u8], out: &mut [f32]) {
+    if let [d0, d1, qs @ ..] = block {
+        let d = f16_value([*d0, *d1]);
+        out.iter_mut().zip(qs).for_each(|(o, &q)| *o = f32::from(q as i8) * d);
     }
-    out
 }
 
-/// Decodes Q4_1 blocks.
-pub fn dequantize_q4_1(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / 20 * BLOCK);
-    for block in bytes.chunks_exact(20) {
-        let d = f16_value([block[0], block[1]]);
-        let m = f16_value([block[2], block[3]]);
-        let qs = &block[4..];
-        out.extend((0..BLOCK).map(|j| d * f32::from(nibble(qs, j)) + m));
+/// Decodes one Q4_0 block (18 bytes) into `out` (32 values).
+pub fn dequantize_block_q4_0(block: &[u8], out: &mut [f32]) {
+    if let [d0, d1, qs @ ..] = block {
+        let d = f16_value([*d0, *d1]);
+        out.iter_mut().take(BLOCK).enumerate().for_each(|(j, o)| *o = d * f32::from(nibble(qs, j) as i8 - 8));
     }
-    out
+}
+
+/// Decodes one Q4_1 block (20 bytes) into `out` (32 values).
+pub fn dequantize_block_q4_1(block: &[u8], out: &mut [f32]) {
+    if let [d0, d1, m0, m1, qs @ ..] = block {
+        let (d, m) = (f16_value([*d0, *d1]), f16_value([*m0, *m1]));
+        out.iter_mut().take(BLOCK).enumerate().for_each(|(j, o)| *o = d * f32::from(nibble(qs, j)) + m);
+    }
 }
 
 /// The 5-bit value `j` of a block's `qh` and nibbles.
@@ -217,29 +218,47 @@ fn five_bit(qh: u32, qs: &[u8], j: usize) -> u8 {
     nibble(qs, j) | ((((qh >> j) & 1) as u8) << 4)
 }
 
+/// Decodes one Q5_0 block (22 bytes) into `out` (32 values).
+pub fn dequantize_block_q5_0(block: &[u8], out: &mut [f32]) {
+    if let [d0, d1, h0, h1, h2, h3, qs @ ..] = block {
+        let d = f16_value([*d0, *d1]);
+        let qh = u32::from_le_bytes([*h0, *h1, *h2, *h3]);
+        out.iter_mut().take(BLOCK).enumerate().for_each(|(j, o)| *o = d * f32::from(five_bit(qh, qs, j) as i8 - 16));
+    }
+}
+
+/// Decodes one Q5_1 block (24 bytes) into `out` (32 values).
+pub fn dequantize_block_q5_1(block: &[u8], out: &mut [f32]) {
+    if let [d0, d1, m0, m1, h0, h1, h2, h3, qs @ ..] = block {
+        let (d, m) = (f16_value([*d0, *d1]), f16_value([*m0, *m1]));
+        let qh = u32::from_le_bytes([*h0, *h1, *h2, *h3]);
+        out.iter_mut().take(BLOCK).enumerate().for_each(|(j, o)| *o = d * f32::from(five_bit(qh, qs, j)) + m);
+    }
+}
+
+/// Decodes Q8_0 blocks (trailing partial bytes are ignored).
+pub fn dequantize_q8_0(bytes: &[u8]) -> Vec<f32> {
+    decode_blocks(bytes, 34, BLOCK, dequantize_block_q8_0)
+}
+
+/// Decodes Q4_0 blocks.
+pub fn dequantize_q4_0(bytes: &[u8]) -> Vec<f32> {
+    decode_blocks(bytes, 18, BLOCK, dequantize_block_q4_0)
+}
+
+/// Decodes Q4_1 blocks.
+pub fn dequantize_q4_1(bytes: &[u8]) -> Vec<f32> {
+    decode_blocks(bytes, 20, BLOCK, dequantize_block_q4_1)
+}
+
 /// Decodes Q5_0 blocks.
 pub fn dequantize_q5_0(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / 22 * BLOCK);
-    for block in bytes.chunks_exact(22) {
-        let d = f16_value([block[0], block[1]]);
-        let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
-        let qs = &block[6..];
-        out.extend((0..BLOCK).map(|j| d * f32::from(five_bit(qh, qs, j) as i8 - 16)));
-    }
-    out
+    decode_blocks(bytes, 22, BLOCK, dequantize_block_q5_0)
 }
 
 /// Decodes Q5_1 blocks.
 pub fn dequantize_q5_1(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / 24 * BLOCK);
-    for block in bytes.chunks_exact(24) {
-        let d = f16_value([block[0], block[1]]);
-        let m = f16_value([block[2], block[3]]);
-        let qh = u32::from_le_bytes([block[4], block[5], block[6], block[7]]);
-        let qs = &block[8..];
-        out.extend((0..BLOCK).map(|j| d * f32::from(five_bit(qh, qs, j)) + m));
-    }
-    out
+    decode_blocks(bytes, 24, BLOCK, dequantize_block_q5_1)
 }
 
 #[cfg(test)]

@@ -159,22 +159,26 @@ pub fn quantize_q6_k(values: &[f32]) -> Vec<u8> {
 
 /// Decodes Q6_K super-blocks (a trailing partial block is ignored).
 pub fn dequantize_q6_k(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / Q6K_BLOCK_BYTES * QK_K);
-    for block in bytes.chunks_exact(Q6K_BLOCK_BYTES) {
-        let (ql, rest) = block.split_at(QK_K / 2);
-        let (qh, rest) = rest.split_at(QK_K / 4);
-        let (scales, d) = rest.split_at(QK_K / 16);
-        let d = f16_value([d[0], d[1]]);
-        for i in 0..QK_K {
-            let (half, j) = (i / 128, i % 128);
-            let low = (ql[64 * half + j % 64] >> (4 * (j / 64))) & 0x0f;
-            let high = (qh[32 * half + j % 32] >> (2 * (j / 32))) & 0x03;
-            let q = (low | (high << 4)) as i8 - 32;
-            let dl = d * f32::from(scales[i / 16] as i8);
-            out.push(dl * f32::from(q));
-        }
+    super::block_formats::decode_blocks(bytes, Q6K_BLOCK_BYTES, QK_K, dequantize_block_q6_k)
+}
+
+/// Decodes one Q6_K super-block ([`Q6K_BLOCK_BYTES`] bytes) into `out` (256 values).
+pub fn dequantize_block_q6_k(block: &[u8], out: &mut [f32]) {
+    if block.len() < Q6K_BLOCK_BYTES || out.len() < QK_K {
+        return;
     }
-    out
+    let (ql, rest) = block.split_at(QK_K / 2);
+    let (qh, rest) = rest.split_at(QK_K / 4);
+    let (scales, d) = rest.split_at(QK_K / 16);
+    let d = f16_value([d[0], d[1]]);
+    for (i, o) in out.iter_mut().take(QK_K).enumerate() {
+        let (half, j) = (i / 128, i % 128);
+        let low = (ql[64 * half + j % 64] >> (4 * (j / 64))) & 0x0f;
+        let high = (qh[32 * half + j % 32] >> (2 * (j / 32))) & 0x03;
+        let q = (low | (high << 4)) as i8 - 32;
+        let dl = d * f32::from(scales[i / 16] as i8);
+        *o = dl * f32::from(q);
+    }
 }
 
 /// The eight 6-bit (scale, min) pairs of a Q4_K block's twelve scale bytes.
@@ -193,21 +197,25 @@ fn q4k_scale_min(packed: &[u8]) -> ([u8; 8], [u8; 8]) {
 
 /// Decodes Q4_K super-blocks (a trailing partial block is ignored).
 pub fn dequantize_q4_k(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bytes.len() / Q4K_BLOCK_BYTES * QK_K);
-    for block in bytes.chunks_exact(Q4K_BLOCK_BYTES) {
-        let d = f16_value([block[0], block[1]]);
-        let dmin = f16_value([block[2], block[3]]);
-        let (sc, mn) = q4k_scale_min(&block[4..16]);
-        let qs = &block[16..];
-        for sub in 0..8 {
-            let dl = d * f32::from(sc[sub]);
-            let ml = dmin * f32::from(mn[sub]);
-            let chunk = &qs[32 * (sub / 2)..32 * (sub / 2) + 32];
-            let shift = 4 * (sub % 2);
-            out.extend(chunk.iter().map(|&b| dl * f32::from((b >> shift) & 0x0f) - ml));
-        }
+    super::block_formats::decode_blocks(bytes, Q4K_BLOCK_BYTES, QK_K, dequantize_block_q4_k)
+}
+
+/// Decodes one Q4_K super-block ([`Q4K_BLOCK_BYTES`] bytes) into `out` (256 values).
+pub fn dequantize_block_q4_k(block: &[u8], out: &mut [f32]) {
+    if block.len() < Q4K_BLOCK_BYTES || out.len() < QK_K {
+        return;
     }
-    out
+    let d = f16_value([block[0], block[1]]);
+    let dmin = f16_value([block[2], block[3]]);
+    let (sc, mn) = q4k_scale_min(&block[4..16]);
+    let qs = &block[16..];
+    for (sub, values) in out.chunks_exact_mut(32).take(8).enumerate() {
+        let dl = d * f32::from(sc[sub]);
+        let ml = dmin * f32::from(mn[sub]);
+        let chunk = &qs[32 * (sub / 2)..32 * (sub / 2) + 32];
+        let shift = 4 * (sub % 2);
+        values.iter_mut().zip(chunk).for_each(|(o, &b)| *o = dl * f32::from((b >> shift) & 0x0f) - ml);
+    }
 }
 
 #[cfg(test)]

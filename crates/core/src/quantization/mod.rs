@@ -282,6 +282,48 @@ pub fn dequantize(bytes: &[u8], ty: GgmlType) -> Result<Vec<f32>, QuantizeError>
     })
 }
 
+/// Decodes one block of `ty` (`ty.type_size()` bytes) into `out` (`ty.block_size()` values), as
+/// [`dequantize`] decodes it; plain types decode their single value. Short input leaves `out` untouched.
+pub fn dequantize_block(ty: GgmlType, block: &[u8], out: &mut [f32]) {
+    match ty {
+        GgmlType::F32 => {
+            if let (Some(o), [a, b, c, d, ..]) = (out.first_mut(), block) {
+                *o = f32::from_le_bytes([*a, *b, *c, *d]);
+            }
+        }
+        GgmlType::F16 | GgmlType::BF16 => {
+            if let (Some(o), [a, b, ..]) = (out.first_mut(), block) {
+                *o = if ty == GgmlType::F16 { f16_value([*a, *b]) } else { half::bf16::from_le_bytes([*a, *b]).to_f32() };
+            }
+        }
+        GgmlType::Q8_0 => block_formats::dequantize_block_q8_0(block, out),
+        GgmlType::Q4_0 => block_formats::dequantize_block_q4_0(block, out),
+        GgmlType::Q4_1 => block_formats::dequantize_block_q4_1(block, out),
+        GgmlType::Q5_0 => block_formats::dequantize_block_q5_0(block, out),
+        GgmlType::Q5_1 => block_formats::dequantize_block_q5_1(block, out),
+        GgmlType::Q6K => k_quants::dequantize_block_q6_k(block, out),
+        GgmlType::Q4K => k_quants::dequantize_block_q4_k(block, out),
+    }
+}
+
+impl GgmlType {
+    /// Whether the type stores blocks of several values with shared scales (Q8_0 … Q6_K).
+    pub fn is_block_quantized(self) -> bool {
+        self.block_size() > 1
+    }
+
+    /// Byte offsets, inside one block, of the f16 scales (and minimums) that
+    /// decoding multiplies by; every decoded value is finite when they are.
+    pub fn scale_offsets(self) -> &'static [usize] {
+        match self {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => &[],
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K => &[0, 2],
+            GgmlType::Q6K => &[k_quants::Q6K_BLOCK_BYTES - 2],
+        }
+    }
+}
+
 /// numpy's cast of a float32 to `uint8`/`int8` on x86-64: truncate toward
 /// zero through a 32-bit integer (`cvttss2si`), whose result for NaN,
 /// infinities and values out of `i32`'s range is `i32::MIN`, then keep the

@@ -5,14 +5,28 @@
 //! llama.cpp names back to HF names, GPT-2's `(out, in)` matrices back to
 //! `Conv1D`'s `(in, out)`, Llama's interleaved q/k rows back to HF's
 //! half-split order, and the `{arch}.*` metadata back to a `config.json`.
-//! Every tensor is dequantized to f32 on load (as `gguf.quants.dequantize`
-//! does), so the model computes on the dequantized weights: memory is that of
-//! an f32 checkpoint for now, not of the quantized file. GGUF does not record
-//! GPT-2's activation; llama.cpp uses the tanh GELU, so the config says `gelu_new`.
+//!
+//! Two ways to load:
+//!
+//! - [`to_hf_checkpoint`]: every tensor dequantized to f32 (as
+//!   `gguf.quants.dequantize` does); memory is that of an f32 checkpoint.
+//! - [`to_hf_checkpoint_quantized`]: block-quantized matrices (Q8_0, Q4_0,
+//!   Q4_1, Q5_0, Q5_1, Q6_K, Q4_K) stay in the file's bytes, zero-copy, and
+//!   the model multiplies by them block by block (see `nn::linear`).
+//!   GPT-2's matrices are not transposed but marked as stored transposed
+//!   (blocks run along GGUF's rows); Llama's q/k rows are put back in HF's
+//!   order by moving whole rows of blocks (a row is a whole number of
+//!   blocks), into a copy of just those two tensors. Other tensors (norms,
+//!   biases, F32/F16 matrices) are decoded to f32 as before.
+//!
+//! GGUF does not record GPT-2's activation; llama.cpp uses the tanh GELU, so
+//! the config says `gelu_new`.
 
 use super::gguf_reader::GgufFile;
 use super::GgufError;
 use crate::loading::WeightStore;
+use crate::nn::linear::Activations;
+use crate::nn::storage::SharedBytes;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -39,7 +53,8 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// Undoes `LlamaModel.permute`: each head's rows from interleaved (head_dim/2, 2) back to (2, head_dim/2).
-fn unpermute_rotary(values: &[f32], heads: usize, row_len: usize) -> Vec<f32> {
+/// Rows are `row_len` items (values, or bytes of quantized blocks).
+fn unpermute_rotary<T: Copy>(values: &[T], heads: usize, row_len: usize) -> Vec<T> {
     let rows = values.len() / row_len.max(1);
     let head_dim = rows / heads.max(1);
     let half = head_dim / 2;
@@ -122,6 +137,17 @@ fn llama_name(name: &str) -> Option<String> {
 
 /// `config.json` text and the f32 weights, under HF names, of a GPT-2 or Llama GGUF file.
 pub fn to_hf_checkpoint(bytes: &[u8]) -> Result<(String, WeightStore), GgufError> {
+    convert(bytes, None)
+}
+
+/// `config.json` text and the weights, under HF names, of a GPT-2 or Llama
+/// GGUF file, its block-quantized matrices kept quantized (views into
+/// `bytes`) and run with `activations`.
+pub fn to_hf_checkpoint_quantized(bytes: SharedBytes, activations: Activations) -> Result<(String, WeightStore), GgufError> {
+    convert((*bytes).as_ref(), Some((bytes.clone(), activations)))
+}
+
+fn convert(bytes: &[u8], keep: Option<(SharedBytes, Activations)>) -> Result<(String, WeightStore), GgufError> {
     let file = GgufFile::parse(bytes)?;
     let arch = file
         .get("general.architecture")
@@ -173,6 +199,10 @@ pub fn to_hf_checkpoint(bytes: &[u8]) -> Result<(String, WeightStore), GgufError
         other => return Err(GgufError::UnsupportedArchitecture(other.to_string())),
     };
     let mut store = WeightStore::new();
+    let source = keep.map(|(shared, activations)| {
+        store.activations = activations;
+        store.add_file(shared)
+    });
     for t in &file.tensors {
         let hf_name = match arch {
             "gpt2" => gpt2_name(&t.name),
@@ -180,6 +210,29 @@ pub fn to_hf_checkpoint(bytes: &[u8]) -> Result<(String, WeightStore), GgufError
         }
         .ok_or_else(|| GgufError::UnexpectedTensor(t.name.clone()))?;
         let mut shape = t.shape();
+        if let (Some(source), true, &[rows, cols]) = (source, t.ty.is_block_quantized(), shape.as_slice()) {
+            let raw = file.tensor_bytes(bytes, &t.name)?;
+            let start = file.data_start + t.offset as usize;
+            let range = start..start + raw.len();
+            let row_bytes = cols / t.ty.block_size() * t.ty.type_size();
+            let rotary_heads = match arch {
+                "llama" if t.name.contains(".attn_q.") => Some(heads),
+                "llama" if t.name.contains(".attn_k.") => Some(kv_heads),
+                _ => None,
+            };
+            if let Some(heads) = rotary_heads {
+                // Whole rows of blocks move, into a copy of this tensor's bytes.
+                let copy: SharedBytes = alloc::sync::Arc::new(unpermute_rotary(raw, heads, row_bytes));
+                let index = store.add_file(copy);
+                store.insert_quantized(&hf_name, shape, index, 0..raw.len(), t.ty, false);
+            } else if arch == "gpt2" && t.name.starts_with("blk.") && !t.name.contains("norm") {
+                // Conv1D's (in, out) is GGUF's (out, in) read transposed.
+                store.insert_quantized(&hf_name, alloc::vec![cols, rows], source, range, t.ty, true);
+            } else {
+                store.insert_quantized(&hf_name, shape, source, range, t.ty, false);
+            }
+            continue;
+        }
         let mut values = file.tensor_f32(bytes, &t.name)?;
         if arch == "gpt2" && t.name.starts_with("blk.") && t.name.ends_with(".weight") && shape.len() == 2 && !t.name.contains("norm") {
             values = transpose(&values, shape[0], shape[1]);
